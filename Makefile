@@ -1,0 +1,67 @@
+# Everything a developer runs. `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed-stamp
+
+# The processes of the product (docker-compose.yml runs the same commands).
+WEB_CMD = $(BIN)/uvicorn clinic.asgi:application --host 127.0.0.1 --port 8000
+WORKER_CMD = $(BIN)/celery -A clinic worker -Q events,default --concurrency 2 --loglevel INFO
+BEAT_CMD = $(BIN)/celery -A clinic beat --schedule .data/celerybeat-schedule --loglevel INFO
+SWEEPER_CMD = $(PY) manage.py sweep_outbox --loop
+
+# With the database ready: DATABASE_URL if set, else the embedded PostgreSQL under .data/.
+WITH_DB = $(PY) scripts/dev.py exec --
+
+.PHONY: setup run test pytest lint format typecheck web worker beat stop-db clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@mkdir -p .data
+	@touch $(STAMP)
+
+run: setup
+	@mkdir -p .data
+	$(PY) scripts/dev.py run --web "$(WEB_CMD)" --worker "$(WORKER_CMD)" --beat "$(BEAT_CMD)" --sweeper "$(SWEEPER_CMD)"
+
+test: setup lint pytest
+
+pytest: setup
+	$(WITH_DB) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(WITH_DB) $(PY) manage.py makemigrations --check --dry-run
+	$(MAKE) --no-print-directory typecheck
+
+typecheck: setup
+	# The mypy Django plugin loads settings; it needs a database URL, not a database.
+	DATABASE_URL=postgres://mypy@127.0.0.1:1/mypy $(BIN)/mypy .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+web: setup
+	$(WITH_DB) $(WEB_CMD)
+
+worker: setup
+	$(WITH_DB) $(WORKER_CMD)
+
+beat: setup
+	@mkdir -p .data
+	$(WITH_DB) $(BEAT_CMD)
+
+stop-db: setup
+	$(PY) scripts/dev.py stop-db
+
+clean: stop-db
+	rm -rf .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Fee schedules, charge items and encounter accounts."""

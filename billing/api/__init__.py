@@ -1,0 +1,1 @@
+"""The HTTP edge of billing: DRF views and serializers."""

@@ -1,0 +1,1 @@
+"""Event subscriptions of billing (registered with clinic.facade.subscriber)."""

@@ -1,0 +1,1 @@
+"""Models of billing: fields, constraints, __str__."""

@@ -1,0 +1,1 @@
+"""Celery entry points of billing: load by id, call one service, idempotent."""

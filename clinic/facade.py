@@ -1,0 +1,87 @@
+"""The kernel's public functions. Other apps import only this module and ``clinic.contracts``
+(plus the building blocks ``clinic.db``, ``clinic.api`` for HTTP edges and ``clinic.admin`` for
+admin classes). Everything here takes and returns plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from clinic import events, flags, policy, selectors, services
+from clinic.contracts import Event, PolicySection, TenantRef
+
+__all__ = [
+    "define_flag",
+    "effective_policy",
+    "flag_is_active",
+    "get_tenant",
+    "publish",
+    "register_policy_section",
+    "subscriber",
+]
+
+
+def publish(
+    *,
+    type: str,
+    tenant_id: int,
+    payload: dict[str, Any] | None = None,
+    patient_id: UUID | None = None,
+    encounter_id: UUID | None = None,
+    occurred_at: datetime | None = None,
+) -> Event:
+    """Publish an event inside the current transaction; it is delivered after commit.
+
+    Raises ``PublishOutsideTransaction`` outside ``transaction.atomic`` and ``InvalidInput`` for
+    a malformed type or payload.
+    """
+    return services.publish(
+        type=type,
+        tenant_id=tenant_id,
+        payload=payload,
+        patient_id=patient_id,
+        encounter_id=encounter_id,
+        occurred_at=occurred_at,
+    )
+
+
+def subscriber(name: str, *, events_: Iterable[str]) -> Callable[[events.Handler], events.Handler]:
+    """Register the decorated function as subscriber ``name`` of the given event types.
+
+    The handler runs in a transaction of its own that also records the delivery, so its
+    database effects happen once per event however often the event is delivered. Side effects
+    outside the database (a push, a message) belong in ``transaction.on_commit``.
+    """
+
+    def decorate(handler: events.Handler) -> events.Handler:
+        events.register(name=name, event_types=frozenset(events_), handler=handler)
+        return handler
+
+    return decorate
+
+
+def define_flag(name: str, *, default: bool, description: str) -> str:
+    """Declare a feature flag owned by the calling app; returns its name."""
+    return flags.define(name, default=default, description=description).name
+
+
+def flag_is_active(name: str, *, tenant_id: int) -> bool:
+    return selectors.flag_is_active(name=name, tenant_id=tenant_id)
+
+
+def register_policy_section(name: str, *, defaults: dict[str, Any], description: str = "") -> None:
+    """Add a section (with its defaults) to the tenant policy; templates and tenants may then
+    set its keys."""
+    policy.register_section(PolicySection(name=name, defaults=defaults, description=description))
+
+
+def effective_policy(*, tenant_id: int) -> dict[str, Any]:
+    """The tenant's policy: defaults, updated by its template, updated by its overrides."""
+    return selectors.effective_policy(tenant_id=tenant_id)
+
+
+def get_tenant(*, tenant_id: int | None = None, slug: str | None = None) -> TenantRef:
+    """The tenant with this ID or slug. Raises NotFound."""
+    return selectors.get_tenant_ref(tenant_id=tenant_id, slug=slug)

@@ -1,0 +1,405 @@
+"""Kernel writes: tenancy, API clients, and the event outbox (publish, deliver, sweep).
+
+Every function is keyword-only and typed; the exceptions it raises are defined here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from clinic import events, policy
+from clinic.contracts import (
+    DEFAULT_CLIENT_SCOPES,
+    EVENT_TYPE_PATTERN,
+    Conflict,
+    DeliveryOutcome,
+    Event,
+    FieldProblem,
+    InvalidInput,
+    NotFound,
+    Role,
+    is_valid_scope,
+)
+from clinic.models import ApiClient, EventDelivery, Membership, OutboxEvent, PolicyTemplate, Site, Tenant
+
+logger = logging.getLogger("clinic.events")
+
+TOKEN_PREFIX = "clk_"
+
+
+# --- Errors -------------------------------------------------------------------------------------
+
+
+class TenantAlreadyExists(Conflict):
+    code = "tenant-exists"
+
+
+class TenantNotFound(NotFound):
+    code = "tenant-not-found"
+
+
+class PolicyTemplateNotFound(NotFound):
+    code = "policy-template-not-found"
+
+
+class SiteCodeTaken(Conflict):
+    code = "site-code-taken"
+
+
+class ApiClientNameTaken(Conflict):
+    code = "api-client-name-taken"
+
+
+class InvalidScopes(InvalidInput):
+    code = "invalid-scopes"
+
+
+class InvalidEvent(InvalidInput):
+    code = "invalid-event"
+
+
+class PublishOutsideTransaction(RuntimeError):
+    """``publish`` was called in autocommit mode: the event would not share the fate of the
+    change it describes. Wrap the use case in ``transaction.atomic``."""
+
+
+# --- Tenancy ------------------------------------------------------------------------------------
+
+
+def create_tenant(*, slug: str, name: str, template: str | None = None) -> Tenant:
+    """Create a tenant adopting the named policy template.
+
+    Raises InvalidInput (bad slug or name), PolicyTemplateNotFound, TenantAlreadyExists.
+    """
+    problems = []
+    if not slug or slugify(slug) != slug:
+        problems.append(FieldProblem("slug", "must be lower-case letters, digits and hyphens"))
+    if not name.strip():
+        problems.append(FieldProblem("name", "must not be blank"))
+    if problems:
+        raise InvalidInput("The tenant is not valid.", problems)
+    template_row = None
+    if template:
+        template_row = PolicyTemplate.objects.filter(name=template).first()
+        if template_row is None:
+            raise PolicyTemplateNotFound(f"No policy template named {template!r}.")
+    try:
+        with transaction.atomic():
+            return Tenant.objects.create(slug=slug, name=name.strip(), policy_template=template_row)
+    except IntegrityError as exc:
+        raise TenantAlreadyExists(f"A tenant with slug {slug!r} already exists.") from exc
+
+
+def set_policy_overrides(*, tenant_id: int, overrides: dict[str, Any]) -> Tenant:
+    """Replace a tenant's policy overrides. Raises InvalidInput naming each bad key."""
+    problems = policy.validate_document(overrides, field="policy_overrides")
+    if problems:
+        raise InvalidInput("The policy overrides are not valid.", problems)
+    updated = Tenant.objects.filter(pk=tenant_id).update(policy_overrides=overrides, updated_at=timezone.now())
+    if not updated:
+        raise TenantNotFound("No such tenant.")
+    return Tenant.objects.get(pk=tenant_id)
+
+
+def create_site(*, tenant_id: int, code: str, name: str, timezone_name: str = "Europe/London", address: str = "") -> Site:
+    """Create a site of the tenant. Raises InvalidInput, SiteCodeTaken."""
+    import zoneinfo
+
+    problems = []
+    if not code or slugify(code) != code:
+        problems.append(FieldProblem("code", "must be lower-case letters, digits and hyphens"))
+    if not name.strip():
+        problems.append(FieldProblem("name", "must not be blank"))
+    if timezone_name not in zoneinfo.available_timezones():
+        problems.append(FieldProblem("timezone", f"unknown time zone {timezone_name!r} (use an IANA name)"))
+    if problems:
+        raise InvalidInput("The site is not valid.", problems)
+    try:
+        with transaction.atomic():
+            return Site.objects.create(
+                tenant_id=tenant_id, code=code, name=name.strip(), timezone=timezone_name, address=address
+            )
+    except IntegrityError as exc:
+        raise SiteCodeTaken(f"This tenant already has a site with code {code!r}.") from exc
+
+
+def add_member(*, tenant_id: int, username: str, role: Role, password: str | None = None, is_staff: bool = False) -> Membership:
+    """Create the user if needed (with ``password``) and give them ``role`` in the tenant.
+    Idempotent: an existing membership gets the new role."""
+    user_model = get_user_model()
+    with transaction.atomic():
+        user, created = user_model.objects.get_or_create(username=username)
+        if created or password is not None:
+            if password is not None:
+                user.set_password(password)
+            else:
+                user.set_unusable_password()
+        if is_staff:
+            user.is_staff = True
+        user.save()
+        membership, _ = Membership.objects.update_or_create(user=user, tenant_id=tenant_id, defaults={"role": role.value})
+    return membership
+
+
+# --- API clients --------------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _checked_scopes(scopes: list[str] | None) -> list[str]:
+    chosen = list(DEFAULT_CLIENT_SCOPES) if scopes is None else list(dict.fromkeys(scopes))
+    bad = [s for s in chosen if not is_valid_scope(s)]
+    if bad:
+        raise InvalidScopes(
+            "Unknown scopes: " + ", ".join(bad),
+            [FieldProblem("scopes", f"unknown scope {s!r}") for s in bad],
+        )
+    return chosen
+
+
+def create_api_client(*, tenant_id: int, name: str, scopes: list[str] | None = None) -> tuple[ApiClient, str]:
+    """Create an API client and return it with its token (shown once; only its hash is kept).
+
+    Raises InvalidInput (blank name), InvalidScopes, ApiClientNameTaken.
+    """
+    if not name.strip():
+        raise InvalidInput("The API client is not valid.", [FieldProblem("name", "must not be blank")])
+    checked = _checked_scopes(scopes)
+    token = _new_token()
+    try:
+        with transaction.atomic():
+            client = ApiClient.objects.create(
+                tenant_id=tenant_id,
+                name=name.strip(),
+                scopes=checked,
+                token_prefix=token[:12],
+                token_sha256=hash_token(token),
+            )
+    except IntegrityError as exc:
+        raise ApiClientNameTaken(f"This tenant already has an API client named {name!r}.") from exc
+    return client, token
+
+
+def rotate_api_client_token(*, client_id: UUID) -> tuple[ApiClient, str]:
+    """Give the client a new token; the old one stops working at once."""
+    token = _new_token()
+    with transaction.atomic():
+        client = ApiClient.objects.select_for_update().filter(pk=client_id).first()
+        if client is None:
+            raise NotFound("No such API client.")
+        client.token_prefix = token[:12]
+        client.token_sha256 = hash_token(token)
+        client.save(update_fields=["token_prefix", "token_sha256"])
+    return client, token
+
+
+def touch_api_client(*, client_id: UUID) -> None:
+    """Record use of a client, at most once a minute (keeps authentication a read in the common
+    case)."""
+    now = timezone.now()
+    ApiClient.objects.filter(pk=client_id).exclude(last_used_at__gt=now - timedelta(minutes=1)).update(last_used_at=now)
+
+
+# --- Event outbox -------------------------------------------------------------------------------
+
+
+def publish(
+    *,
+    type: str,
+    tenant_id: int,
+    payload: dict[str, Any] | None = None,
+    patient_id: UUID | None = None,
+    encounter_id: UUID | None = None,
+    occurred_at: datetime | None = None,
+) -> Event:
+    """Write an event to the outbox inside the caller's transaction and deliver it after commit.
+
+    A rolled-back transaction publishes nothing. Raises PublishOutsideTransaction when called
+    outside ``transaction.atomic``, InvalidEvent for a malformed type or a payload that is not
+    JSON-serialisable.
+    """
+    if not connection.in_atomic_block:
+        raise PublishOutsideTransaction(f"publish({type!r}) must run inside transaction.atomic")
+    if not EVENT_TYPE_PATTERN.match(type):
+        raise InvalidEvent(f"Invalid event type {type!r}.", [FieldProblem("type", "use dotted lower_snake words")])
+    payload = payload or {}
+    try:
+        # Round-trip so subscribers see exactly what the database stores (UUIDs, dates as text).
+        payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    except (TypeError, ValueError) as exc:
+        raise InvalidEvent(f"Event payload is not JSON-serialisable: {exc}") from exc
+    now = timezone.now()
+    row = OutboxEvent.objects.create(
+        type=type,
+        tenant_id=tenant_id,
+        patient_id=patient_id,
+        encounter_id=encounter_id,
+        payload=payload,
+        occurred_at=occurred_at or now,
+        recorded_at=now,
+        dispatched_at=now,
+        dispatch_count=1,
+        sweep_after=now + timedelta(seconds=settings.CLINIC_OUTBOX_SWEEP_GRACE_SECONDS),
+    )
+    transaction.on_commit(partial(dispatch_event, event_id=row.id), robust=True)
+    return _as_contract(row)
+
+
+def dispatch_event(*, event_id: UUID) -> bool:
+    """Hand an event to the broker. Returns False (and logs) when the broker is unreachable:
+    the event stays in the outbox and the sweep dispatches it later."""
+    from clinic.tasks import deliver_event  # tasks import services; import here to avoid a cycle
+
+    try:
+        deliver_event.apply_async(kwargs={"event_id": str(event_id)})
+    except Exception as exc:  # the broker's errors vary by transport; any failure is "later"
+        logger.warning("outbox.dispatch_failed event=%s error=%s", event_id, type(exc).__name__)
+        return False
+    return True
+
+
+def _as_contract(row: OutboxEvent) -> Event:
+    return Event(
+        id=row.id,
+        type=row.type,
+        tenant_id=row.tenant_id,
+        payload=row.payload,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        patient_id=row.patient_id,
+        encounter_id=row.encounter_id,
+    )
+
+
+def deliver_event(*, event_id: UUID) -> DeliveryOutcome:
+    """Run every subscriber of the event that has not run yet, each in its own transaction.
+
+    Each subscriber's effect commits together with its delivery record, and the record is
+    unique per (event, subscriber), so redelivery, concurrent delivery and retries run an
+    effect at most once. A failing subscriber is recorded (attempts, last error) and reported
+    in the outcome; the others are unaffected.
+    """
+    row = OutboxEvent.objects.filter(pk=event_id).first()
+    if row is None:
+        raise NotFound(f"No event {event_id}.")
+    outcome_delivered: list[str] = []
+    outcome_already: list[str] = []
+    outcome_failed: list[str] = []
+    if row.delivered_at is None:
+        event = _as_contract(row)
+        for subscriber in events.subscribers_for(row.type):
+            result = _deliver_to(event, subscriber)
+            {"delivered": outcome_delivered, "already": outcome_already, "failed": outcome_failed}[result].append(
+                subscriber.name
+            )
+        if not outcome_failed:
+            OutboxEvent.objects.filter(pk=event_id, delivered_at__isnull=True).update(delivered_at=timezone.now())
+    return DeliveryOutcome(
+        event_id=event_id,
+        delivered=tuple(outcome_delivered),
+        already_delivered=tuple(outcome_already),
+        failed=tuple(outcome_failed),
+    )
+
+
+def _deliver_to(event: Event, subscriber: events.Subscriber) -> str:
+    with transaction.atomic(durable=True):
+        EventDelivery.objects.bulk_create(
+            [EventDelivery(event_id=event.id, subscriber=subscriber.name)], ignore_conflicts=True
+        )
+        # Serialises concurrent deliveries of this (event, subscriber): the second waits here,
+        # then sees delivered_at and does nothing.
+        delivery = EventDelivery.objects.select_for_update().get(event_id=event.id, subscriber=subscriber.name)
+        if delivery.delivered_at is not None:
+            return "already"
+        delivery.attempts += 1
+        delivery.last_attempt_at = timezone.now()
+        try:
+            with transaction.atomic():
+                subscriber.handler(event)
+        except Exception as exc:
+            delivery.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            delivery.save(update_fields=["attempts", "last_attempt_at", "last_error"])
+            logger.warning(
+                "event.subscriber_failed event=%s type=%s subscriber=%s attempt=%s error=%s",
+                event.id,
+                event.type,
+                subscriber.name,
+                delivery.attempts,
+                type(exc).__name__,
+            )
+            return "failed"
+        delivery.delivered_at = timezone.now()
+        delivery.last_error = ""
+        delivery.save(update_fields=["attempts", "last_attempt_at", "last_error", "delivered_at"])
+    return "delivered"
+
+
+def postpone_sweep(*, event_id: UUID, seconds: float) -> None:
+    """The delivery task will retry by itself in ``seconds``: keep the sweep away until then."""
+    grace = settings.CLINIC_OUTBOX_SWEEP_GRACE_SECONDS
+    OutboxEvent.objects.filter(pk=event_id, delivered_at__isnull=True).update(
+        sweep_after=timezone.now() + timedelta(seconds=seconds + grace)
+    )
+
+
+def sweep_outbox(*, limit: int | None = None) -> int:
+    """Re-dispatch undelivered events whose ``sweep_after`` has passed; return how many.
+
+    Safe to run from several processes at once (rows are claimed with SKIP LOCKED). Each
+    re-dispatch of an event waits twice as long as the previous one before the next (capped),
+    so a subscriber that keeps failing is not hammered. At the first broker failure the
+    remaining claimed events are released unchanged, for the next pass.
+    """
+    limit = limit or settings.CLINIC_OUTBOX_SWEEP_BATCH
+    grace = settings.CLINIC_OUTBOX_SWEEP_GRACE_SECONDS
+    cap = settings.CLINIC_OUTBOX_SWEEP_MAX_BACKOFF_SECONDS
+    claimed: list[tuple[UUID, int, datetime]] = []
+    with transaction.atomic(durable=True):
+        due = (
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(delivered_at__isnull=True, sweep_after__lte=timezone.now())
+            .order_by("sweep_after")
+            .values_list("id", "dispatch_count", "sweep_after")[:limit]
+        )
+        for event_id, count, sweep_after in due:
+            now = timezone.now()
+            backoff = min(grace * 2 ** min(count, 16), cap)
+            OutboxEvent.objects.filter(pk=event_id).update(
+                dispatched_at=now, dispatch_count=count + 1, sweep_after=now + timedelta(seconds=backoff)
+            )
+            claimed.append((event_id, count, sweep_after))
+    # Dispatch after commit: in eager mode (no broker) delivery runs inline and needs its own
+    # transactions.
+    dispatched = 0
+    for index, (event_id, _count, _sweep_after) in enumerate(claimed):
+        if not dispatch_event(event_id=event_id):
+            for undo_id, undo_count, undo_sweep_after in claimed[index:]:
+                OutboxEvent.objects.filter(pk=undo_id, delivered_at__isnull=True).update(
+                    dispatch_count=undo_count, sweep_after=undo_sweep_after
+                )
+            break
+        dispatched += 1
+    if dispatched:
+        logger.info("outbox.swept dispatched=%s", dispatched)
+    return dispatched

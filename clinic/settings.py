@@ -1,0 +1,212 @@
+"""Django settings for the clinic platform.
+
+Everything that differs between machines comes from the environment:
+
+- ``DATABASE_URL``: PostgreSQL; unset means an embedded PostgreSQL under ``.data/``.
+- ``REDIS_URL``: the Celery broker and live-update pub/sub (default redis://127.0.0.1:6379/0).
+- ``CELERY_TASK_ALWAYS_EAGER=1``: run tasks in-process (the launcher sets it when Redis is down).
+- ``CLINIC_QUEUE_PREFIX``: prefix for Celery queue names (tests use a unique one per run).
+- ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from clinic import devdb
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = _env_bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "waffle",
+    # The kernel, then the bounded contexts from the bottom layer up (see ARCHITECTURE.md).
+    "clinic",
+    "identity",
+    "terminology",
+    "encounters",
+    "billing",
+    "orders",
+    "results",
+    "interop",
+]
+
+MIDDLEWARE = [
+    "clinic.middleware.RequestBodyLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "waffle.middleware.WaffleMiddleware",
+]
+
+ROOT_URLCONF = "clinic.urls"
+WSGI_APPLICATION = "clinic.wsgi.application"
+ASGI_APPLICATION = "clinic.asgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "clinic" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(devdb.database_url(), conn_max_age=60, conn_health_checks=True),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".data" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in development
+
+# --- Request limits --------------------------------------------------------------------------
+# Bodies above this size are refused with 413 before they are read. HL7 and JSON payloads of a
+# clinic are far below it; a larger body is a mistake or an attack.
+CLINIC_MAX_REQUEST_BODY_BYTES = int(os.environ.get("CLINIC_MAX_REQUEST_BODY_BYTES", 1024 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = CLINIC_MAX_REQUEST_BODY_BYTES
+
+# --- REST API --------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "clinic.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["clinic.api.permissions.TenantMember"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "EXCEPTION_HANDLER": "clinic.api.exceptions.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Clinic platform API",
+    "DESCRIPTION": (
+        "REST API of the clinic platform. Authenticate with `Authorization: Bearer <token>` "
+        "(an API client token from `manage.py create_api_client`) or a session. Errors are "
+        "problem JSON (RFC 9457)."
+    ),
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Serve Swagger UI from the installed sidecar package, not a CDN (clinics may be offline).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Celery ----------------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CLINIC_QUEUE_PREFIX = os.environ.get("CLINIC_QUEUE_PREFIX", "")
+CLINIC_EVENTS_QUEUE = f"{CLINIC_QUEUE_PREFIX}events"
+CLINIC_DEFAULT_QUEUE = f"{CLINIC_QUEUE_PREFIX}default"
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER")
+CELERY_TASK_ACKS_LATE = True  # a killed worker leaves its task on the broker...
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ...and the task goes back to the queue
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = CLINIC_DEFAULT_QUEUE
+CELERY_TASK_ROUTES = {"clinic.*": {"queue": CLINIC_EVENTS_QUEUE}}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Longer than the longest retry countdown, so a delayed retry is not redelivered early.
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 2,
+}
+# A commit must not hang when Redis is down: give up quickly, the outbox sweep delivers later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "clinic.sweep_outbox": {
+        "task": "clinic.sweep_outbox",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
+}
+
+# --- Event outbox ----------------------------------------------------------------------------
+# An event not delivered this many seconds after it was handed to the broker is re-dispatched
+# by the sweep; each further re-dispatch waits twice as long, up to the cap.
+CLINIC_OUTBOX_SWEEP_GRACE_SECONDS = float(os.environ.get("CLINIC_OUTBOX_SWEEP_GRACE_SECONDS", 5))
+CLINIC_OUTBOX_SWEEP_MAX_BACKOFF_SECONDS = 600.0
+CLINIC_OUTBOX_SWEEP_BATCH = 500
+# Countdown (seconds) before the n-th retry of a delivery whose subscriber failed.
+CLINIC_EVENT_RETRY_DELAYS = [1, 2, 5, 15, 30, 60, 120, 300]
+
+# --- Logging: structured, and no patient data (event names and IDs only) ----------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "kv": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("CLINIC_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,25 @@
+"""Project URLs. Each app mounts its own ``api/urls.py`` under ``/api/``."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from clinic.views import api_not_found, healthz
+
+APPS_WITH_API = ["identity", "terminology", "encounters", "billing", "orders", "results", "interop"]
+
+admin.site.site_header = "Clinic platform administration"
+admin.site.site_title = "Clinic platform admin"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("clinic.api.urls")),
+    *[path("api/", include(f"{app}.api.urls")) for app in APPS_WITH_API],
+    # Anything else under /api/ is a JSON 404, also when DEBUG is on.
+    re_path(r"^api(/.*)?$", api_not_found),
+]

@@ -1,0 +1,1 @@
+"""Schedules, slots, appointments, check-in, the encounter lifecycle and its timeline."""

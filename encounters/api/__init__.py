@@ -1,0 +1,1 @@
+"""The HTTP edge of encounters: DRF views and serializers."""

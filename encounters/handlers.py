@@ -1,0 +1,1 @@
+"""Event subscriptions of encounters (registered with clinic.facade.subscriber)."""

@@ -1,0 +1,1 @@
+"""Models of encounters: fields, constraints, __str__."""

@@ -1,0 +1,1 @@
+"""Patients, identifier systems, idempotent registration, matching, merge and unmerge."""

@@ -1,0 +1,1 @@
+"""The HTTP edge of identity: DRF views and serializers."""

@@ -1,0 +1,1 @@
+"""Event subscriptions of identity (registered with clinic.facade.subscriber)."""

@@ -1,0 +1,1 @@
+"""Models of identity: fields, constraints, __str__."""

@@ -1,0 +1,1 @@
+"""Writes of identity (keyword-only, typed); the exceptions they raise are defined here."""

@@ -1,0 +1,1 @@
+"""The HTTP edge of interop: DRF views and serializers."""

@@ -1,0 +1,1 @@
+"""Event subscriptions of interop (registered with clinic.facade.subscriber)."""

@@ -1,0 +1,1 @@
+"""Models of interop: fields, constraints, __str__."""

@@ -1,0 +1,1 @@
+"""Lab orders (ServiceRequest), prescriptions (MedicationRequest), outbound order messages."""

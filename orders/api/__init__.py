@@ -1,0 +1,1 @@
+"""The HTTP edge of orders: DRF views and serializers."""

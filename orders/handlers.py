@@ -1,0 +1,1 @@
+"""Event subscriptions of orders (registered with clinic.facade.subscriber)."""

@@ -1,0 +1,1 @@
+"""Models of orders: fields, constraints, __str__."""

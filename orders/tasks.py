@@ -1,0 +1,1 @@
+"""Celery entry points of orders: load by id, call one service, idempotent."""

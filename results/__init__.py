@@ -1,0 +1,1 @@
+"""Inbound results: DiagnosticReport and Observation, corrections, the unmatched-result queue."""

@@ -1,0 +1,1 @@
+"""The HTTP edge of results: DRF views and serializers."""

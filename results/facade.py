@@ -1,0 +1,1 @@
+"""Public functions of results for other apps (plain data in, plain data out). Built in its issue."""

@@ -1,0 +1,1 @@
+"""Event subscriptions of results (registered with clinic.facade.subscriber)."""

@@ -1,0 +1,1 @@
+"""Models of results: fields, constraints, __str__."""

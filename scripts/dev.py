@@ -1,0 +1,142 @@
+"""Development launcher behind ``make run`` and ``make test``.
+
+    python scripts/dev.py exec -- CMD ...     run CMD with the database ready (DATABASE_URL set)
+    python scripts/dev.py run --web CMD --worker CMD --beat CMD --sweeper CMD
+                                              the whole product; Ctrl-C stops all of it
+    python scripts/dev.py stop-db             stop the embedded PostgreSQL
+
+The database is ``DATABASE_URL`` when set, else an embedded PostgreSQL under ``.data/pg`` (started
+here, and stopped again by ``run`` on exit if ``run`` started it). The process commands come from
+the Makefile, which docker-compose.yml mirrors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from clinic import devdb  # noqa: E402  (after the path is set, before Django)
+
+PYTHON = sys.executable
+
+
+def say(message: str) -> None:
+    print(f"[clinic] {message}", flush=True)
+
+
+def prepare_database() -> tuple[str, bool]:
+    """Return (url, started_here)."""
+    url = os.environ.get("DATABASE_URL")
+    started = False
+    if not url:
+        was_running = (devdb.EMBEDDED_PGDATA / "postmaster.pid").exists()
+        say("DATABASE_URL is not set: using the embedded PostgreSQL under .data/pg")
+        url = devdb.embedded_url()
+        started = not was_running
+    devdb.ensure_database(url)
+    os.environ["DATABASE_URL"] = url
+    return url, started
+
+
+def redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
+
+
+def cmd_exec(argv: list[str]) -> int:
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        say("exec needs a command")
+        return 2
+    prepare_database()
+    return subprocess.call(argv, cwd=ROOT)
+
+
+def cmd_run(options: argparse.Namespace) -> int:
+    _url, started_db = prepare_database()
+    redis_url = os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    eager = not redis_answers(redis_url)
+    if eager:
+        os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+        say(f"Redis does not answer at {redis_url}: tasks run EAGERLY inside the web process,")
+        say("no Celery worker or beat is started, and a sweeper process re-delivers missed events.")
+    manage("migrate", "--noinput")
+    manage("setup_demo")
+
+    commands = [("web", options.web)]
+    commands += [("sweeper", options.sweeper)] if eager else [("worker", options.worker), ("beat", options.beat)]
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def stop(*_args: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for name, command in commands:
+            say(f"starting {name}: {command}")
+            # Own session per child: Ctrl-C reaches us once, and we stop each group cleanly.
+            children[name] = subprocess.Popen(shlex.split(command), cwd=ROOT, start_new_session=True)
+        say("serving at http://127.0.0.1:8000  (admin: /admin/, API docs: /api/docs/)  Ctrl-C stops everything")
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    say(f"{name} exited with status {child.returncode}; stopping the rest")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        for name, child in children.items():
+            if child.poll() is None:
+                say(f"stopping {name}")
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        if started_db:
+            say("stopping the embedded PostgreSQL")
+            devdb.stop_embedded()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    for name in ("web", "worker", "beat", "sweeper"):
+        run.add_argument(f"--{name}", required=True)
+    sub.add_parser("exec")
+    sub.add_parser("stop-db")
+    options, rest = parser.parse_known_args()
+    if options.command == "exec":
+        return cmd_exec(rest)
+    if options.command == "stop-db":
+        say("stopped the embedded PostgreSQL" if devdb.stop_embedded() else "the embedded PostgreSQL was not running")
+        return 0
+    return cmd_run(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

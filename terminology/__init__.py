@@ -1,0 +1,1 @@
+"""Code systems, concepts, versioned concept maps, translation as of a date."""

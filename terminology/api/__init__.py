@@ -1,0 +1,1 @@
+"""The HTTP edge of terminology: DRF views and serializers."""

@@ -1,0 +1,1 @@
+"""Event subscriptions of terminology (registered with clinic.facade.subscriber)."""

@@ -1,0 +1,1 @@
+"""Models of terminology: fields, constraints, __str__."""

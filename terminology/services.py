@@ -1,0 +1,1 @@
+"""Writes of terminology (keyword-only, typed); the exceptions they raise are defined here."""

@@ -1,0 +1,75 @@
+"""Fixtures shared by the whole suite: real PostgreSQL (pytest-django), real Redis behind a
+switchable proxy, and a real Celery worker running in threads of this process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from clinic.celery import app as celery_app
+from tests.support.proxy import TcpProxy
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_proxy() -> Iterator[TcpProxy]:
+    """The application's only way to Redis. ``broker_proxy.down()`` makes Redis unreachable."""
+    target = settings.REDIS_TARGET
+    proxy = TcpProxy(
+        listen_port=settings.BROKER_PROXY_PORT, target_host=target.hostname or "127.0.0.1", target_port=target.port or 6379
+    )
+    proxy.up()
+    yield proxy
+    proxy.down()
+    # Leave nothing behind on the shared Redis: this run's queues have a unique prefix.
+    direct = redis.Redis.from_url(settings.REDIS_URL)
+    for key in direct.scan_iter(f"{settings.CLINIC_QUEUE_PREFIX}*"):
+        direct.delete(key)
+
+
+@pytest.fixture
+def broker_up(broker_proxy: TcpProxy) -> Iterator[TcpProxy]:
+    """Redis reachable at the start of the test and again at its end, whatever the test did."""
+    broker_proxy.up()
+    yield broker_proxy
+    broker_proxy.up()
+
+
+@contextmanager
+def running_worker(concurrency: int = 4) -> Iterator[object]:
+    """A real Celery worker (threads) consuming this run's queues from the real broker.
+
+    It runs in this process, so it sees the probe subscribers; it uses its own database
+    connections, so tests using it need committed data (``transactional_db``)."""
+    purge_queues()
+    with start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=concurrency,
+        perform_ping_check=False,
+        queues=[settings.CLINIC_EVENTS_QUEUE, settings.CLINIC_DEFAULT_QUEUE],
+        loglevel="WARNING",
+        shutdown_timeout=15,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(broker_up: TcpProxy, transactional_db: None) -> Iterator[object]:
+    with running_worker() as worker:
+        yield worker
+
+
+def purge_queues() -> None:
+    direct = redis.Redis.from_url(settings.REDIS_URL)
+    direct.delete(settings.CLINIC_EVENTS_QUEUE, settings.CLINIC_DEFAULT_QUEUE)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()

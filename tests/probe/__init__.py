@@ -1,0 +1,1 @@
+"""A test-only app: event subscribers whose effects the tests can count."""

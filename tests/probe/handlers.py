@@ -1,0 +1,36 @@
+"""Probe subscribers. Their effect is a ProbeEffect row written in the delivery transaction."""
+
+from __future__ import annotations
+
+import time
+
+from clinic.contracts import Event
+from clinic.facade import subscriber
+from clinic.models import EventDelivery
+from tests.probe.models import ProbeEffect
+
+
+class ProbeFailure(Exception):
+    pass
+
+
+@subscriber("probe.recorder", events_=["probe.happened", "probe.flaky", "probe.slow"])
+def record(event: Event) -> None:
+    ProbeEffect.objects.create(event_id=event.id, subscriber="probe.recorder")
+
+
+@subscriber("probe.flaky", events_=["probe.flaky"])
+def flaky(event: Event) -> None:
+    """Fails on its first ``fail_times`` attempts for an event, then succeeds."""
+    previous_attempts = (
+        EventDelivery.objects.filter(event_id=event.id, subscriber="probe.flaky").values_list("attempts", flat=True).first()
+    ) or 0
+    if previous_attempts < event.payload.get("fail_times", 0):
+        raise ProbeFailure(f"planned failure {previous_attempts + 1}")
+    ProbeEffect.objects.create(event_id=event.id, subscriber="probe.flaky")
+
+
+@subscriber("probe.slow", events_=["probe.slow"])
+def slow(event: Event) -> None:
+    time.sleep(event.payload.get("sleep", 0.3))
+    ProbeEffect.objects.create(event_id=event.id, subscriber="probe.slow")

@@ -1,0 +1,38 @@
+"""Test settings: the project's settings, plus the probe app, a private queue namespace and a
+broker address behind a TCP proxy the tests can cut (see tests/support/proxy.py)."""
+
+import os
+import socket
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+# Before the project settings read it: this run's queues cannot collide with a developer's
+# worker (or another test run) on the same Redis.
+os.environ["CLINIC_QUEUE_PREFIX"] = f"test-{uuid.uuid4().hex[:8]}-"
+os.environ.pop("CELERY_TASK_ALWAYS_EAGER", None)
+
+from clinic.settings import *  # noqa: E402,F403
+from clinic.settings import DATABASES, INSTALLED_APPS, REDIS_URL  # noqa: E402
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.probe"]
+
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # worker threads must not keep connections open
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# The app reaches Redis through a proxy on this port; the real server is REDIS_URL.
+REDIS_TARGET = urlsplit(REDIS_URL)
+BROKER_PROXY_PORT = _free_port()
+CELERY_BROKER_URL = urlunsplit(REDIS_TARGET._replace(netloc=f"127.0.0.1:{BROKER_PROXY_PORT}"))
+CELERY_TASK_ALWAYS_EAGER = False
+
+# Fast retries and sweeps, so failure tests finish in seconds.
+CLINIC_EVENT_RETRY_DELAYS = [0.3, 0.3, 0.5, 1.0]
+CLINIC_OUTBOX_SWEEP_GRACE_SECONDS = 1.0
