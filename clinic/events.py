@@ -35,10 +35,14 @@ def register(*, name: str, event_types: frozenset[str], handler: Handler) -> Non
         if not EVENT_TYPE_PATTERN.match(event_type):
             raise ValueError(f"invalid event type {event_type!r}: use dotted lower_snake words")
     existing = _subscribers.get(name)
-    if existing is not None and existing.handler is not handler:
-        if existing.handler.__qualname__ != handler.__qualname__ or existing.handler.__module__ != handler.__module__:
-            raise DuplicateSubscriber(f"subscriber {name!r} is already registered for another handler")
+    # The same function registering again (a module imported twice) is fine; another is a bug.
+    if existing is not None and _origin(existing.handler) != _origin(handler):
+        raise DuplicateSubscriber(f"subscriber {name!r} is already registered for another handler")
     _subscribers[name] = Subscriber(name=name, event_types=event_types, handler=handler)
+
+
+def _origin(handler: Handler) -> tuple[str, str]:
+    return handler.__module__, handler.__qualname__
 
 
 def unregister(name: str) -> None:

@@ -141,9 +141,7 @@ class OutboxEvent(models.Model):
             models.Index(fields=["tenant", "type", "recorded_at"], name="outbox_tenant_type_idx"),
             models.Index(fields=["tenant", "encounter_id", "recorded_at"], name="outbox_encounter_idx"),
             models.Index(fields=["tenant", "patient_id", "recorded_at"], name="outbox_patient_idx"),
-            models.Index(
-                fields=["sweep_after"], condition=Q(delivered_at__isnull=True), name="outbox_undelivered_idx"
-            ),
+            models.Index(fields=["sweep_after"], condition=Q(delivered_at__isnull=True), name="outbox_undelivered_idx"),
         ]
 
     def __str__(self) -> str:

@@ -41,9 +41,7 @@ def validate_document(document: Any, *, field: str) -> list[FieldProblem]:
             for key, item in value.items():
                 default = section.defaults.get(key)
                 if default is not None and not isinstance(item, type(default)):
-                    problems.append(
-                        FieldProblem(f"{field}.{name}.{key}", f"must be of type {type(default).__name__}")
-                    )
+                    problems.append(FieldProblem(f"{field}.{name}.{key}", f"must be of type {type(default).__name__}"))
     return problems
 
 

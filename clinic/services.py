@@ -38,7 +38,7 @@ from clinic.models import ApiClient, EventDelivery, Membership, OutboxEvent, Pol
 
 logger = logging.getLogger("clinic.events")
 
-TOKEN_PREFIX = "clk_"
+TOKEN_PREFIX = "clk_"  # noqa: S105 - a recognisable prefix, not a secret
 
 
 # --- Errors -------------------------------------------------------------------------------------
@@ -115,7 +115,9 @@ def set_policy_overrides(*, tenant_id: int, overrides: dict[str, Any]) -> Tenant
     return Tenant.objects.get(pk=tenant_id)
 
 
-def create_site(*, tenant_id: int, code: str, name: str, timezone_name: str = "Europe/London", address: str = "") -> Site:
+def create_site(
+    *, tenant_id: int, code: str, name: str, timezone_name: str = "Europe/London", address: str = ""
+) -> Site:
     """Create a site of the tenant. Raises InvalidInput, SiteCodeTaken."""
     import zoneinfo
 
@@ -137,7 +139,9 @@ def create_site(*, tenant_id: int, code: str, name: str, timezone_name: str = "E
         raise SiteCodeTaken(f"This tenant already has a site with code {code!r}.") from exc
 
 
-def add_member(*, tenant_id: int, username: str, role: Role, password: str | None = None, is_staff: bool = False) -> Membership:
+def add_member(
+    *, tenant_id: int, username: str, role: Role, password: str | None = None, is_staff: bool = False
+) -> Membership:
     """Create the user if needed (with ``password``) and give them ``role`` in the tenant.
     Idempotent: an existing membership gets the new role."""
     user_model = get_user_model()
@@ -151,7 +155,9 @@ def add_member(*, tenant_id: int, username: str, role: Role, password: str | Non
         if is_staff:
             user.is_staff = True
         user.save()
-        membership, _ = Membership.objects.update_or_create(user=user, tenant_id=tenant_id, defaults={"role": role.value})
+        membership, _ = Membership.objects.update_or_create(
+            user=user, tenant_id=tenant_id, defaults={"role": role.value}
+        )
     return membership
 
 

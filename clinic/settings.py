@@ -102,7 +102,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".data" / "static"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / ".data" / "static"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise expects it, even before collectstatic
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -195,7 +196,7 @@ CLINIC_OUTBOX_SWEEP_GRACE_SECONDS = float(os.environ.get("CLINIC_OUTBOX_SWEEP_GR
 CLINIC_OUTBOX_SWEEP_MAX_BACKOFF_SECONDS = 600.0
 CLINIC_OUTBOX_SWEEP_BATCH = 500
 # Countdown (seconds) before the n-th retry of a delivery whose subscriber failed.
-CLINIC_EVENT_RETRY_DELAYS = [1, 2, 5, 15, 30, 60, 120, 300]
+CLINIC_EVENT_RETRY_DELAYS = [1.0, 2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0]
 
 # --- Logging: structured, and no patient data (event names and IDs only) ----------------------
 LOGGING = {

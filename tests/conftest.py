@@ -13,15 +13,18 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from clinic.celery import app as celery_app
+from tests import settings as test_settings
 from tests.support.proxy import TcpProxy
 
 
 @pytest.fixture(scope="session", autouse=True)
 def broker_proxy() -> Iterator[TcpProxy]:
     """The application's only way to Redis. ``broker_proxy.down()`` makes Redis unreachable."""
-    target = settings.REDIS_TARGET
+    target = test_settings.REDIS_TARGET
     proxy = TcpProxy(
-        listen_port=settings.BROKER_PROXY_PORT, target_host=target.hostname or "127.0.0.1", target_port=target.port or 6379
+        listen_port=test_settings.BROKER_PROXY_PORT,
+        target_host=target.hostname or "127.0.0.1",
+        target_port=target.port or 6379,
     )
     proxy.up()
     yield proxy

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 os.environ["CLINIC_QUEUE_PREFIX"] = f"test-{uuid.uuid4().hex[:8]}-"
 os.environ.pop("CELERY_TASK_ALWAYS_EAGER", None)
 
-from clinic.settings import *  # noqa: E402,F403
-from clinic.settings import DATABASES, INSTALLED_APPS, REDIS_URL  # noqa: E402
+from clinic.settings import *  # noqa: F403
+from clinic.settings import DATABASES, INSTALLED_APPS, REDIS_URL
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.probe"]
 

@@ -85,10 +85,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return _response(context, 400, str(exc.detail), code="malformed-body")
     if isinstance(exc, QueryParameterInvalid):
         errors = flatten_errors(exc.detail)
-        return _response(context, 400, "Invalid query parameters: " + _summary(errors), code="invalid-query", errors=errors)
+        return _response(
+            context, 400, "Invalid query parameters: " + _summary(errors), code="invalid-query", errors=errors
+        )
     if isinstance(exc, drf.ValidationError):
         errors = flatten_errors(exc.detail)
-        return _response(context, 422, "The request body is not valid: " + _summary(errors), code="invalid", errors=errors)
+        return _response(
+            context, 422, "The request body is not valid: " + _summary(errors), code="invalid", errors=errors
+        )
     if isinstance(exc, drf.APIException):
         response = _response(context, exc.status_code, _text(exc.detail))
         if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
@@ -97,12 +101,15 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             header = view.get_authenticate_header(request) if view is not None and request is not None else None
             if header:
                 response["WWW-Authenticate"] = header
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            response["Retry-After"] = str(int(exc.wait))
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, drf.Throttled) and wait is not None:
+            response["Retry-After"] = str(int(wait))
         return response
     incident = uuid.uuid4()
-    logger.exception("api.unhandled_error incident=%s", incident)
-    return _response(context, 500, f"Unexpected error. Quote incident {incident} to support.", extra={"incident": str(incident)})
+    logger.error("api.unhandled_error incident=%s", incident, exc_info=exc)
+    return _response(
+        context, 500, f"Unexpected error. Quote incident {incident} to support.", extra={"incident": str(incident)}
+    )
 
 
 def _summary(errors: list[FieldProblem]) -> str:

@@ -8,7 +8,6 @@ from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
 from clinic import selectors
-from clinic.api.authentication import ApiClientUser
 from clinic.contracts import Principal, Scope
 
 SESSION_TENANT_KEY = "clinic_tenant_id"
@@ -19,8 +18,10 @@ def resolve_principal(request: Request) -> Principal:
     user = request.user
     if user is None or not getattr(user, "is_authenticated", False):
         raise exceptions.NotAuthenticated("Authentication required: send 'Authorization: Bearer <token>'.")
-    if isinstance(user, ApiClientUser):
-        return user.principal
+    client_principal = getattr(user, "principal", None)  # set by BearerTokenAuthentication
+    if isinstance(client_principal, Principal):
+        return client_principal
+    assert user.pk is not None  # an authenticated Django user is saved
     try:
         principal = selectors.user_principal(
             user_id=user.pk, username=user.get_username(), tenant_id=request.session.get(SESSION_TENANT_KEY)

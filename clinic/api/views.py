@@ -57,7 +57,7 @@ class SiteDetailView(TenantAPIView):
 
 
 class EventPage(CursorPage):
-    ordering = ("-recorded_at", "-id")
+    ordering = ("-recorded_at", "-id")  # type: ignore[assignment]  # DRF accepts a tuple
 
 
 class EventListView(TenantAPIView):

@@ -30,10 +30,9 @@ class SiteFactory(factory.django.DjangoModelFactory):
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user-{n}")
-    password = factory.PostGenerationMethodCall("set_password", "pw-secret-123")
+    password = factory.django.Password("pw-secret-123")
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

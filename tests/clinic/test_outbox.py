@@ -35,10 +35,9 @@ def delivered(event_id: uuid.UUID) -> bool:
 def test_rolled_back_transaction_publishes_nothing(django_capture_on_commit_callbacks):
     tenant = TenantFactory()
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            publish(type="probe.happened", tenant_id=tenant.pk, payload={"n": 1})
-            raise RuntimeError("the clinical step failed")
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), transaction.atomic():
+        publish(type="probe.happened", tenant_id=tenant.pk, payload={"n": 1})
+        raise RuntimeError("the clinical step failed")
 
     assert OutboxEvent.objects.count() == 0
     assert callbacks == []

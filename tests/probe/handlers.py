@@ -23,7 +23,9 @@ def record(event: Event) -> None:
 def flaky(event: Event) -> None:
     """Fails on its first ``fail_times`` attempts for an event, then succeeds."""
     previous_attempts = (
-        EventDelivery.objects.filter(event_id=event.id, subscriber="probe.flaky").values_list("attempts", flat=True).first()
+        EventDelivery.objects.filter(event_id=event.id, subscriber="probe.flaky")
+        .values_list("attempts", flat=True)
+        .first()
     ) or 0
     if previous_attempts < event.payload.get("fail_times", 0):
         raise ProbeFailure(f"planned failure {previous_attempts + 1}")

@@ -33,9 +33,13 @@ class Command(BaseCommand):
         with transaction.atomic():
             tenant = Tenant.objects.filter(slug=slug).first() or services.create_tenant(slug=slug, name="Demo Clinic")
             if not Site.objects.filter(tenant=tenant, code="main").exists():
-                services.create_site(tenant_id=tenant.pk, code="main", name="Demo Clinic – Main Street")
-            services.add_member(tenant_id=tenant.pk, username=f"{slug}-admin", role=Role.ADMIN, password=password, is_staff=True)
-            services.add_member(tenant_id=tenant.pk, username=f"{slug}-clinician", role=Role.CLINICIAN, password=password)
+                services.create_site(tenant_id=tenant.pk, code="main", name="Demo Clinic, Main Street")
+            services.add_member(
+                tenant_id=tenant.pk, username=f"{slug}-admin", role=Role.ADMIN, password=password, is_staff=True
+            )
+            services.add_member(
+                tenant_id=tenant.pk, username=f"{slug}-clinician", role=Role.CLINICIAN, password=password
+            )
             existing = ApiClient.objects.filter(tenant=tenant, name="demo-integrator").first()
             if existing is None:
                 _client, token = services.create_api_client(

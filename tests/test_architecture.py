@@ -1,0 +1,90 @@
+"""The layers of ARCHITECTURE.md, as far as the database goes: every foreign key that crosses
+apps points down the layers and adds no reverse accessor to the app below."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.db import models
+from django.test.utils import isolate_apps
+
+# Lowest first (ARCHITECTURE.md). Django's own apps sit below the kernel.
+LAYERS = ["clinic", "identity", "terminology", "encounters", "billing", "orders", "results", "interop"]
+BELOW_EVERYTHING = {"auth", "contenttypes", "sessions", "admin", "messages", "waffle"}
+
+
+def layer(app_label: str) -> int:
+    if app_label in BELOW_EVERYTHING:
+        return -1
+    return LAYERS.index(app_label)
+
+
+def cross_app_fk_violations(model_classes) -> list[str]:
+    problems = []
+    for model in model_classes:
+        source = model._meta.app_label
+        if source not in LAYERS:
+            continue
+        for field in model._meta.get_fields():
+            if not (field.is_relation and field.concrete and field.related_model is not None):
+                continue
+            target = field.related_model._meta.app_label
+            if target == source:
+                continue
+            where = f"{source}.{model.__name__}.{field.name} -> {target}.{field.related_model.__name__}"
+            if target not in BELOW_EVERYTHING and layer(target) >= layer(source):
+                problems.append(f"{where}: points up or sideways")
+            if target in LAYERS and field.remote_field.related_name != "+":
+                problems.append(f"{where}: adds a reverse accessor (use related_name='+')")
+    return problems
+
+
+def test_every_cross_app_foreign_key_points_down_without_a_reverse_accessor():
+    assert cross_app_fk_violations(apps.get_models()) == []
+
+
+@isolate_apps("identity", "encounters")
+def test_the_check_catches_a_foreign_key_pointing_up_or_adding_a_reverse_accessor():
+    class Visit(models.Model):
+        class Meta:
+            app_label = "encounters"
+
+    class Person(models.Model):
+        last_visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="+")
+
+        class Meta:
+            app_label = "identity"
+
+    class Note(models.Model):
+        person = models.ForeignKey(Person, on_delete=models.CASCADE)
+
+        class Meta:
+            app_label = "encounters"
+
+    problems = cross_app_fk_violations([Visit, Person, Note])
+
+    assert problems == [
+        "identity.Person.last_visit -> encounters.Visit: points up or sideways",
+        "encounters.Note.person -> identity.Person: adds a reverse accessor (use related_name='+')",
+    ]
+
+
+def test_every_app_has_the_house_shape():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    rooms = [
+        "apps.py",
+        "facade.py",
+        "contracts.py",
+        "models.py",
+        "services.py",
+        "selectors.py",
+        "tasks.py",
+        "handlers.py",
+        "flags.py",
+        "admin.py",
+        "api",
+        "migrations",
+    ]
+    missing = [f"{app}/{room}" for app in LAYERS for room in rooms if not (root / app / room).exists()]
+    assert missing == []
