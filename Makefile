@@ -33,7 +33,7 @@ run: setup
 test: setup lint pytest
 
 pytest: setup
-	$(WITH_DB) $(BIN)/pytest $(PYTEST_ARGS)
+	$(WITH_DB) $(BIN)/pytest --ds=tests.settings $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

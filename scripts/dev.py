@@ -13,6 +13,7 @@ the Makefile, which docker-compose.yml mirrors.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shlex
 import signal
@@ -20,11 +21,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from clinic import devdb  # noqa: E402  (after the path is set, before Django)
+
+def _load_devdb() -> ModuleType:
+    # Load clinic/devdb.py on its own: importing the ``clinic`` package would configure Celery
+    # and set DJANGO_SETTINGS_MODULE for every command we start (pytest included).
+    spec = importlib.util.spec_from_file_location("clinic_devdb", ROOT / "clinic" / "devdb.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+devdb = _load_devdb()
 
 PYTHON = sys.executable
 
