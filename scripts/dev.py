@@ -79,8 +79,12 @@ def cmd_exec(argv: list[str]) -> int:
     if not argv:
         say("exec needs a command")
         return 2
-    prepare_database()
-    return subprocess.call(argv, cwd=ROOT)
+    _url, started_db = prepare_database()
+    try:
+        return subprocess.call(argv, cwd=ROOT)
+    finally:
+        if started_db:
+            devdb.stop_embedded()
 
 
 def cmd_run(options: argparse.Namespace) -> int:
