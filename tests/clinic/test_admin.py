@@ -1,0 +1,104 @@
+"""Django admin for operators (superusers) and tenant admins."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import transaction
+
+from clinic.contracts import Role
+from clinic.facade import publish
+from clinic.models import ApiClient, OutboxEvent
+from clinic.services import hash_token
+from tests.clinic.factories import MembershipFactory, SiteFactory, TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PAGES = [
+    "/admin/",
+    "/admin/clinic/tenant/",
+    "/admin/clinic/site/",
+    "/admin/clinic/site/add/",
+    "/admin/clinic/membership/",
+    "/admin/clinic/apiclient/",
+    "/admin/clinic/apiclient/add/",
+    "/admin/clinic/outboxevent/",
+    "/admin/clinic/outboxevent/?delivery=undelivered",
+    "/admin/clinic/eventdelivery/",
+]
+
+
+@pytest.fixture
+def tenant_admin(client):
+    membership = MembershipFactory(role=Role.ADMIN.value, user=UserFactory(is_staff=True))
+    client.force_login(membership.user)
+    return membership
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_tenant_admin_pages_render(client, tenant_admin, page):
+    assert client.get(page).status_code == 200
+
+
+@pytest.mark.parametrize("page", [*PAGES, "/admin/clinic/policytemplate/", "/admin/clinic/tenant/add/"])
+def test_operator_pages_render(client, page):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    assert client.get(page).status_code == 200
+
+
+def test_tenant_admin_cannot_reach_platform_wide_models(client, tenant_admin):
+    assert client.get("/admin/clinic/policytemplate/").status_code == 403
+    assert client.get("/admin/auth/user/").status_code == 403
+    assert client.get("/admin/clinic/tenant/add/").status_code == 403
+
+
+def test_creating_an_api_client_in_admin_shows_its_token_once(client, tenant_admin):
+    response = client.post(
+        "/admin/clinic/apiclient/add/", {"name": "acme-lab", "scopes": "api:read system/*.read", "is_active": "on"}
+    )
+
+    assert response.status_code == 302
+    created = ApiClient.objects.get(name="acme-lab")
+    assert (created.tenant_id, created.scopes) == (tenant_admin.tenant_id, ["api:read", "system/*.read"])
+    shown = [m.message for m in get_messages(response.wsgi_request)]
+    token = next(m for m in shown if m.startswith("Token for acme-lab")).rsplit(" ", 1)[-1]
+    assert created.token_sha256 == hash_token(token)
+
+
+def test_unknown_scope_in_admin_is_a_form_error(client, tenant_admin):
+    response = client.post("/admin/clinic/apiclient/add/", {"name": "x", "scopes": "api:read root"})
+
+    assert response.status_code == 200
+    assert "Unknown scopes: root" in response.content.decode()
+    assert not ApiClient.objects.exists()
+
+
+def test_event_search_by_encounter_id_and_undelivered_filter(client, tenant_admin):
+    import uuid
+
+    encounter = uuid.uuid4()
+    with transaction.atomic():
+        wanted = publish(type="probe.happened", tenant_id=tenant_admin.tenant_id, encounter_id=encounter)
+        publish(type="probe.happened", tenant_id=tenant_admin.tenant_id)
+    other_tenant = TenantFactory()
+    with transaction.atomic():
+        publish(type="probe.happened", tenant_id=other_tenant.pk, encounter_id=encounter)
+
+    response = client.get(f"/admin/clinic/outboxevent/?q={encounter}&delivery=undelivered")
+
+    assert list(response.context["cl"].result_list) == [OutboxEvent.objects.get(pk=wanted.id)]
+
+
+def test_policy_overrides_with_an_unknown_section_are_refused_in_admin(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    tenant = TenantFactory()
+    SiteFactory(tenant=tenant)
+
+    response = client.post(
+        f"/admin/clinic/tenant/{tenant.pk}/change/",
+        {"slug": tenant.slug, "name": tenant.name, "policy_overrides": '{"nonsense": {}}', "is_active": "on"},
+    )
+
+    assert response.status_code == 200
+    assert "policy_overrides.nonsense: unknown policy section" in response.content.decode()
