@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clinic import services
 from clinic.contracts import DomainError
+from clinic.management import command_error
 
 
 class Command(BaseCommand):
@@ -26,10 +27,5 @@ class Command(BaseCommand):
                 return
             raise CommandError(exc.message) from exc
         except DomainError as exc:
-            raise CommandError(_describe(exc)) from exc
+            raise command_error(exc) from exc
         self.stdout.write(self.style.SUCCESS(f"Created tenant {tenant.slug} ({tenant.name}), id {tenant.pk}."))
-
-
-def _describe(exc: DomainError) -> str:
-    problems = getattr(exc, "problems", [])
-    return exc.message + "".join(f"\n  {p.field}: {p.message}" for p in problems)
