@@ -73,6 +73,8 @@ class Principal:
 
 # --- Events -------------------------------------------------------------------------------------
 
+TENANT_CREATED = "tenant.created"  # payload: {"slug": ...}
+
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 
@@ -155,6 +157,16 @@ class NotPermitted(DomainError):
     """The caller is authenticated but may not do this."""
 
     code = "forbidden"
+
+
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentReplay:
+    """The stored outcome of the first request made with an Idempotency-Key."""
+
+    result: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,11 @@ from typing import Any
 from uuid import UUID
 
 from clinic import events, flags, policy, selectors, services
-from clinic.contracts import Event, PolicySection, TenantRef
+from clinic.contracts import Event, IdempotentReplay, PolicySection, TenantRef
 
 __all__ = [
+    "claim_idempotency_key",
+    "complete_idempotency_key",
     "define_flag",
     "effective_policy",
     "flag_is_active",
@@ -45,6 +47,22 @@ def publish(
         encounter_id=encounter_id,
         occurred_at=occurred_at,
     )
+
+
+def claim_idempotency_key(*, tenant_id: int, scope: str, key: str, request: Any) -> IdempotentReplay | None:
+    """Claim a client's Idempotency-Key for ``request`` (any JSON-able description of it) inside
+    the use case's transaction. Returns the first outcome when the key was used before for the
+    same request; None when the caller should do the work and then ``complete_idempotency_key``.
+
+    Raises InvalidInput (malformed key; key reused for a different request).
+    """
+    return services.claim_idempotency_key(
+        tenant_id=tenant_id, scope=scope, key=key, fingerprint=services.request_fingerprint(request)
+    )
+
+
+def complete_idempotency_key(*, tenant_id: int, scope: str, key: str, result: dict[str, Any]) -> None:
+    services.complete_idempotency_key(tenant_id=tenant_id, scope=scope, key=key, result=result)
 
 
 def subscriber(name: str, *, events_: Iterable[str]) -> Callable[[events.Handler], events.Handler]:

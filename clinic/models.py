@@ -115,6 +115,28 @@ class ApiClient(models.Model):
         return f"{self.name} ({self.token_prefix}…)"
 
 
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` for one kind of request, with the outcome of its first use.
+
+    Written in the transaction of the use case it protects: a retry finds the committed outcome;
+    a concurrent duplicate waits on the unique constraint, then finds it too."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=100)
+    key = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request the key was first used with")
+    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "scope", "key"], name="idempotency_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"
+
+
 class OutboxEvent(models.Model):
     """One event, written in the transaction of the change it describes (transactional outbox).
 

@@ -25,16 +25,28 @@ from clinic import events, policy
 from clinic.contracts import (
     DEFAULT_CLIENT_SCOPES,
     EVENT_TYPE_PATTERN,
+    IDEMPOTENCY_KEY_PATTERN,
+    TENANT_CREATED,
     Conflict,
     DeliveryOutcome,
     Event,
     FieldProblem,
+    IdempotentReplay,
     InvalidInput,
     NotFound,
     Role,
     is_valid_scope,
 )
-from clinic.models import ApiClient, EventDelivery, Membership, OutboxEvent, PolicyTemplate, Site, Tenant
+from clinic.models import (
+    ApiClient,
+    EventDelivery,
+    IdempotencyKey,
+    Membership,
+    OutboxEvent,
+    PolicyTemplate,
+    Site,
+    Tenant,
+)
 
 logger = logging.getLogger("clinic.events")
 
@@ -72,6 +84,17 @@ class InvalidEvent(InvalidInput):
     code = "invalid-event"
 
 
+class IdempotencyKeyInvalid(InvalidInput):
+    code = "idempotency-key-invalid"
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """The key was first used with a different request (draft-ietf-httpapi-idempotency-key-header
+    section 2.7: answer 422)."""
+
+    code = "idempotency-key-reused"
+
+
 class PublishOutsideTransaction(RuntimeError):
     """``publish`` was called in autocommit mode: the event would not share the fate of the
     change it describes. Wrap the use case in ``transaction.atomic``."""
@@ -99,9 +122,12 @@ def create_tenant(*, slug: str, name: str, template: str | None = None) -> Tenan
             raise PolicyTemplateNotFound(f"No policy template named {template!r}.")
     try:
         with transaction.atomic():
-            return Tenant.objects.create(slug=slug, name=name.strip(), policy_template=template_row)
+            tenant = Tenant.objects.create(slug=slug, name=name.strip(), policy_template=template_row)
+            # Apps above the kernel set the tenant up (identity seeds its identifier systems).
+            publish(type=TENANT_CREATED, tenant_id=tenant.pk, payload={"slug": tenant.slug})
     except IntegrityError as exc:
         raise TenantAlreadyExists(f"A tenant with slug {slug!r} already exists.") from exc
+    return tenant
 
 
 def set_policy_overrides(*, tenant_id: int, overrides: dict[str, Any]) -> Tenant:
@@ -224,6 +250,49 @@ def touch_api_client(*, client_id: UUID) -> None:
     case)."""
     now = timezone.now()
     ApiClient.objects.filter(pk=client_id).exclude(last_used_at__gt=now - timedelta(minutes=1)).update(last_used_at=now)
+
+
+# --- Idempotency keys ---------------------------------------------------------------------------
+
+
+def request_fingerprint(data: Any) -> str:
+    """A stable digest of a request body (key order does not matter)."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim_idempotency_key(*, tenant_id: int, scope: str, key: str, fingerprint: str) -> IdempotentReplay | None:
+    """Claim ``key`` for this request inside the caller's transaction.
+
+    Returns the stored outcome when the key was already used for the same request (the caller
+    returns it and writes nothing), or None when the caller should do the work and then call
+    ``complete_idempotency_key``. A concurrent request with the same key waits here until the
+    first commits. Raises IdempotencyKeyInvalid, IdempotencyKeyReused.
+    """
+    if not connection.in_atomic_block:
+        raise PublishOutsideTransaction("claim_idempotency_key must run inside transaction.atomic")
+    if not IDEMPOTENCY_KEY_PATTERN.match(key):
+        raise IdempotencyKeyInvalid(
+            "Invalid Idempotency-Key.",
+            [FieldProblem("Idempotency-Key", "must be 1 to 200 printable ASCII characters without spaces")],
+        )
+    IdempotencyKey.objects.bulk_create(
+        [IdempotencyKey(tenant_id=tenant_id, scope=scope, key=key, fingerprint=fingerprint)], ignore_conflicts=True
+    )
+    row = IdempotencyKey.objects.select_for_update().get(tenant_id=tenant_id, scope=scope, key=key)
+    if row.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request.",
+            [FieldProblem("Idempotency-Key", "already used with a different request body")],
+        )
+    if row.result is not None:
+        return IdempotentReplay(result=row.result)
+    return None
+
+
+def complete_idempotency_key(*, tenant_id: int, scope: str, key: str, result: dict[str, Any]) -> None:
+    """Record the outcome of the request that claimed ``key`` (same transaction)."""
+    IdempotencyKey.objects.filter(tenant_id=tenant_id, scope=scope, key=key).update(result=result)
 
 
 # --- Event outbox -------------------------------------------------------------------------------
