@@ -62,6 +62,11 @@ class Principal:
     role: Role | None = None
     scopes: frozenset[str] = frozenset()
 
+    @property
+    def actor(self) -> str:
+        """How audit fields and events name this principal: ``user:<id>`` or ``client:<id>``."""
+        return f"{self.kind}:{self.id}"
+
     def has_scope(self, scope: str) -> bool:
         if self.kind == "user":
             # Staff act through the UI and API with their role's rights, not scopes.

@@ -40,6 +40,8 @@ def validate_document(document: Any, *, field: str) -> list[FieldProblem]:
         else:
             for key, item in value.items():
                 default = section.defaults.get(key)
+                if isinstance(default, float) and isinstance(item, int) and not isinstance(item, bool):
+                    continue  # JSON has one number type: 1 is as good as 1.0
                 if default is not None and not isinstance(item, type(default)):
                     problems.append(FieldProblem(f"{field}.{name}.{key}", f"must be of type {type(default).__name__}"))
     return problems

@@ -1,1 +1,155 @@
-"""Public plain data types of identity: frozen dataclasses, enums, event types; no Django imports."""
+"""Public plain data of identity: what other apps and the HTTP edge receive. No Django imports."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+# Event types identity publishes (payloads documented in services.py).
+PATIENT_REGISTERED = "patient.registered"
+PATIENT_MERGED = "patient.merged"
+PATIENT_UNMERGED = "patient.unmerged"
+
+NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+
+
+class Gender(enum.StrEnum):
+    """FHIR AdministrativeGender (http://hl7.org/fhir/R4/valueset-administrative-gender.html)."""
+
+    MALE = "male"
+    FEMALE = "female"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class IdentifierUse(enum.StrEnum):
+    """FHIR IdentifierUse, without ``temp`` (http://hl7.org/fhir/R4/valueset-identifier-use.html)."""
+
+    USUAL = "usual"
+    OFFICIAL = "official"
+    SECONDARY = "secondary"
+    OLD = "old"
+
+
+class MatchGrade(enum.StrEnum):
+    CERTAIN = "certain"
+    PROBABLE = "probable"
+    POSSIBLE = "possible"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierInput:
+    system: str
+    value: str
+    use: IdentifierUse | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HumanName:
+    family: str
+    given: tuple[str, ...] = ()
+    use: str = "official"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPoint:
+    """FHIR ContactPoint: system phone/email/..., value, use home/work/mobile..."""
+
+    system: str
+    value: str
+    use: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Demographics:
+    """What a registration or a match request says about a person."""
+
+    name: HumanName | None = None
+    birth_date: date | None = None
+    gender: Gender | None = None
+    telecom: tuple[ContactPoint, ...] = ()
+    address: tuple[dict[str, Any], ...] = ()
+    other_names: tuple[HumanName, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierRecord:
+    system: str
+    value: str
+    use: IdentifierUse
+    assigning_authority: str
+
+
+@dataclass(frozen=True, slots=True)
+class PatientLink:
+    """FHIR Patient.link: ``replaced-by`` on a merged-away record, ``replaces`` on the survivor."""
+
+    type: str
+    other: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    id: UUID
+    tenant_id: int
+    active: bool
+    identifiers: tuple[IdentifierRecord, ...]
+    name: HumanName
+    other_names: tuple[HumanName, ...]
+    birth_date: date | None
+    gender: Gender
+    telecom: tuple[ContactPoint, ...]
+    address: tuple[dict[str, Any], ...]
+    links: tuple[PatientLink, ...]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    patient: PatientRecord
+    created: bool  # False: an identifier (or the Idempotency-Key) found an existing patient
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCandidate:
+    patient: PatientRecord
+    grade: MatchGrade
+    score: float
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class MovedRow:
+    """A row re-pointed by a merge (``model`` is ``app_label.ModelName``)."""
+
+    model: str
+    id: str
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class MergeOutcome:
+    merge_id: UUID
+    source: PatientRecord
+    target: PatientRecord
+    reason: str
+    merged_at: datetime
+    moved: tuple[MovedRow, ...]
+    already_merged: bool = False  # True when this repeated an earlier merge (nothing changed)
+
+
+@dataclass(frozen=True, slots=True)
+class UnmergeOutcome:
+    merge_id: UUID
+    source: PatientRecord
+    target: PatientRecord
+    returned: tuple[MovedRow, ...]
+    # Rows that reference the target and were created after the merge: they stay on the target;
+    # someone should check which person they belong to.
+    review: tuple[MovedRow, ...] = field(default_factory=tuple)
+    not_returned: tuple[MovedRow, ...] = field(default_factory=tuple)

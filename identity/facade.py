@@ -1,1 +1,102 @@
-"""Public functions of identity for other apps (plain data in, plain data out). Built in its issue."""
+"""Public functions of identity. Other apps (and identity's own HTTP edge) call only these; they
+take and return plain data (``identity.contracts``)."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from django.db.models import Model
+
+from identity import matching, references, selectors, services
+from identity.contracts import (
+    Demographics,
+    IdentifierInput,
+    MatchCandidate,
+    MergeOutcome,
+    PatientRecord,
+    Registration,
+    UnmergeOutcome,
+)
+
+__all__ = [
+    "find_patient_by_identifier",
+    "get_patient",
+    "match_patients",
+    "merge_patients",
+    "register_patient",
+    "register_patient_reference",
+    "resolve_patient_id",
+    "search_patients",
+    "unmerge_patient",
+]
+
+
+def register_patient(
+    *,
+    tenant_id: int,
+    identifiers: list[IdentifierInput],
+    demographics: Demographics,
+    confirm_new: bool = False,
+    idempotency_key: str | None = None,
+    actor: str,
+) -> Registration:
+    """Register idempotently (see ``identity.services.register_patient``). Runs in the caller's
+    transaction if there is one. Raises InvalidInput, IdentifierConflict, ProbableDuplicate."""
+    return services.register_patient(
+        tenant_id=tenant_id,
+        identifiers=identifiers,
+        demographics=demographics,
+        confirm_new=confirm_new,
+        idempotency_key=idempotency_key,
+        actor=actor,
+    )
+
+
+def get_patient(*, tenant_id: int, patient_id: UUID) -> PatientRecord:
+    """Raises NotFound (also for another tenant's patient)."""
+    return selectors.get_patient(tenant_id=tenant_id, patient_id=patient_id)
+
+
+def resolve_patient_id(*, tenant_id: int, patient_id: UUID) -> UUID:
+    """The surviving patient for ``patient_id`` (itself unless merged). Raises NotFound."""
+    return selectors.survivor_id(tenant_id=tenant_id, patient_id=patient_id, must_exist=True)
+
+
+def find_patient_by_identifier(*, tenant_id: int, system: str, value: str) -> PatientRecord | None:
+    """The surviving patient holding this identifier (old identifiers of merged patients
+    included), or None."""
+    found = selectors.patients(tenant_id=tenant_id, identifier=(system, value)).first()
+    return selectors.to_record(found) if found else None
+
+
+def search_patients(*, tenant_id: int, family: str, birth_date: date) -> list[PatientRecord]:
+    return [
+        selectors.to_record(p) for p in selectors.patients(tenant_id=tenant_id, family=family, birth_date=birth_date)
+    ]
+
+
+def match_patients(
+    *, tenant_id: int, demographics: Demographics, identifiers: list[IdentifierInput] | None = None
+) -> list[MatchCandidate]:
+    return matching.match(tenant_id=tenant_id, demographics=demographics, identifiers=identifiers or [])
+
+
+def merge_patients(*, tenant_id: int, source_id: UUID, target_id: UUID, reason: str, actor: str) -> MergeOutcome:
+    """Merge atomically (see ``identity.services.merge_patients``)."""
+    return services.merge_patients(
+        tenant_id=tenant_id, source_id=source_id, target_id=target_id, reason=reason, actor=actor
+    )
+
+
+def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str) -> UnmergeOutcome:
+    return services.unmerge_patient(tenant_id=tenant_id, source_id=source_id, reason=reason, actor=actor)
+
+
+def register_patient_reference(
+    model: type[Model], *, field: str = "patient", created_field: str | None = "created_at"
+) -> None:
+    """Declare that ``model.field`` references a patient, so merges re-point it and unmerges
+    return it. Call from your app's ``AppConfig.ready``; a test fails for any model that
+    references ``identity.Patient`` without doing so."""
+    references.register(model, field=field, created_field=created_field)

@@ -1,1 +1,160 @@
-"""Reads of identity."""
+"""Identity reads. Everything returned to other apps is a plain record (``identity.contracts``)."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from django.db.models import Prefetch, QuerySet
+
+from clinic.contracts import NotFound
+from identity.contracts import (
+    ContactPoint,
+    Gender,
+    HumanName,
+    IdentifierRecord,
+    IdentifierUse,
+    PatientLink,
+    PatientRecord,
+)
+from identity.models import IdentifierSystem, MergeRecord, Patient, PatientIdentifier
+from identity.normalise import name_key
+
+MAX_MERGE_CHAIN = 50
+
+
+class PatientNotFound(NotFound):
+    code = "patient-not-found"
+
+
+def survivor_id(*, tenant_id: int, patient_id: UUID, must_exist: bool = False) -> UUID:
+    """Follow ``replaced-by`` links to the active record a patient was merged into.
+
+    Raises PatientNotFound when ``must_exist`` and there is no such patient in the tenant.
+    """
+    current = patient_id
+    for _ in range(MAX_MERGE_CHAIN):
+        row = Patient.objects.filter(tenant_id=tenant_id, pk=current).values_list("replaced_by_id", flat=True)
+        found = list(row)
+        if not found:
+            if must_exist or current != patient_id:
+                raise PatientNotFound("No such patient.")
+            return current
+        if found[0] is None:
+            return current
+        current = found[0]
+    return current
+
+
+def _with_details(qs: QuerySet[Patient]) -> QuerySet[Patient]:
+    return qs.prefetch_related(
+        Prefetch("identifiers", queryset=PatientIdentifier.objects.select_related("system").order_by("system__uri")),
+        Prefetch("replaces", queryset=Patient.objects.only("id", "replaced_by_id").order_by("id")),
+    )
+
+
+def to_record(patient: Patient) -> PatientRecord:
+    links = []
+    if patient.replaced_by_id:
+        links.append(PatientLink(type="replaced-by", other=patient.replaced_by_id))
+    links += [PatientLink(type="replaces", other=p.pk) for p in patient.replaces.all()]
+    return PatientRecord(
+        id=patient.pk,
+        tenant_id=patient.tenant_id,
+        active=patient.active,
+        identifiers=tuple(
+            IdentifierRecord(
+                system=i.system.uri,
+                value=i.value,
+                use=IdentifierUse(i.use),
+                assigning_authority=i.system.assigning_authority,
+            )
+            for i in patient.identifiers.all()
+        ),
+        name=HumanName(family=patient.family, given=tuple(patient.given)),
+        other_names=tuple(
+            HumanName(family=n.get("family", ""), given=tuple(n.get("given", [])), use=n.get("use", "usual"))
+            for n in patient.other_names
+        ),
+        birth_date=patient.birth_date,
+        gender=Gender(patient.gender),
+        telecom=tuple(ContactPoint(system=t["system"], value=t["value"], use=t.get("use")) for t in patient.telecom),
+        address=tuple(patient.address),
+        links=tuple(links),
+        version=patient.version,
+        created_at=patient.created_at,
+        updated_at=patient.updated_at,
+    )
+
+
+def get_patient(*, tenant_id: int, patient_id: UUID) -> PatientRecord:
+    """The patient, active or not (a merged record shows its ``replaced-by`` link).
+
+    Raises PatientNotFound (also for another tenant's patient)."""
+    patient = _with_details(Patient.objects.filter(tenant_id=tenant_id, pk=patient_id)).first()
+    if patient is None:
+        raise PatientNotFound("No such patient.")
+    return to_record(patient)
+
+
+def get_patients(*, tenant_id: int, patient_ids: list[UUID]) -> dict[UUID, PatientRecord]:
+    patients = _with_details(Patient.objects.filter(tenant_id=tenant_id, pk__in=patient_ids))
+    return {p.pk: to_record(p) for p in patients}
+
+
+def patients(
+    *,
+    tenant_id: int,
+    identifier: tuple[str, str] | None = None,
+    family: str | None = None,
+    birth_date: date | None = None,
+) -> QuerySet[Patient]:
+    """Patients for a search. By identifier, the survivor of whoever holds it (an old identifier
+    of a merged patient finds the patient it was merged into)."""
+    qs = Patient.objects.filter(tenant_id=tenant_id)
+    if identifier is not None:
+        system_uri, value = identifier
+        system = IdentifierSystem.objects.filter(tenant_id=tenant_id, uri=system_uri).first()
+        holder = None
+        if system is not None:
+            from identity.identifiers import normalise_identifier_value
+
+            stored, _error = normalise_identifier_value(system, value)
+            holder = (
+                PatientIdentifier.objects.filter(tenant_id=tenant_id, system=system, value=stored)
+                .values_list("patient_id", flat=True)
+                .first()
+            )
+        if holder is None:
+            return qs.none()
+        qs = qs.filter(pk=survivor_id(tenant_id=tenant_id, patient_id=holder))
+    if family:
+        qs = qs.filter(family_key=name_key(family))
+    if birth_date:
+        qs = qs.filter(birth_date=birth_date)
+    return _with_details(qs)
+
+
+def identifier_systems(*, tenant_id: int) -> QuerySet[IdentifierSystem]:
+    return IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by("uri")
+
+
+def merges(*, tenant_id: int, patient_id: UUID) -> QuerySet[MergeRecord]:
+    return MergeRecord.objects.filter(tenant_id=tenant_id, source_id=patient_id) | MergeRecord.objects.filter(
+        tenant_id=tenant_id, target_id=patient_id
+    )
+
+
+def merge_preview(*, tenant_id: int, source_id: UUID) -> list[tuple[str, str, int]]:
+    """What merging ``source`` away would move: (what, detail, count) rows for a preview."""
+    from identity import references
+
+    rows: list[tuple[str, str, int]] = []
+    idents = PatientIdentifier.objects.filter(tenant_id=tenant_id, patient_id=source_id).select_related("system")
+    for ident in idents:
+        rows.append(("identifier", f"{ident.system.uri}|{ident.value} ({ident.use} → old)", 1))
+    for ref in references.registered():
+        count = ref.model._default_manager.filter(**{ref.field: source_id}).count()
+        if count:
+            rows.append(("reference", f"{ref.label}.{ref.field}", count))
+    return rows
