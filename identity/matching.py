@@ -114,9 +114,11 @@ def match(
     if name is not None and name.family and name.given:
         block |= Q(family_key=name_key(name.family), given_key=name_key(name.given[0]))
     if block:
-        patients = Patient.objects.filter(block, tenant_id=tenant_id, active=True).only(
-            "id", "birth_date", "gender", "family_key", "given_key", "phone_keys"
-        )[:BLOCK_LIMIT]
+        patients = (
+            Patient.objects.filter(block, tenant_id=tenant_id, active=True)
+            .order_by()
+            .only("id", "birth_date", "gender", "family_key", "given_key", "phone_keys")[:BLOCK_LIMIT]
+        )
         for patient in patients:
             score, rule = _score(demographics, patient)
             if score and score > found.get(patient.pk, (0.0, ""))[0]:

@@ -34,15 +34,17 @@ def survivor_id(*, tenant_id: int, patient_id: UUID, must_exist: bool = False) -
     """
     current = patient_id
     for _ in range(MAX_MERGE_CHAIN):
-        row = Patient.objects.filter(tenant_id=tenant_id, pk=current).values_list("replaced_by_id", flat=True)
-        found = list(row)
+        found: list[UUID | None] = list(
+            Patient.objects.filter(tenant_id=tenant_id, pk=current).values_list("replaced_by_id", flat=True)
+        )
         if not found:
             if must_exist or current != patient_id:
                 raise PatientNotFound("No such patient.")
             return current
-        if found[0] is None:
+        following = found[0]
+        if following is None:
             return current
-        current = found[0]
+        current = following
     return current
 
 

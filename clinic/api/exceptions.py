@@ -36,10 +36,12 @@ def flatten_errors(detail: Any, prefix: str = "") -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = "body" if key in ("non_field_errors", "__all__") and not prefix else str(key)
-            if key in ("non_field_errors", "__all__") and prefix:
-                name = ""
-            path = f"{prefix}.{name}".strip(".") if name else prefix
+            if isinstance(key, int):  # an item of a list (DRF keys list errors by index)
+                path = f"{prefix}[{key}]"
+            elif key in ("non_field_errors", "__all__"):
+                path = prefix or "body"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             problems.extend(flatten_errors(value, path))
     elif isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):

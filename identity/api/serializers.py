@@ -106,7 +106,7 @@ class PatientQuery(serializers.Serializer):  # type: ignore[type-arg]
 
 
 class MergeIn(StrictSerializer):
-    source = serializers.UUIDField()
+    source = serializers.UUIDField()  # type: ignore[assignment]  # the API's name; shadows Field.source
     reason = StrictCharField(max_length=1000)
 
 
@@ -170,7 +170,7 @@ class MovedOut(serializers.Serializer):  # type: ignore[type-arg]
 
 class MergeOut(serializers.Serializer):  # type: ignore[type-arg]
     merge_id = serializers.UUIDField()
-    source = PatientOut()
+    source = PatientOut()  # type: ignore[assignment]  # the API's name; shadows Field.source
     target = PatientOut()
     reason = serializers.CharField()
     merged_at = serializers.DateTimeField()
@@ -180,7 +180,7 @@ class MergeOut(serializers.Serializer):  # type: ignore[type-arg]
 
 class UnmergeOut(serializers.Serializer):  # type: ignore[type-arg]
     merge_id = serializers.UUIDField()
-    source = PatientOut()
+    source = PatientOut()  # type: ignore[assignment]  # the API's name; shadows Field.source
     target = PatientOut()
     returned = MovedOut(many=True)
     review = MovedOut(many=True)

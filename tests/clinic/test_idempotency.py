@@ -15,7 +15,7 @@ from tests.clinic.factories import TenantFactory
 pytestmark = pytest.mark.django_db
 
 
-def create_site_once(tenant_id: int, key: str, request: dict) -> dict:
+def create_site_once(tenant_id: int, key: str, request: dict[str, str]) -> dict[str, object]:
     """A use case protected by an Idempotency-Key: creates a site at most once per key."""
     with transaction.atomic():
         replay = claim_idempotency_key(tenant_id=tenant_id, scope="test.create_site", key=key, request=request)
@@ -78,7 +78,7 @@ def test_failed_use_case_leaves_the_key_free_for_a_retry():
 def test_concurrent_requests_with_one_key_do_the_work_once(transactional_db):
     tenant = TenantFactory()
     barrier = threading.Barrier(12)
-    results: list[dict] = []
+    results: list[dict[str, object]] = []
 
     def call() -> None:
         barrier.wait()

@@ -1,0 +1,78 @@
+"""Django admin of identity: merge with a preview and a confirmation."""
+
+from __future__ import annotations
+
+import pytest
+
+from clinic.contracts import Role
+from identity.models import MergeRecord, Patient
+from tests.clinic.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.identity.helpers import NHS_NUMBERS, register
+from tests.probe.models import ProbeChart
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tenant_admin(client):
+    membership = MembershipFactory(role=Role.ADMIN.value, user=UserFactory(is_staff=True))
+    client.force_login(membership.user)
+    return membership
+
+
+@pytest.mark.parametrize(
+    "page", ["/admin/identity/patient/", "/admin/identity/identifiersystem/", "/admin/identity/mergerecord/"]
+)
+def test_identity_admin_pages_render(client, tenant_admin, page):
+    register(tenant_admin.tenant, nhs=NHS_NUMBERS[0])
+
+    assert client.get(page).status_code == 200
+
+
+def test_merge_action_previews_what_moves_then_merges_on_confirmation(client, tenant_admin):
+    tenant = tenant_admin.tenant
+    source = register(tenant, nhs=NHS_NUMBERS[0], family="Smyth")
+    target = register(tenant, mrn="KEEP-1")
+    ProbeChart.objects.create(patient_id=source.id)
+
+    action = client.post(
+        "/admin/identity/patient/",
+        {"action": "merge_selected", "_selected_action": [str(source.id), str(target.id)]},
+    )
+    preview = client.get(action["Location"])
+
+    assert preview.status_code == 200
+    html = preview.content.decode()
+    assert f"https://fhir.nhs.uk/Id/nhs-number|{NHS_NUMBERS[0]} (official → old)" in html
+    assert "probe.ProbeChart.patient: 1 row" in html
+    assert Patient.objects.filter(active=False).count() == 0  # nothing happens before confirmation
+
+    ids = f"{source.id},{target.id}"
+    done = client.post(
+        "/admin/identity/patient/merge/", {"ids": ids, "target": str(target.id), "reason": "duplicate", "confirm": "1"}
+    )
+
+    assert done.status_code == 302
+    assert Patient.objects.get(pk=source.id).replaced_by_id == target.id
+    assert MergeRecord.objects.get().merged_by == f"user:{tenant_admin.user.pk}"
+
+
+def test_merge_page_refuses_another_tenants_patients(client, tenant_admin):
+    ours = register(tenant_admin.tenant, mrn="A-1")
+    theirs = register(TenantFactory(), mrn="A-1")
+
+    response = client.get(f"/admin/identity/patient/merge/?ids={ours.id},{theirs.id}")
+
+    assert response.status_code == 404
+
+
+def test_merge_page_shows_a_missing_reason_as_an_error(client, tenant_admin):
+    a, b = register(tenant_admin.tenant, mrn="A-1"), register(tenant_admin.tenant, mrn="B-1")
+
+    response = client.post(
+        "/admin/identity/patient/merge/", {"ids": f"{a.id},{b.id}", "target": str(b.id), "reason": " ", "confirm": "1"}
+    )
+
+    assert response.status_code == 200
+    assert "A merge needs a reason." in response.content.decode()
+    assert Patient.objects.filter(active=False).count() == 0
