@@ -15,7 +15,7 @@ SWEEPER_CMD = $(PY) manage.py sweep_outbox --loop
 # With the database ready: DATABASE_URL if set, else the embedded PostgreSQL under .data/.
 WITH_DB = $(PY) scripts/dev.py exec --
 
-.PHONY: setup run test pytest lint format typecheck web worker beat stop-db clean bench bench-outbox
+.PHONY: setup run test pytest lint format typecheck web worker beat stop-db clean bench bench-outbox bench-identity
 
 setup: $(STAMP)
 
@@ -51,10 +51,13 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 # Benchmarks print their figures next to a floor measured in the same run (see bench/).
-bench: bench-outbox
+bench: bench-outbox bench-identity
 
 bench-outbox: setup
 	$(WITH_DB) $(PY) bench/outbox.py
+
+bench-identity: setup
+	$(WITH_DB) $(PY) bench/identity.py
 
 web: setup
 	$(WITH_DB) $(WEB_CMD)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from django.db.models import Prefetch, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, Prefetch, QuerySet
 
 from clinic.contracts import NotFound
 from identity.contracts import (
@@ -50,28 +51,44 @@ def survivor_id(*, tenant_id: int, patient_id: UUID, must_exist: bool = False) -
 
 def _with_details(qs: QuerySet[Patient]) -> QuerySet[Patient]:
     return qs.prefetch_related(
-        Prefetch("identifiers", queryset=PatientIdentifier.objects.select_related("system").order_by("system__uri")),
+        Prefetch("identifiers", queryset=PatientIdentifier.objects.select_related("system")),
         Prefetch("replaces", queryset=Patient.objects.only("id", "replaced_by_id").order_by("id")),
     )
 
 
-def to_record(patient: Patient) -> PatientRecord:
+def to_record(
+    patient: Patient,
+    *,
+    identifiers: list[tuple[IdentifierSystem, PatientIdentifier]] | None = None,
+    replaces: list[UUID] | None = None,
+) -> PatientRecord:
+    """The record of a patient. Identifiers and merged-away records come from the prefetches of
+    ``_with_details`` unless given (a caller that just wrote them)."""
+    if identifiers is None:
+        identifiers = [(i.system, i) for i in patient.identifiers.all()]
+    if replaces is None:
+        replaces = [p.pk for p in patient.replaces.all()]
     links = []
     if patient.replaced_by_id:
         links.append(PatientLink(type="replaced-by", other=patient.replaced_by_id))
-    links += [PatientLink(type="replaces", other=p.pk) for p in patient.replaces.all()]
+    links += [PatientLink(type="replaces", other=pk) for pk in replaces]
     return PatientRecord(
         id=patient.pk,
         tenant_id=patient.tenant_id,
         active=patient.active,
         identifiers=tuple(
-            IdentifierRecord(
-                system=i.system.uri,
-                value=i.value,
-                use=IdentifierUse(i.use),
-                assigning_authority=i.system.assigning_authority,
+            sorted(
+                (
+                    IdentifierRecord(
+                        system=system.uri,
+                        value=i.value,
+                        use=IdentifierUse(i.use),
+                        assigning_authority=system.assigning_authority,
+                    )
+                    for system, i in identifiers
+                ),
+                key=lambda r: (r.system, r.value),
             )
-            for i in patient.identifiers.all()
         ),
         name=HumanName(family=patient.family, given=tuple(patient.given)),
         other_names=tuple(
@@ -93,10 +110,17 @@ def get_patient(*, tenant_id: int, patient_id: UUID) -> PatientRecord:
     """The patient, active or not (a merged record shows its ``replaced-by`` link).
 
     Raises PatientNotFound (also for another tenant's patient)."""
-    patient = _with_details(Patient.objects.filter(tenant_id=tenant_id, pk=patient_id)).first()
+    patient = (
+        Patient.objects.filter(tenant_id=tenant_id, pk=patient_id)
+        .annotate(replaces_ids=ArraySubquery(Patient.objects.filter(replaced_by=OuterRef("pk")).values("pk")))
+        .first()
+    )
     if patient is None:
         raise PatientNotFound("No such patient.")
-    return to_record(patient)
+    identifiers = [
+        (i.system, i) for i in PatientIdentifier.objects.filter(patient_id=patient_id).select_related("system")
+    ]
+    return to_record(patient, identifiers=identifiers, replaces=list(patient.replaces_ids))
 
 
 def get_patients(*, tenant_id: int, patient_ids: list[UUID]) -> dict[UUID, PatientRecord]:

@@ -36,6 +36,7 @@ from identity.contracts import (
     MatchGrade,
     MergeOutcome,
     MovedRow,
+    PatientRecord,
     Registration,
     UnmergeOutcome,
 )
@@ -114,9 +115,8 @@ def _systems_by_uri(tenant_id: int) -> dict[str, IdentifierSystem]:
 
 
 def _validate(
-    tenant_id: int, identifiers: list[IdentifierInput], demographics: Demographics
+    tenant_id: int, identifiers: list[IdentifierInput], demographics: Demographics, systems: dict[str, IdentifierSystem]
 ) -> list[tuple[IdentifierSystem, str, IdentifierUse]]:
-    systems = _systems_by_uri(tenant_id)
     problems: list[FieldProblem] = []
     checked: list[tuple[IdentifierSystem, str, IdentifierUse]] = []
     seen: dict[str, str] = {}
@@ -169,8 +169,13 @@ def _holders(tenant_id: int, checked: list[tuple[IdentifierSystem, str, Identifi
     query = Q()
     for system, value, _use in checked:
         query |= Q(system_id=system.pk, value=value)
-    holder_ids = PatientIdentifier.objects.filter(query, tenant_id=tenant_id).values_list("patient_id", flat=True)
-    survivors = {selectors.survivor_id(tenant_id=tenant_id, patient_id=pid) for pid in holder_ids}
+    holders = PatientIdentifier.objects.filter(query, tenant_id=tenant_id).values_list(
+        "patient_id", "patient__replaced_by_id"
+    )
+    survivors = {
+        pid if replaced_by is None else selectors.survivor_id(tenant_id=tenant_id, patient_id=replaced_by)
+        for pid, replaced_by in holders
+    }
     return sorted(survivors, key=str)
 
 
@@ -195,13 +200,17 @@ def register_patient(
     identifiers decides, and the losers return the winner. ``idempotency_key`` makes a
     registration without identifiers safe to retry. Raises InvalidPatient naming each bad field.
     """
-    checked = _validate(tenant_id, identifiers, demographics)
+    systems = _systems_by_uri(tenant_id)
+    checked = _validate(tenant_id, identifiers, demographics, systems)
+    minting = next((s for s in systems.values() if s.mints), None)
     request = {
         "identifiers": [(s.uri, v, u.value) for s, v, u in checked],
         "demographics": _demographics_json(demographics),
         "confirm_new": confirm_new,
     }
-    with transaction.atomic():
+    # No savepoint of its own: the caller's transaction is the use case (the API opens a durable
+    # one; an HL7 intake opens its own). The insert below has the savepoint it needs.
+    with transaction.atomic(savepoint=False):
         if idempotency_key is not None:
             replay = claim_idempotency_key(
                 tenant_id=tenant_id, scope="identity.register_patient", key=idempotency_key, request=request
@@ -212,7 +221,7 @@ def register_patient(
                     patient=selectors.get_patient(tenant_id=tenant_id, patient_id=patient_id),
                     created=bool(replay.result["created"]),
                 )
-        registration = _register(tenant_id, checked, demographics, confirm_new=confirm_new, actor=actor)
+        registration = _register(tenant_id, checked, demographics, minting, confirm_new=confirm_new, actor=actor)
         if idempotency_key is not None:
             complete_idempotency_key(
                 tenant_id=tenant_id,
@@ -227,6 +236,7 @@ def _register(
     tenant_id: int,
     checked: list[tuple[IdentifierSystem, str, IdentifierUse]],
     demographics: Demographics,
+    minting: IdentifierSystem | None,
     *,
     confirm_new: bool,
     actor: str,
@@ -250,7 +260,7 @@ def _register(
     for _attempt in range(5):
         try:
             with transaction.atomic():
-                patient = _create(tenant_id, checked, demographics, actor=actor)
+                record = _create(tenant_id, checked, demographics, minting, actor=actor)
         except IntegrityError:
             # Another registration committed one of these identifiers first (we waited for it
             # on the unique index): return its patient. If none of the requested identifiers is
@@ -263,7 +273,7 @@ def _register(
                     patient=selectors.get_patient(tenant_id=tenant_id, patient_id=holders[0]), created=False
                 )
             continue
-        return Registration(patient=selectors.get_patient(tenant_id=tenant_id, patient_id=patient.pk), created=True)
+        return Registration(patient=record, created=True)
     raise RuntimeError("could not mint a free MRN after 5 attempts")
 
 
@@ -281,9 +291,10 @@ def _create(
     tenant_id: int,
     checked: list[tuple[IdentifierSystem, str, IdentifierUse]],
     demographics: Demographics,
+    minting: IdentifierSystem | None,
     *,
     actor: str,
-) -> Patient:
+) -> PatientRecord:
     name = demographics.name
     assert name is not None  # validated
     patient = Patient.objects.create(
@@ -303,7 +314,6 @@ def _create(
         PatientIdentifier(tenant_id=tenant_id, patient=patient, system=system, value=value, use=use.value)
         for system, value, use in checked
     ]
-    minting = IdentifierSystem.objects.filter(tenant_id=tenant_id, mints=True).first()
     if minting is not None and all(system.pk != minting.pk for system, _v, _u in checked):
         rows.append(
             PatientIdentifier(
@@ -318,7 +328,11 @@ def _create(
         payload={"patient_id": str(patient.pk), "by": actor},
     )
     logger.info("patient.registered tenant=%s patient=%s", tenant_id, patient.pk)
-    return patient
+    # The record from what was just written: no need to read it back.
+    systems = {system.pk: system for system, _v, _u in checked}
+    if minting is not None:
+        systems[minting.pk] = minting
+    return selectors.to_record(patient, identifiers=[(systems[row.system_id], row) for row in rows], replaces=[])
 
 
 def _mint_mrn() -> str:
