@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
@@ -82,15 +83,51 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             exclude.append("tenant")  # set on save: a single-tenant admin has nothing to choose
         return exclude
 
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+    # Foreign keys to models that belong to no tenant, which a tenant admin may choose from
+    # (everything else not tenant-scoped offers no choice to a tenant admin).
+    unscoped_choice_fields: tuple[str, ...] = ()
+
+    def _scoped_choices(self, db_field: Any, request: HttpRequest, kwargs: dict[str, Any]) -> None:
         ids = admin_tenant_ids(request)
-        if ids is not None:
-            related = db_field.related_model
-            if related is Tenant:
-                kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
-            elif any(f.name == "tenant" for f in related._meta.get_fields()):
-                kwargs["queryset"] = related._default_manager.filter(tenant_id__in=ids)
+        if ids is None or "queryset" in kwargs or db_field.name in self.unscoped_choice_fields:
+            return
+        related = db_field.related_model
+        if related is Tenant:
+            kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+        elif any(f.name == "tenant" for f in related._meta.get_fields()):
+            kwargs["queryset"] = related._default_manager.filter(tenant_id__in=ids)
+        else:
+            kwargs["queryset"] = related._default_manager.none()
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        self._scoped_choices(db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        self._scoped_choices(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        ids = admin_tenant_ids(request)
+        if ids is None or len(ids) != 1 or self.tenant_path != "tenant_id":
+            return form
+        tenant_id = ids[0]
+
+        class TenantBoundForm(form):  # type: ignore[valid-type,misc]
+            """Sets the (hidden) tenant before validation, so unique constraints that include it
+            are checked as form errors instead of failing in the database."""
+
+            def _post_clean(self) -> None:
+                if getattr(self.instance, "tenant_id", None) is None:
+                    self.instance.tenant_id = tenant_id
+                super()._post_clean()
+                try:
+                    self.instance.validate_constraints()
+                except ValidationError as exc:
+                    self._update_errors(exc)
+
+        return TenantBoundForm
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         ids = admin_tenant_ids(request)
@@ -167,8 +204,21 @@ class TenantAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
-            fields += ["slug", "is_active"]
+            # Templates are shared across a group: only a platform operator assigns them.
+            fields += ["slug", "is_active", "policy_template"]
         return fields
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # Through the service, so the tenant is set up like any other (tenant.created).
+        tenant = services.create_tenant(
+            slug=obj.slug, name=obj.name, template=obj.policy_template.name if obj.policy_template else None
+        )
+        Tenant.objects.filter(pk=tenant.pk).update(policy_overrides=obj.policy_overrides, is_active=obj.is_active)
+        obj.pk = tenant.pk
+        obj.refresh_from_db()
 
     @admin.display(description="Effective policy (defaults ← template ← overrides)")
     def effective_policy(self, obj: Tenant) -> str:
@@ -179,8 +229,23 @@ class TenantAdmin(TenantScopedAdmin):
         return json.dumps(selectors.effective_policy(tenant_id=obj.pk), indent=2, sort_keys=True)
 
 
+class SiteForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Site
+        fields = ["tenant", "code", "name", "timezone", "address", "is_active"]
+
+    def clean_timezone(self) -> str:
+        import zoneinfo
+
+        value: str = self.cleaned_data["timezone"]
+        if value not in zoneinfo.available_timezones():
+            raise forms.ValidationError(f"Unknown time zone {value!r}: use an IANA name such as Europe/London.")
+        return value
+
+
 @admin.register(Site)
 class SiteAdmin(TenantScopedAdmin):
+    form = SiteForm
     list_display = ["code", "name", "tenant", "timezone", "is_active"]
     list_filter = ["tenant", "is_active"]
     search_fields = ["code", "name"]
@@ -188,6 +253,7 @@ class SiteAdmin(TenantScopedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
+    unscoped_choice_fields = ("user",)  # narrowed to the tenant's staff below
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["tenant", "role"]
     search_fields = ["user__username"]
@@ -323,7 +389,7 @@ class OutboxEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     @admin.action(description="Dispatch the selected undelivered events again now")
     def dispatch_now(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
         ids = list(queryset.filter(delivered_at__isnull=True).values_list("pk", flat=True))
-        sent = sum(services.dispatch_event(event_id=event_id) for event_id in ids)
+        sent = sum(services.dispatch_event(event_id=event_id, retry=False) for event_id in ids)
         level = messages.SUCCESS if sent == len(ids) else messages.ERROR
         messages.add_message(request, level, f"Dispatched {sent} of {len(ids)} undelivered events.")
 

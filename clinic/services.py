@@ -340,13 +340,17 @@ def publish(
     return _as_contract(row)
 
 
-def dispatch_event(*, event_id: UUID) -> bool:
+def dispatch_event(*, event_id: UUID, retry: bool = True) -> bool:
     """Hand an event to the broker. Returns False (and logs) when the broker is unreachable:
-    the event stays in the outbox and the sweep dispatches it later."""
+    the event stays in the outbox and the sweep dispatches it later.
+
+    ``retry``: whether the delivery task retries a failing subscriber by itself (the first
+    dispatch does, with short delays; a sweep's re-dispatch does not: the sweep's doubling
+    back-off paces those attempts)."""
     from clinic.tasks import deliver_event  # tasks import services; import here to avoid a cycle
 
     try:
-        deliver_event.apply_async(kwargs={"event_id": str(event_id)})
+        deliver_event.apply_async(kwargs={"event_id": str(event_id), "retry": retry})
     except Exception as exc:  # the broker's errors vary by transport; any failure is "later"
         logger.warning("outbox.dispatch_failed event=%s error=%s", event_id, type(exc).__name__)
         return False
@@ -383,7 +387,18 @@ def deliver_event(*, event_id: UUID) -> DeliveryOutcome:
     if row.delivered_at is None:
         event = _as_contract(row)
         for subscriber in events.subscribers_for(row.type):
-            result = _deliver_to(event, subscriber)
+            try:
+                result = _deliver_to(event, subscriber)
+            except Exception as exc:
+                # Raised after the delivery committed (a handler's on_commit callback): the
+                # effect is recorded; do not let it starve the other subscribers.
+                logger.warning(
+                    "event.after_commit_failed event=%s subscriber=%s error=%s",
+                    event.id,
+                    subscriber.name,
+                    type(exc).__name__,
+                )
+                result = "delivered"
             {"delivered": outcome_delivered, "already": outcome_already, "failed": outcome_failed}[result].append(
                 subscriber.name
             )
@@ -431,10 +446,13 @@ def _deliver_to(event: Event, subscriber: events.Subscriber) -> str:
 
 
 def postpone_sweep(*, event_id: UUID, seconds: float) -> None:
-    """The delivery task will retry by itself in ``seconds``: keep the sweep away until then."""
+    """The delivery task will retry by itself in ``seconds``: keep the sweep away until then
+    (never bring the sweep forward: its own back-off may already be longer)."""
+    from django.db.models.functions import Greatest
+
     grace = settings.CLINIC_OUTBOX_SWEEP_GRACE_SECONDS
     OutboxEvent.objects.filter(pk=event_id, delivered_at__isnull=True).update(
-        sweep_after=timezone.now() + timedelta(seconds=seconds + grace)
+        sweep_after=Greatest("sweep_after", timezone.now() + timedelta(seconds=seconds + grace))
     )
 
 
@@ -468,7 +486,7 @@ def sweep_outbox(*, limit: int | None = None) -> int:
     # transactions.
     dispatched = 0
     for index, (event_id, _count, _sweep_after) in enumerate(claimed):
-        if not dispatch_event(event_id=event_id):
+        if not dispatch_event(event_id=event_id, retry=False):
             for undo_id, undo_count, undo_sweep_after in claimed[index:]:
                 OutboxEvent.objects.filter(pk=undo_id, delivered_at__isnull=True).update(
                     dispatch_count=undo_count, sweep_after=undo_sweep_after

@@ -19,7 +19,7 @@ logger = logging.getLogger("clinic.events")
 
 
 @shared_task(name="clinic.deliver_event", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def deliver_event(self: Task, *, event_id: str) -> None:  # type: ignore[type-arg]
+def deliver_event(self: Task, *, event_id: str, retry: bool = True) -> None:  # type: ignore[type-arg]
     try:
         outcome = services.deliver_event(event_id=UUID(event_id))
     except NotFound:
@@ -28,8 +28,9 @@ def deliver_event(self: Task, *, event_id: str) -> None:  # type: ignore[type-ar
     if outcome.complete:
         return
     delays = settings.CLINIC_EVENT_RETRY_DELAYS
-    if self.request.is_eager or self.request.retries >= len(delays):
-        # No broker to retry through, or retries exhausted: the outbox sweep takes over.
+    if not retry or self.request.is_eager or self.request.retries >= len(delays):
+        # A sweep's re-dispatch, no broker to retry through, or retries exhausted: the outbox
+        # sweep takes over, with a back-off that doubles per dispatch (capped).
         return
     countdown = delays[self.request.retries]
     services.postpone_sweep(event_id=UUID(event_id), seconds=countdown)

@@ -6,14 +6,19 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clinic.views import api_not_found, healthz
+from clinic.views import api_not_found, healthz, not_found
 
 APPS_WITH_API = ["identity", "terminology", "encounters", "billing", "orders", "results", "interop"]
 
 admin.site.site_header = "Clinic platform administration"
 admin.site.site_title = "Clinic platform admin"
 
+handler400 = "clinic.views.bad_request"
+handler500 = "clinic.views.server_error"
+
 urlpatterns = [
+    # Django admin's "view on site" shortcut resolves any object of any tenant: not for us.
+    path("admin/r/<path:rest>", not_found),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -95,6 +95,8 @@ def cmd_run(options: argparse.Namespace) -> int:
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
         say(f"Redis does not answer at {redis_url}: tasks run EAGERLY inside the web process,")
         say("no Celery worker or beat is started, and a sweeper process re-delivers missed events.")
+    if os.environ.setdefault("DJANGO_DEBUG", "1") == "1":
+        say("DJANGO_DEBUG=1: development error pages are on (set DJANGO_DEBUG=0 to turn them off)")
     manage("migrate", "--noinput")
     manage("setup_demo")
 

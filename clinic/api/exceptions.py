@@ -13,10 +13,10 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
-from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from clinic.api.problems import PROBLEM_CONTENT_TYPE, problem_body
@@ -54,14 +54,15 @@ def flatten_errors(detail: Any, prefix: str = "") -> list[FieldProblem]:
     return problems
 
 
-def _response(context: dict[str, Any], status: int, detail: str, **kwargs: Any) -> Response:
+def _response(context: dict[str, Any], status: int, detail: str, **kwargs: Any) -> JsonResponse:
+    # A plain JsonResponse, not a DRF Response: errors are JSON whatever the client's Accept
+    # header negotiated (a browser would otherwise get the browsable API's HTML).
     request = context.get("request")
     body = problem_body(status=status, detail=detail, instance=request.path if request else None, **kwargs)
-    response = Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
-    return response
+    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
-def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> JsonResponse:
     set_rollback()
     if isinstance(exc, DomainError):
         status = (
@@ -83,6 +84,13 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return _response(context, 403, "You may not do this.")
     if isinstance(exc, RequestDataTooBig):
         return _response(context, 413, "The request body is larger than this server accepts.")
+    if isinstance(exc, TooManyFieldsSent):
+        return _response(context, 400, "Too many query or form parameters.", code="too-many-parameters")
+    if isinstance(exc, SuspiciousOperation):
+        return _response(context, 400, "The request was refused as malformed.", code="malformed-request")
+    if isinstance(exc, DjangoValidationError):
+        # e.g. a forged pagination cursor or an unparseable lookup value
+        return _response(context, 400, "; ".join(exc.messages), code="invalid-request")
     if isinstance(exc, drf.ParseError):
         return _response(context, 400, str(exc.detail), code="malformed-body")
     if isinstance(exc, QueryParameterInvalid):

@@ -102,3 +102,58 @@ def test_policy_overrides_with_an_unknown_section_are_refused_in_admin(client):
 
     assert response.status_code == 200
     assert "policy_overrides.nonsense: unknown policy section" in response.content.decode()
+
+
+def test_view_on_site_shortcut_is_not_served(client, tenant_admin):
+    from django.contrib.contenttypes.models import ContentType
+
+    from clinic.models import Site
+
+    site = SiteFactory(tenant=TenantFactory())
+    content_type = ContentType.objects.get_for_model(Site)
+
+    assert client.get(f"/admin/r/{content_type.pk}/{site.pk}/").status_code == 404
+    assert client.get(f"/admin/r/{content_type.pk}/999999/").status_code == 404
+
+
+def test_tenant_admin_cannot_change_the_policy_template(client, tenant_admin):
+    from clinic.models import PolicyTemplate
+
+    PolicyTemplate.objects.create(name="other-group")
+
+    page = client.get(f"/admin/clinic/tenant/{tenant_admin.tenant_id}/change/").content.decode()
+
+    assert 'name="policy_template"' not in page
+
+
+def test_duplicate_site_code_in_admin_is_a_form_error_not_a_500(client, tenant_admin):
+    SiteFactory(tenant=tenant_admin.tenant, code="north")
+
+    response = client.post(
+        "/admin/clinic/site/add/", {"code": "north", "name": "North again", "timezone": "Europe/London"}
+    )
+
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+
+
+def test_unknown_time_zone_in_admin_is_a_form_error(client, tenant_admin):
+    response = client.post("/admin/clinic/site/add/", {"code": "mars", "name": "Mars", "timezone": "Mars/Olympus"})
+
+    assert response.status_code == 200
+    assert "Unknown time zone" in response.content.decode()
+
+
+def test_operator_creating_a_tenant_in_admin_sets_it_up_like_the_command(client):
+    from clinic.models import OutboxEvent, Tenant
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.post(
+        "/admin/clinic/tenant/add/",
+        {"slug": "northgate", "name": "Northgate", "policy_overrides": "{}", "is_active": "on"},
+    )
+
+    assert response.status_code == 302
+    tenant = Tenant.objects.get(slug="northgate")
+    assert OutboxEvent.objects.filter(type="tenant.created", tenant=tenant).count() == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import override_settings
 
@@ -137,3 +139,119 @@ def test_wrong_method_is_405_problem(admin_api):
 def test_non_numeric_id_in_path_is_404_not_500(admin_api):
     assert admin_api.get("/api/sites/abc").status_code == 404
     assert admin_api.get("/api/events/not-a-uuid").status_code == 404
+
+
+def test_errors_are_json_even_when_a_browser_asks_for_html(api):
+    unauthenticated = api.get("/api/me", HTTP_ACCEPT="text/html")
+    TenantFactory()
+
+    assert unauthenticated.status_code == 401
+    assert unauthenticated["Content-Type"] == "application/problem+json"
+    assert unauthenticated.json()["status"] == 401
+
+
+def test_too_many_query_parameters_is_400(admin_api):
+    query = "&".join(f"p{i}=1" for i in range(1100))
+
+    response = admin_api.get(f"/api/events?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "too-many-parameters"
+
+
+def test_json_nested_too_deeply_is_400(admin_api):
+    response = post_raw(admin_api, "[" * 100_000 + "]" * 100_000)
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+
+
+def test_forged_pagination_cursor_is_4xx_problem(admin_api):
+    import base64
+
+    cursor = base64.b64encode(b"p=garbage").decode()
+
+    response = admin_api.get(f"/api/events?cursor={cursor}")
+
+    assert response.status_code in (400, 404)
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_post_to_an_unknown_api_route_with_a_session_is_404_not_a_csrf_page(client):
+    from tests.clinic.factories import MembershipFactory
+
+    client.handler.enforce_csrf_checks = True
+    client.force_login(MembershipFactory().user)
+
+    response = client.post("/api/nothing/here", {}, content_type="application/json")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_session_post_without_csrf_token_is_a_problem_json_403(client):
+    from tests.clinic.factories import MembershipFactory
+
+    client.handler.enforce_csrf_checks = True
+    client.force_login(MembershipFactory(role="admin").user)
+
+    response = client.post("/api/sites", {"code": "x", "name": "X"}, content_type="application/json")
+
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/problem+json"
+    assert "CSRF" in response.json()["detail"]
+
+
+def test_chunked_body_over_the_limit_is_413_without_reaching_django():
+    import asyncio
+
+    from clinic.asgi import BodyLimit
+
+    reached = []
+
+    async def app(scope, receive, send):
+        reached.append(scope)
+
+    sent: list[dict[str, Any]] = []
+    chunks = [{"type": "http.request", "body": b"x" * 600, "more_body": True} for _ in range(3)]
+
+    async def receive():
+        return chunks.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/api/sites", "headers": [(b"transfer-encoding", b"chunked")]}
+    asyncio.run(BodyLimit(app, limit=1000)(scope, receive, send))
+
+    assert reached == []
+    assert sent[0]["status"] == 413
+    assert b"over 1000 bytes" in sent[1]["body"]
+
+
+def test_chunked_body_under_the_limit_reaches_django_whole():
+    import asyncio
+
+    from clinic.asgi import BodyLimit
+
+    seen: dict[str, Any] = {}
+
+    async def app(scope, receive, send):
+        seen["headers"] = dict(scope["headers"])
+        seen["body"] = (await receive())["body"]
+
+    chunks = [
+        {"type": "http.request", "body": b'{"a":', "more_body": True},
+        {"type": "http.request", "body": b"1}", "more_body": False},
+    ]
+
+    async def receive():
+        return chunks.pop(0)
+
+    async def send(message):
+        raise AssertionError("nothing is sent by the limiter")
+
+    asyncio.run(BodyLimit(app, limit=1000)({"type": "http", "path": "/x", "headers": []}, receive, send))
+
+    assert seen["body"] == b'{"a":1}'
+    assert seen["headers"][b"content-length"] == b"7"

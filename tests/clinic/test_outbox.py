@@ -32,15 +32,16 @@ def delivered(event_id: uuid.UUID) -> bool:
     return OutboxEvent.objects.filter(pk=event_id, delivered_at__isnull=False).exists()
 
 
-def test_rolled_back_transaction_publishes_nothing(django_capture_on_commit_callbacks):
+def test_rolled_back_transaction_publishes_nothing(celery_worker):
     tenant = TenantFactory()
 
-    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), transaction.atomic():
+    with pytest.raises(RuntimeError), transaction.atomic(durable=True):
         publish(type="probe.happened", tenant_id=tenant.pk, payload={"n": 1})
         raise RuntimeError("the clinical step failed")
+    time.sleep(0.5)  # had anything been dispatched, the worker would have run it by now
 
     assert OutboxEvent.objects.count() == 0
-    assert callbacks == []
+    assert ProbeEffect.objects.count() == 0
 
 
 def test_publish_outside_a_transaction_is_refused(transactional_db):
@@ -280,7 +281,7 @@ def test_concurrent_sweeps_dispatch_each_event_once(broker_up, transactional_db)
     assert set(OutboxEvent.objects.values_list("dispatch_count", flat=True)) == {2}
 
 
-def test_sweep_uses_the_partial_index_of_undelivered_events(broker_up, transactional_db):
+def test_sweep_query_can_be_served_by_the_partial_index_of_undelivered_events(broker_up, transactional_db):
     from django.db import connection
 
     with CaptureQueriesContext(connection) as queries:
@@ -305,3 +306,74 @@ def _seconds(n: float):
     from datetime import timedelta
 
     return timedelta(seconds=n)
+
+
+def test_a_sweep_redispatch_makes_one_attempt_and_the_backoff_keeps_doubling(celery_worker):
+    tenant = TenantFactory()
+    with transaction.atomic():
+        event = publish(type="probe.flaky", tenant_id=tenant.pk, payload={"fail_times": 100})
+
+    def attempts() -> int:
+        found = EventDelivery.objects.filter(event_id=event.id, subscriber="probe.flaky").values_list(
+            "attempts", flat=True
+        )
+        return found.first() or 0
+
+    # The first dispatch retries by itself: 1 attempt + one per configured delay (4 in tests).
+    wait_for(lambda: attempts() == 5, timeout=20, what="the task's own retries")
+    time.sleep(1.5)
+    assert attempts() == 5
+    # Each retry pushed the sweep past itself; after the last, the sweep may take over.
+    after_chain = OutboxEvent.objects.get(pk=event.id)
+    assert after_chain.sweep_after >= after_chain.recorded_at + _seconds(0.3 + 0.3 + 0.5 + 1.0)
+
+    OutboxEvent.objects.filter(pk=event.id).update(sweep_after=_now())
+    assert services.sweep_outbox() == 1
+    wait_for(lambda: attempts() == 6, what="the swept attempt")
+    time.sleep(1.5)
+
+    swept = OutboxEvent.objects.get(pk=event.id)
+    assert attempts() == 6  # no retry chain after a sweep: the sweep paces these
+    assert swept.dispatch_count == 2
+    assert swept.sweep_after >= swept.dispatched_at + _seconds(2 * 1.0)
+    assert swept.delivered_at is None
+
+
+def test_postponing_never_brings_the_sweep_forward(transactional_db):
+    tenant = TenantFactory()
+    later = _now() + _seconds(600)
+    with transaction.atomic():
+        row = OutboxEvent.objects.create(type="probe.happened", tenant=tenant, occurred_at=_now(), sweep_after=later)
+
+    services.postpone_sweep(event_id=row.id, seconds=1)
+
+    row.refresh_from_db()
+    assert row.sweep_after == later
+
+
+@pytest.fixture
+def eager_tasks():
+    from clinic.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_without_a_broker_tasks_run_eagerly_at_commit_and_failures_wait_for_the_sweep(eager_tasks, transactional_db):
+    tenant = TenantFactory()
+
+    with transaction.atomic():
+        happened = publish(type="probe.happened", tenant_id=tenant.pk)
+        flaky = publish(type="probe.flaky", tenant_id=tenant.pk, payload={"fail_times": 1})
+
+    assert delivered(happened.id)
+    assert effects(happened.id) == 1
+    assert not delivered(flaky.id)  # no broker to retry through: not retried inline
+    assert EventDelivery.objects.get(event_id=flaky.id, subscriber="probe.flaky").attempts == 1
+
+    OutboxEvent.objects.filter(pk=flaky.id).update(sweep_after=_now())
+    assert services.sweep_outbox() == 1
+
+    assert delivered(flaky.id)
+    assert effects(flaky.id, "probe.flaky") == 1
