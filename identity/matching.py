@@ -1,7 +1,8 @@
 """Deterministic, explainable patient matching.
 
 Candidates come from two blocks, both served by indexes (never a table scan): patients with the
-same birth date, and patients with the same normalised family and first given name. Each
+same birth date, and patients with the same normalised family and first given name born the
+same year. Each
 candidate is scored by the best rule it meets; the grade comes from the tenant's thresholds
 (policy section ``matching``).
 
@@ -21,6 +22,7 @@ Names compare after normalisation (case, accents, punctuation, whitespace); phon
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -112,7 +114,13 @@ def match(
     if demographics.birth_date is not None:
         block |= Q(birth_date=demographics.birth_date)
     if name is not None and name.family and name.given:
-        block |= Q(family_key=name_key(name.family), given_key=name_key(name.given[0]))
+        same_name = Q(family_key=name_key(name.family), given_key=name_key(name.given[0]))
+        if demographics.birth_date is not None:
+            # Only the same-name rule that needs no exact date uses this block, and it needs the
+            # same year: a range on the index keeps common names (Smith, Oliver) cheap.
+            year = demographics.birth_date.year
+            same_name &= Q(birth_date__gte=date(year, 1, 1), birth_date__lte=date(year, 12, 31))
+        block |= same_name
     if block:
         patients = (
             Patient.objects.filter(block, tenant_id=tenant_id, active=True)

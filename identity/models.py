@@ -75,7 +75,7 @@ class Patient(TenantScopedModel):
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(fields=["tenant", "birth_date"], name="patient_block_birth_date"),
-            models.Index(fields=["tenant", "family_key", "given_key"], name="patient_block_family"),
+            models.Index(fields=["tenant", "family_key", "given_key", "birth_date"], name="patient_block_family"),
         ]
 
     def __str__(self) -> str:

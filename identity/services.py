@@ -104,10 +104,10 @@ def ensure_identifier_systems(*, tenant_id: int) -> None:
 
 
 def _systems_by_uri(tenant_id: int) -> dict[str, IdentifierSystem]:
-    systems = {s.uri: s for s in IdentifierSystem.objects.filter(tenant_id=tenant_id)}
+    systems = {s.uri: s for s in IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by()}
     if not systems:
         ensure_identifier_systems(tenant_id=tenant_id)
-        systems = {s.uri: s for s in IdentifierSystem.objects.filter(tenant_id=tenant_id)}
+        systems = {s.uri: s for s in IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by()}
     return systems
 
 
@@ -169,8 +169,10 @@ def _holders(tenant_id: int, checked: list[tuple[IdentifierSystem, str, Identifi
     query = Q()
     for system, value, _use in checked:
         query |= Q(system_id=system.pk, value=value)
-    holders = PatientIdentifier.objects.filter(query, tenant_id=tenant_id).values_list(
-        "patient_id", "patient__replaced_by_id"
+    holders = (
+        PatientIdentifier.objects.filter(query, tenant_id=tenant_id)
+        .order_by()
+        .values_list("patient_id", "patient__replaced_by_id")
     )
     survivors = {
         pid if replaced_by is None else selectors.survivor_id(tenant_id=tenant_id, patient_id=replaced_by)
