@@ -20,15 +20,10 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+from bench.common import ROOT, pct, psycopg_url, setup_django
 
 
 def main() -> int:
@@ -37,29 +32,12 @@ def main() -> int:
     parser.add_argument("--latency-events", type=int, default=500)
     parser.add_argument("--rate", type=float, default=50.0, help="offered events/s for the latency benchmark")
     args = parser.parse_args()
+    bench_url = setup_django()
 
-    base_url = os.environ["DATABASE_URL"]
-    parts = urlsplit(base_url)
-    bench_url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench"))
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ["CLINIC_QUEUE_PREFIX"] = f"bench-{uuid.uuid4().hex[:6]}-"
-    os.environ.pop("CELERY_TASK_ALWAYS_EAGER", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
-    os.environ.setdefault("CLINIC_LOG_LEVEL", "WARNING")
-
-    from clinic import devdb
-
-    devdb.ensure_database(bench_url)
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import transaction
-
-    call_command("migrate", verbosity=0)
     import psycopg
     import redis
+    from django.conf import settings
+    from django.db import transaction
 
     from clinic.facade import publish
     from clinic.models import OutboxEvent, Tenant
@@ -70,7 +48,7 @@ def main() -> int:
 
     # --- 1. publish cost ---------------------------------------------------------------------
     n = args.events
-    raw = psycopg.connect(bench_url_for_psycopg(bench_url))
+    raw = psycopg.connect(psycopg_url(bench_url))
     raw.autocommit = True
     start = time.perf_counter()
     for _ in range(n):
@@ -171,10 +149,6 @@ def main() -> int:
     )
     OutboxEvent.objects.filter(tenant=tenant).delete()
     return 0
-
-
-def bench_url_for_psycopg(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ Names compare after normalisation (case, accents, punctuation, whitespace); phon
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from django.db.models import Q
@@ -35,7 +35,18 @@ from identity.identifiers import normalise_identifier_value
 from identity.models import IdentifierSystem, Patient, PatientIdentifier
 from identity.normalise import name_key, phone_key, within_one_edit
 
-BLOCK_LIMIT = 500  # a block larger than this is not a useful match (and would be slow)
+BLOCK_LIMIT = 500
+
+
+class BlockRow(NamedTuple):
+    """What scoring needs of a candidate (a tuple, not a model: matching is on the hot path)."""
+
+    pk: UUID
+    birth_date: date | None
+    gender: str
+    family_key: str
+    given_key: str
+    phone_keys: list[str]  # a block larger than this is not a useful match (and would be slow)
 
 
 def thresholds(tenant_id: int) -> dict[str, float]:
@@ -52,7 +63,7 @@ def grade_for(score: float, limits: dict[str, float]) -> MatchGrade | None:
     return None
 
 
-def _score(demographics: Demographics, patient: Patient) -> tuple[float, str]:
+def _score(demographics: Demographics, patient: BlockRow) -> tuple[float, str]:
     name = demographics.name
     family = name_key(name.family) if name else ""
     given = name_key(name.given[0]) if name and name.given else ""
@@ -122,12 +133,12 @@ def match(
             same_name &= Q(birth_date__gte=date(year, 1, 1), birth_date__lte=date(year, 12, 31))
         block |= same_name
     if block:
-        patients = (
+        rows = (
             Patient.objects.filter(block, tenant_id=tenant_id, active=True)
             .order_by()
-            .only("id", "birth_date", "gender", "family_key", "given_key", "phone_keys")[:BLOCK_LIMIT]
+            .values_list("id", "birth_date", "gender", "family_key", "given_key", "phone_keys")[:BLOCK_LIMIT]
         )
-        for patient in patients:
+        for patient in (BlockRow(*row) for row in rows):
             score, rule = _score(demographics, patient)
             if score and score > found.get(patient.pk, (0.0, ""))[0]:
                 found[patient.pk] = (score, rule)

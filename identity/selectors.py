@@ -116,7 +116,7 @@ SELECT p.id, p.tenant_id, p.active, p.family, p.given, p.other_names::json, p.bi
                   WHERE i.patient_id = p.id), '[]'::json),
        ARRAY(SELECT r.id FROM identity_patient r WHERE r.replaced_by_id = p.id ORDER BY r.id)
   FROM identity_patient p
- WHERE p.tenant_id = %s AND p.id = %s
+ WHERE p.tenant_id = %s AND p.id = ANY(%s)
 """
 
 
@@ -124,11 +124,23 @@ def get_patient(*, tenant_id: int, patient_id: UUID) -> PatientRecord:
     """The patient, active or not (a merged record shows its ``replaced-by`` link).
 
     Raises PatientNotFound (also for another tenant's patient)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_PATIENT_SQL, [tenant_id, patient_id])
-        row = cursor.fetchone()
-    if row is None:
+    found = get_patients(tenant_id=tenant_id, patient_ids=[patient_id])
+    if patient_id not in found:
         raise PatientNotFound("No such patient.")
+    return found[patient_id]
+
+
+def get_patients(*, tenant_id: int, patient_ids: list[UUID]) -> dict[UUID, PatientRecord]:
+    """The tenant's patients among ``patient_ids`` (others are left out), by ID."""
+    if not patient_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_PATIENT_SQL, [tenant_id, list(patient_ids)])
+        rows = cursor.fetchall()
+    return {row[0]: _record_from_row(row) for row in rows}
+
+
+def _record_from_row(row: tuple[Any, ...]) -> PatientRecord:
     (pid, tid, active, family, given, other_names, birth_date, gender, telecom, address, replaced_by, version,
      created_at, updated_at, identifiers, replaces) = row  # fmt: skip
     links = [PatientLink(type="replaced-by", other=replaced_by)] if replaced_by else []
@@ -158,11 +170,6 @@ def _other_names(names: list[dict[str, Any]]) -> tuple[HumanName, ...]:
     return tuple(
         HumanName(family=n.get("family", ""), given=tuple(n.get("given", [])), use=n.get("use", "usual")) for n in names
     )
-
-
-def get_patients(*, tenant_id: int, patient_ids: list[UUID]) -> dict[UUID, PatientRecord]:
-    patients = _with_details(Patient.objects.filter(tenant_id=tenant_id, pk__in=patient_ids))
-    return {p.pk: to_record(p) for p in patients}
 
 
 def patients(
