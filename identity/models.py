@@ -49,6 +49,19 @@ class IdentifierSystem(TenantScopedModel):
     def __str__(self) -> str:
         return f"{self.name} ({self.uri})"
 
+    def clean(self) -> None:
+        import re
+
+        from django.core.exceptions import ValidationError
+
+        if self.validator == self.Validator.PATTERN:
+            if not self.pattern:
+                raise ValidationError({"pattern": "A pattern is required for the pattern validator."})
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValidationError({"pattern": f"Not a valid regular expression: {exc}."}) from exc
+
 
 class Patient(TenantScopedModel):
     """One human in one tenant. Every clinical row in every app points at this UUID."""
