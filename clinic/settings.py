@@ -197,6 +197,11 @@ CELERY_BEAT_SCHEDULE = {
 CLINIC_OUTBOX_SWEEP_GRACE_SECONDS = float(os.environ.get("CLINIC_OUTBOX_SWEEP_GRACE_SECONDS", 5))
 CLINIC_OUTBOX_SWEEP_MAX_BACKOFF_SECONDS = 600.0
 CLINIC_OUTBOX_SWEEP_BATCH = 500
+
+# --- Terminology ----------------------------------------------------------------------------------
+# How often a process checks whether concept maps were published elsewhere (its translation
+# cache is emptied when they were). The publishing process empties its own cache at once.
+TERMINOLOGY_CACHE_CHECK_SECONDS = float(os.environ.get("TERMINOLOGY_CACHE_CHECK_SECONDS", 1.0))
 # Countdown (seconds) before the n-th retry of a delivery whose subscriber failed.
 CLINIC_EVENT_RETRY_DELAYS = [1.0, 2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0]
 

@@ -1,1 +1,73 @@
-"""Public functions of terminology for other apps (plain data in, plain data out). Built in its issue."""
+"""Public functions of terminology (plain data in and out)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from terminology import demo, selectors, services
+from terminology.contracts import CodedValue, Coding, Translation
+
+__all__ = ["code_value", "record_unmapped", "seed_demo_catalogue", "system_for_v2", "translate"]
+
+
+def translate(*, tenant_id: int, system: str, code: str, target_system: str, as_of: date) -> Translation | None:
+    """The translation in effect on ``as_of`` (with the map version that supplied it), or None
+    when unmapped. Cached in process; warm calls cost microseconds."""
+    return selectors.translate(tenant_id=tenant_id, system=system, code=code, target_system=target_system, as_of=as_of)
+
+
+def code_value(
+    *,
+    tenant_id: int,
+    system: str,
+    code: str,
+    display: str = "",
+    target_system: str,
+    as_of: date,
+    reference: str = "",
+) -> CodedValue:
+    """The value to store for a received code: the original, its translation as of the clinical
+    date and the map version used. An unmapped code is counted on the tenant's work list
+    (with ``reference``, e.g. the message that carried it) and stored untranslated."""
+    original = Coding(system=system, code=code, display=display)
+    found = selectors.translate(tenant_id=tenant_id, system=system, code=code, target_system=target_system, as_of=as_of)
+    if found is None:
+        services.record_unmapped(
+            tenant_id=tenant_id,
+            source_system=system,
+            code=code,
+            target_system=target_system,
+            display=display,
+            reference=reference,
+        )
+        return CodedValue(original=original, as_of=as_of)
+    return CodedValue(
+        original=original,
+        translated=found.target,
+        map_name=found.map_version.map_name,
+        map_version=found.map_version.version,
+        as_of=as_of,
+    )
+
+
+def record_unmapped(
+    *, tenant_id: int, system: str, code: str, target_system: str, display: str = "", reference: str = ""
+) -> None:
+    services.record_unmapped(
+        tenant_id=tenant_id,
+        source_system=system,
+        code=code,
+        target_system=target_system,
+        display=display,
+        reference=reference,
+    )
+
+
+def system_for_v2(*, tenant_id: int, v2_identifier: str) -> str | None:
+    """The code system URI an HL7 v2 coding system name (CWE-3: LN, SCT, HL70078...) stands for."""
+    return selectors.system_for_v2(tenant_id=tenant_id, v2_identifier=v2_identifier)
+
+
+def seed_demo_catalogue(*, tenant_id: int) -> list[str]:
+    """The demo lab catalogue with its LOINC and fee-code maps (idempotent)."""
+    return demo.seed(tenant_id=tenant_id)

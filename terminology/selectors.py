@@ -1,1 +1,57 @@
-"""Reads of terminology."""
+"""Terminology reads."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db.models import Q, QuerySet
+
+from terminology import engine
+from terminology.contracts import Translation, UnmappedRecord
+from terminology.models import CodeSystem, ConceptMap, UnmappedCode
+
+
+def translate(*, tenant_id: int, system: str, code: str, target_system: str, as_of: date) -> Translation | None:
+    """What ``system|code`` translates to in ``target_system`` on ``as_of`` (see ``engine``)."""
+    return engine.translate(
+        tenant_id=tenant_id, source_system=system, code=code, target_system=target_system, as_of=as_of
+    )
+
+
+def system_for_v2(*, tenant_id: int, v2_identifier: str) -> str | None:
+    """The canonical URI of a code system named in HL7 v2 (CWE-3), e.g. 'LN' → LOINC."""
+    uri = (
+        CodeSystem.objects.filter(Q(tenant__isnull=True) | Q(tenant_id=tenant_id), v2_identifier=v2_identifier)
+        .order_by("tenant_id")  # the tenant's own before the global one (NULLs sort last)
+        .values_list("uri", flat=True)
+        .first()
+    )
+    return uri
+
+
+def code_systems(*, tenant_id: int) -> QuerySet[CodeSystem]:
+    return CodeSystem.objects.filter(Q(tenant__isnull=True) | Q(tenant_id=tenant_id)).order_by("uri")
+
+
+def concept_maps(*, tenant_id: int) -> QuerySet[ConceptMap]:
+    return ConceptMap.objects.filter(Q(tenant__isnull=True) | Q(tenant_id=tenant_id)).order_by("name")
+
+
+def unmapped(*, tenant_id: int, include_resolved: bool = False) -> QuerySet[UnmappedCode]:
+    qs = UnmappedCode.objects.filter(tenant_id=tenant_id)
+    return qs if include_resolved else qs.filter(resolved_at__isnull=True)
+
+
+def unmapped_record(row: UnmappedCode) -> UnmappedRecord:
+    return UnmappedRecord(
+        id=row.pk,
+        source_system=row.source_system,
+        code=row.code,
+        target_system=row.target_system,
+        display=row.display,
+        first_seen_at=row.first_seen_at,
+        last_seen_at=row.last_seen_at,
+        count=row.count,
+        last_reference=row.last_reference,
+        resolved_at=row.resolved_at,
+    )

@@ -1,5 +1,10 @@
 """Routes of terminology under /api/."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from terminology.api import views
+
+urlpatterns = [
+    path("terminology/translate", views.TranslateView.as_view(), name="terminology-translate"),
+    path("terminology/unmapped", views.UnmappedListView.as_view(), name="terminology-unmapped"),
+]

@@ -1,0 +1,130 @@
+"""Built-in v2 tables, the demo catalogue, coded values and the unmapped work list."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.db import transaction
+
+from clinic.models import OutboxEvent
+from terminology import engine
+from terminology.contracts import LOINC, CodedValue, v2_table
+from terminology.facade import code_value, seed_demo_catalogue, system_for_v2, translate
+from terminology.models import Concept, UnmappedCode
+from tests.clinic.factories import TenantFactory
+from tests.terminology.helpers import LAB, entry, lab_system, load
+
+pytestmark = pytest.mark.django_db
+TODAY = datetime.date(2026, 1, 15)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    engine.invalidate()
+
+
+@pytest.mark.parametrize(
+    ("table", "code", "target_system", "expected"),
+    [
+        ("0085", "F", "http://hl7.org/fhir/observation-status", "final"),
+        ("0085", "P", "http://hl7.org/fhir/observation-status", "preliminary"),
+        ("0085", "C", "http://hl7.org/fhir/observation-status", "corrected"),
+        ("0085", "W", "http://hl7.org/fhir/observation-status", "entered-in-error"),
+        ("0123", "F", "http://hl7.org/fhir/diagnostic-report-status", "final"),
+        ("0123", "R", "http://hl7.org/fhir/diagnostic-report-status", "partial"),
+        ("0078", "H", "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "H"),
+        ("0078", "HH", "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "HH"),
+        ("0203", "MR", "http://terminology.hl7.org/CodeSystem/v2-0203", "MR"),
+    ],
+)
+def test_built_in_v2_maps_translate(table, code, target_system, expected):
+    tenant = TenantFactory()
+
+    found = translate(tenant_id=tenant.pk, system=v2_table(table), code=code, target_system=target_system, as_of=TODAY)
+
+    assert found is not None
+    assert found.target.code == expected
+    assert found.map_version.map_name == f"v2-{table}"
+    assert found.map_version.tenant_id is None
+
+
+def test_built_in_tables_carry_their_concepts_and_v2_names():
+    assert Concept.objects.filter(code_system__uri=v2_table("0085")).count() == 15
+    assert Concept.objects.get(code_system__uri=v2_table("0085"), code="B").display.startswith("Appended Report")
+    tenant = TenantFactory()
+    assert system_for_v2(tenant_id=tenant.pk, v2_identifier="LN") == LOINC
+    assert system_for_v2(tenant_id=tenant.pk, v2_identifier="HL70078") == v2_table("0078")
+    assert system_for_v2(tenant_id=tenant.pk, v2_identifier="99ZZ") is None
+
+
+def test_demo_catalogue_maps_to_loinc_and_fee_codes_and_seeding_twice_changes_nothing():
+    tenant = TenantFactory(slug="demo")
+
+    seed_demo_catalogue(tenant_id=tenant.pk)
+    again = seed_demo_catalogue(tenant_id=tenant.pk)
+
+    catalogue = "urn:clinic:demo:lab-catalogue"
+    fbc = translate(tenant_id=tenant.pk, system=catalogue, code="FBC", target_system=LOINC, as_of=TODAY)
+    fee = translate(
+        tenant_id=tenant.pk, system=catalogue, code="HBA1C", target_system="urn:clinic:demo:fee-codes", as_of=TODAY
+    )
+    assert fbc is not None and fbc.target.code == "24317-0"  # as in the sample LAB-ORM-1/ORU-1 messages
+    assert fee is not None and fee.target.code == "LAB-CHEM-03"
+    assert all("already loaded" in line for line in again)
+    assert Concept.objects.filter(code_system__uri=catalogue).count() == 12
+
+
+def test_coded_value_keeps_the_original_the_translation_and_the_map_version():
+    lab_system()
+    tenant = TenantFactory()
+    load(entry("GLU", "2345-7"), version="v3", published_on=datetime.date(2020, 1, 1))
+
+    value = code_value(tenant_id=tenant.pk, system=LAB, code="GLU", display="Glucose", target_system=LOINC, as_of=TODAY)
+
+    assert value.mapped
+    assert (value.original.code, value.original.display, value.translated.code) == ("GLU", "Glucose", "2345-7")
+    assert (value.map_name, value.map_version, value.as_of) == ("lab-to-loinc", "v3", TODAY)
+    assert CodedValue.from_dict(value.as_dict()) == value
+
+
+def test_unmapped_codes_are_counted_on_the_tenants_work_list():
+    lab_system()
+    tenant, other = TenantFactory(), TenantFactory()
+
+    first = code_value(
+        tenant_id=tenant.pk,
+        system=LAB,
+        code="XYZ",
+        display="Mystery",
+        target_system=LOINC,
+        as_of=TODAY,
+        reference="hl7:msg-1",
+    )
+    code_value(tenant_id=tenant.pk, system=LAB, code="XYZ", target_system=LOINC, as_of=TODAY, reference="hl7:msg-2")
+
+    assert not first.mapped
+    assert CodedValue.from_dict(first.as_dict()) == first
+    row = UnmappedCode.objects.get(tenant=tenant)
+    assert (row.code, row.display, row.count, row.last_reference) == ("XYZ", "Mystery", 2, "hl7:msg-2")
+    assert not UnmappedCode.objects.filter(tenant=other).exists()
+
+
+def test_publishing_a_map_that_covers_an_unmapped_code_releases_it_and_tells_the_tenant():
+    lab_system()
+    tenant, other = TenantFactory(), TenantFactory()
+    code_value(tenant_id=tenant.pk, system=LAB, code="XYZ", target_system=LOINC, as_of=TODAY)
+    code_value(tenant_id=other.pk, system=LAB, code="XYZ", target_system=LOINC, as_of=TODAY)
+
+    with transaction.atomic():
+        load(entry("XYZ", "1234-5"), version="v1", tenant_id=tenant.pk)  # the tenant's own map
+
+    assert UnmappedCode.objects.get(tenant=tenant).resolved_at is not None
+    assert UnmappedCode.objects.get(tenant=other).resolved_at is None  # not covered for them
+    event = OutboxEvent.objects.get(type="terminology.mapping_published")
+    assert event.tenant_id == tenant.pk
+    assert event.payload == {
+        "map": "lab-to-loinc",
+        "version": "v1",
+        "codes": [{"system": LAB, "code": "XYZ", "target_system": LOINC}],
+    }
