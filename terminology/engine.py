@@ -24,10 +24,11 @@ from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db import connection
+from django.db.models import Count, Max
 
 from terminology.contracts import Coding, MapVersionRef, Translation
-from terminology.models import Concept, ConceptMapEntry, ConceptMapVersion
+from terminology.models import Concept, ConceptMapVersion
 
 CACHE_SIZE = 200_000
 
@@ -130,34 +131,32 @@ def _versions() -> dict[int, list[_Version]]:
     return versions
 
 
+_CANDIDATES_SQL = """
+SELECT v.concept_map_id, e.version_id, m.tenant_id, e.source_display, e.target_code, e.target_display,
+       e.equivalence, e.comment, e.valid_from, e.valid_to
+  FROM terminology_conceptmapentry e
+  JOIN terminology_conceptmapversion v ON v.id = e.version_id
+  JOIN terminology_conceptmap m ON m.id = v.concept_map_id
+ WHERE e.source_system = %s AND e.source_code = %s AND e.target_system = %s
+   AND v.published_at IS NOT NULL AND (m.tenant_id IS NULL OR m.tenant_id = %s)
+"""
+
+_CONCEPT_SQL = """
+SELECT c.status, c.effective_from, c.effective_to
+  FROM terminology_concept c JOIN terminology_codesystem s ON s.id = c.code_system_id
+ WHERE s.uri = %s AND c.code = %s
+ LIMIT 1
+"""
+
+
 def _candidates(tenant_id: int, source_system: str, code: str, target_system: str) -> tuple[_Entry, ...]:
     key = (tenant_id, source_system, code, target_system)
     found = _state.entries.get(key)
     if found is not None:
         return found
-    rows = (
-        ConceptMapEntry.objects.filter(
-            Q(version__concept_map__tenant_id=tenant_id) | Q(version__concept_map__tenant__isnull=True),
-            source_system=source_system,
-            source_code=code,
-            target_system=target_system,
-            version__published_at__isnull=False,
-        )
-        .order_by()
-        .values_list(
-            "version__concept_map_id",
-            "version_id",
-            "version__concept_map__tenant_id",
-            "source_display",
-            "target_code",
-            "target_display",
-            "equivalence",
-            "comment",
-            "valid_from",
-            "valid_to",
-        )
-    )
-    found = tuple(_Entry(*row) for row in rows)
+    with connection.cursor() as cursor:  # raw SQL: a cache miss should cost one cheap query
+        cursor.execute(_CANDIDATES_SQL, [source_system, code, target_system, tenant_id])
+        found = tuple(_Entry(*row) for row in cursor.fetchall())
     with _state.lock:
         _state.entries[key] = found
         if len(_state.entries) > CACHE_SIZE:
@@ -180,12 +179,9 @@ def _version_in_effect(versions: list[_Version], on: date) -> _Version:
 def _concept_status(system: str, code: str, on: date) -> str:
     key = (system, code)
     if key not in _state.concepts:
-        row = (
-            Concept.objects.filter(code_system__uri=system, code=code)
-            .values_list("status", "effective_from", "effective_to")
-            .first()
-        )
-        _state.concepts[key] = row
+        with connection.cursor() as cursor:
+            cursor.execute(_CONCEPT_SQL, [system, code])
+            _state.concepts[key] = cursor.fetchone()
     found = _state.concepts[key]
     if found is None:
         return "unknown"
