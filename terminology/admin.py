@@ -9,7 +9,10 @@ from datetime import date
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.db.models import Q, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -17,7 +20,7 @@ from django.utils.html import format_html
 
 from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin, admin_tenant_ids
 from clinic.contracts import DomainError, InvalidInput
-from terminology import services
+from terminology import csvformat, services
 from terminology.models import CodeSystem, Concept, ConceptMap, ConceptMapEntry, ConceptMapVersion, UnmappedCode
 
 
@@ -80,8 +83,39 @@ class ConceptMapAdmin(SharedContentAdmin):
     inlines = [ConceptMapVersionInline]
 
 
+class EntryFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
+    """Overlapping validities are a form error (the database would refuse them with a 500)."""
+
+    def clean(self) -> None:
+        super().clean()
+        rows = []
+        for index, form in enumerate(self.forms, start=1):
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or not data.get("valid_from"):
+                continue
+            rows.append(
+                csvformat.Row(
+                    line=index,
+                    source_system=data["source_system"],
+                    source_code=data["source_code"],
+                    source_display="",
+                    target_system=data["target_system"],
+                    target_code=data["target_code"],
+                    target_display="",
+                    equivalence=data.get("equivalence", ""),
+                    valid_from=data["valid_from"],
+                    valid_to=data.get("valid_to"),
+                    comment="",
+                )
+            )
+        problems = csvformat.overlaps(rows)
+        if problems:
+            raise ValidationError([f"Entry {p.field.removeprefix('line ')}: {p.message}" for p in problems])
+
+
 class ConceptMapEntryInline(admin.TabularInline):  # type: ignore[type-arg]
     model = ConceptMapEntry
+    formset = EntryFormSet
     extra = 0
     fields = (
         "source_system", "source_code", "source_display", "target_system", "target_code", "target_display",
@@ -227,6 +261,8 @@ class UnmappedCodeAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
                 )
             except ValueError:
                 errors.append("Valid from must be a date (YYYY-MM-DD).")
+            except IntegrityError:
+                errors.append("Someone changed this map at the same moment; try again.")
             except DomainError as exc:
                 problems = exc.problems if isinstance(exc, InvalidInput) else []
                 errors.append(exc.message + "".join(f" {p.field}: {p.message}" for p in problems))

@@ -39,6 +39,15 @@ COLUMNS = [
 ]
 REQUIRED = ["source_system", "source_code", "target_system", "target_code"]
 DEFAULT_VALID_FROM = date(1900, 1, 1)
+MAX_LENGTHS = {
+    "source_system": 255,
+    "source_code": 100,
+    "source_display": 500,
+    "target_system": 255,
+    "target_code": 100,
+    "target_display": 500,
+    "equivalence": 20,
+}
 EQUIVALENCES = {e.value for e in ConceptMapEntry.Equivalence}
 
 
@@ -77,8 +86,11 @@ def parse(data: bytes, *, known_systems: set[str]) -> tuple[list[Row], list[Fiel
         return [], [FieldProblem("line 1", f"is not valid CSV: {exc}")]
     missing = [c for c in COLUMNS if c not in header]
     extra = [c for c in header if c not in COLUMNS]
-    if missing or extra:
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if missing or extra or repeated:
         reasons = []
+        if repeated:
+            reasons.append("repeated columns: " + ", ".join(repeated))
         if missing:
             reasons.append("missing columns: " + ", ".join(missing))
         if extra:
@@ -94,6 +106,13 @@ def parse(data: bytes, *, known_systems: set[str]) -> tuple[list[Row], list[Fiel
                 continue
             cells = {name: value.strip() for name, value in zip(header, raw, strict=True)}
             row_problems = [f"{name} is required" for name in REQUIRED if not cells[name]]
+            row_problems += [
+                f"{name} is longer than {limit} characters"
+                for name, limit in MAX_LENGTHS.items()
+                if len(cells[name]) > limit
+            ]
+            if any("\x00" in value for value in cells.values()):
+                row_problems.append("contains a NUL character")
             for name in ("source_system", "target_system"):
                 if cells[name] and cells[name] not in known_systems:
                     row_problems.append(f"unknown code system {cells[name]!r} ({name})")

@@ -1,17 +1,25 @@
 """Translation as of a date, with an in-process cache.
 
-Which version of a map applies on a date: the latest version published on or before that day;
-for dates before the map's first publication, its first version. So publishing a new version
-never changes what an earlier date translates to (tests/terminology/test_translate.py).
+For one map and a clinical date D:
 
-Within that version, the entry whose validity [valid_from, valid_to) holds the date. A tenant's
-own maps win over global ones for the same source code and target system.
+1. the version *in effect* on D is the latest version published on or before D (publication
+   days count in the server's time zone); if it has an entry for the code valid on D, that
+   entry answers;
+2. otherwise the versions published after D are searched, oldest first, for an entry valid on D
+   (a *back-fill*: a code that was unmapped on D becomes mapped; nothing already mapped changes).
+
+Across maps, an answer from a version in effect beats a back-fill (so a map published later never
+overrides what an older map said about an earlier date); among in-effect answers the most
+recently published version wins (publication changes answers from its day on); among
+back-fills the earliest published wins. A tenant's own maps are asked before global ones at
+each of the two levels. So publishing never changes a translation of an earlier date; it can
+only fill in one that was missing (tests/terminology/test_translate.py).
 
 The cache holds, per (tenant, source system, code, target system), the candidate entries of
 every published version, and the published versions of every map. It is emptied when the
 publishing process publishes, and in every other process when it notices (at most
-``TERMINOLOGY_CACHE_CHECK_SECONDS`` later) that the set of published versions or concepts
-changed.
+``TERMINOLOGY_CACHE_CHECK_SECONDS`` later, and at once before answering "unmapped") that the set
+of published versions or concepts changed.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Max
+from django.utils import timezone
 
 from terminology.contracts import Coding, MapVersionRef, Translation
 from terminology.models import Concept, ConceptMapVersion
@@ -63,7 +72,7 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.entries: OrderedDict[tuple[Any, ...], tuple[_Entry, ...]] = OrderedDict()
-        self.concepts: dict[tuple[str, str], tuple[str, date | None, date | None] | None] = {}
+        self.concepts: dict[tuple[int, str, str], tuple[str, date | None, date | None] | None] = {}
         self.versions_by_map: dict[int, list[_Version]] | None = None
         self.generation: tuple[Any, ...] | None = None
         self.checked_at = 0.0
@@ -90,18 +99,22 @@ def _generation() -> tuple[Any, ...]:
     return (versions["n"], versions["last"], concepts["last"])
 
 
-def _fresh() -> None:
+def _fresh(*, force: bool = False) -> bool:
+    """Empty the cache if publications happened since it was filled; returns whether it did."""
     now = time.monotonic()
-    if now - _state.checked_at < settings.TERMINOLOGY_CACHE_CHECK_SECONDS:
-        return
+    if not force and now - _state.checked_at < settings.TERMINOLOGY_CACHE_CHECK_SECONDS:
+        return False
     generation = _generation()
+    changed = False
     with _state.lock:
         if generation != _state.generation:
+            changed = _state.generation is not None
             _state.entries.clear()
             _state.concepts.clear()
             _state.versions_by_map = None
             _state.generation = generation
         _state.checked_at = now
+    return changed
 
 
 def _versions() -> dict[int, list[_Version]]:
@@ -124,7 +137,7 @@ def _versions() -> dict[int, list[_Version]]:
                     tenant_id=v.concept_map.tenant_id,
                     label=v.label,
                     published_at=v.published_at,
-                    published_on=v.published_at.date(),
+                    published_on=timezone.localtime(v.published_at).date(),
                 )
             )
         _state.versions_by_map = versions
@@ -144,7 +157,8 @@ SELECT v.concept_map_id, e.version_id, m.tenant_id, e.source_display, e.target_c
 _CONCEPT_SQL = """
 SELECT c.status, c.effective_from, c.effective_to
   FROM terminology_concept c JOIN terminology_codesystem s ON s.id = c.code_system_id
- WHERE s.uri = %s AND c.code = %s
+ WHERE s.uri = %s AND c.code = %s AND (s.tenant_id IS NULL OR s.tenant_id = %s)
+ ORDER BY s.tenant_id NULLS LAST
  LIMIT 1
 """
 
@@ -164,23 +178,26 @@ def _candidates(tenant_id: int, source_system: str, code: str, target_system: st
     return found
 
 
-def _version_in_effect(versions: list[_Version], on: date) -> _Version:
-    """The latest version published on or before ``on``; before the first publication, the
-    first version (so that loading a map also serves the results that came before it)."""
-    chosen = versions[0]
+def _answer_for_map(versions: list[_Version], entries: list[_Entry], on: date) -> tuple[bool, _Version, _Entry] | None:
+    """(in_effect, version, entry) that answers for one map on ``on``, or None (see above)."""
+    by_version: dict[int, list[_Entry]] = {}
+    for entry in entries:
+        if entry.valid_from <= on and (entry.valid_to is None or on < entry.valid_to):
+            by_version.setdefault(entry.version_id, []).append(entry)
+    prior = [v for v in versions if v.published_on <= on]
+    if prior and by_version.get(prior[-1].id):
+        return True, prior[-1], by_version[prior[-1].id][0]
     for version in versions:
-        if version.published_on <= on:
-            chosen = version
-        else:
-            break
-    return chosen
+        if version.published_on > on and by_version.get(version.id):
+            return False, version, by_version[version.id][0]
+    return None
 
 
-def _concept_status(system: str, code: str, on: date) -> str:
-    key = (system, code)
+def _concept_status(tenant_id: int, system: str, code: str, on: date) -> str:
+    key = (tenant_id, system, code)
     if key not in _state.concepts:
         with connection.cursor() as cursor:
-            cursor.execute(_CONCEPT_SQL, [system, code])
+            cursor.execute(_CONCEPT_SQL, [system, code, tenant_id])
             _state.concepts[key] = cursor.fetchone()
     found = _state.concepts[key]
     if found is None:
@@ -195,48 +212,64 @@ def _concept_status(system: str, code: str, on: date) -> str:
     return "active"
 
 
-def translate(*, tenant_id: int, source_system: str, code: str, target_system: str, as_of: date) -> Translation | None:
+def translate(
+    *, tenant_id: int, source_system: str, code: str, target_system: str, as_of: date, _retried: bool = False
+) -> Translation | None:
     _fresh()
     candidates = _candidates(tenant_id, source_system, code, target_system)
-    if not candidates:
-        return None
-    versions = _versions()
-    # The tenant's own maps first, then global ones; within a scope, the most recently
-    # published map that has an answer.
-    for local in (True, False):
-        scoped = [c for c in candidates if (c.tenant_id is not None) == local]
-        if not scoped:
-            continue
-        in_effect = {
-            map_id: _version_in_effect(versions[map_id], as_of)
-            for map_id in {c.map_id for c in scoped}
-            if map_id in versions
-        }
-        hits = [
-            c
-            for c in scoped
-            if c.map_id in in_effect
-            and c.version_id == in_effect[c.map_id].id
-            and c.valid_from <= as_of
-            and (c.valid_to is None or as_of < c.valid_to)
-        ]
-        if hits:
-            hit = max(hits, key=lambda c: (in_effect[c.map_id].published_at, c.map_id))
-            version = in_effect[hit.map_id]
-            return Translation(
-                source=Coding(system=source_system, code=code, display=hit.source_display),
-                target=Coding(system=target_system, code=hit.target_code, display=hit.target_display),
-                equivalence=hit.equivalence,
-                comment=hit.comment,
-                valid_from=hit.valid_from,
-                valid_to=hit.valid_to,
-                map_version=MapVersionRef(
-                    map_name=version.map_name,
-                    map_url=version.map_url,
-                    version=version.label,
-                    published_at=version.published_at,
-                    tenant_id=version.tenant_id,
-                ),
-                target_status=_concept_status(target_system, hit.target_code, as_of),
+    answer = _answer(candidates, as_of) if candidates else None
+    if answer is None:
+        # Before saying "unmapped" (which puts the code on a work list), make sure this process
+        # has not missed a publication of the last second.
+        if not _retried and _fresh(force=True):
+            return translate(
+                tenant_id=tenant_id,
+                source_system=source_system,
+                code=code,
+                target_system=target_system,
+                as_of=as_of,
+                _retried=True,
             )
-    return None
+        return None
+    version, hit = answer
+    return Translation(
+        source=Coding(system=source_system, code=code, display=hit.source_display),
+        target=Coding(system=target_system, code=hit.target_code, display=hit.target_display),
+        equivalence=hit.equivalence,
+        comment=hit.comment,
+        valid_from=hit.valid_from,
+        valid_to=hit.valid_to,
+        map_version=MapVersionRef(
+            map_name=version.map_name,
+            map_url=version.map_url,
+            version=version.label,
+            published_at=version.published_at,
+            tenant_id=version.tenant_id,
+        ),
+        target_status=_concept_status(tenant_id, target_system, hit.target_code, as_of),
+    )
+
+
+def _answer(candidates: tuple[_Entry, ...], on: date) -> tuple[_Version, _Entry] | None:
+    versions = _versions()
+    by_map: dict[int, list[_Entry]] = {}
+    for entry in candidates:
+        by_map.setdefault(entry.map_id, []).append(entry)
+    answers: list[tuple[bool, bool, _Version, _Entry]] = []
+    for map_id, entries in by_map.items():
+        if map_id not in versions:
+            continue
+        found = _answer_for_map(versions[map_id], entries, on)
+        if found is not None:
+            in_effect, version, entry = found
+            answers.append((in_effect, version.tenant_id is not None, version, entry))
+    if not answers:
+        return None
+    current = [a for a in answers if a[0]]
+    if current:
+        # The tenant's own first, then the most recently published version.
+        best = max(current, key=lambda a: (a[1], a[2].published_at, a[2].map_id))
+    else:
+        # Back-fills: the tenant's own first, then the earliest published version.
+        best = min(answers, key=lambda a: (not a[1], a[2].published_at, a[2].map_id))
+    return best[2], best[3]

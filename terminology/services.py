@@ -226,12 +226,15 @@ def map_unmapped(
     if not target_code.strip():
         raise InvalidInput("A target code is required.", [FieldProblem("target_code", "must not be blank")])
     with transaction.atomic():
+        # One mapping at a time per map: each copies the latest version, so two at once would
+        # each drop the other's entry.
+        ConceptMap.objects.select_for_update().get(pk=concept_map.pk)
         latest = (
             ConceptMapVersion.objects.filter(concept_map=concept_map, published_at__isnull=False)
             .order_by("-published_at")
             .first()
         )
-        label = f"{timezone.now():%Y%m%d%H%M%S}-{actor.replace(':', '-')}"[:50]
+        label = f"{timezone.now():%Y%m%d%H%M%S%f}-{actor.replace(':', '-')}"[:50]
         new = ConceptMapVersion.objects.create(concept_map=concept_map, label=label)
         copied: list[ConceptMapEntry] = []
         if latest is not None:

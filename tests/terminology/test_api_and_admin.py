@@ -171,3 +171,38 @@ def test_map_it_refuses_another_tenants_code(client, tenant_admin):
     response = client.get(f"/admin/terminology/unmappedcode/{UnmappedCode.objects.get().pk}/map/")
 
     assert response.status_code == 404
+
+
+def test_overlapping_entries_in_a_draft_are_a_form_error_not_a_500(client, tenant_admin, tenant):
+    from terminology import services
+    from tests.terminology.helpers import csv_bytes
+
+    services.load_concept_map(
+        data=csv_bytes(entry("GLU", "1-1")), map_name="ours", version="d1", tenant_id=tenant.pk, publish_now=False
+    )
+    draft = ConceptMapVersion.objects.get(label="d1")
+    existing = draft.entries.get()
+    row = {
+        "source_system": LAB, "source_code": "HB", "source_display": "", "target_system": LOINC, "target_code": "718-7",
+        "target_display": "", "equivalence": "equivalent", "valid_from": "2020-01-01", "valid_to": "", "comment": "",
+    }  # fmt: skip
+    data = {
+        "concept_map": draft.concept_map_id,
+        "label": "d1",
+        "entries-TOTAL_FORMS": "3",
+        "entries-INITIAL_FORMS": "1",
+        "entries-0-id": existing.pk,
+        "entries-0-version": draft.pk,
+        **{
+            f"entries-0-{k}": v
+            for k, v in {**row, "source_code": "GLU", "target_code": "1-1", "valid_from": "1900-01-01"}.items()
+        },
+        **{f"entries-1-{k}": v for k, v in row.items()},
+        **{f"entries-2-{k}": v for k, v in {**row, "valid_from": "2021-01-01"}.items()},
+    }
+
+    response = client.post(f"/admin/terminology/conceptmapversion/{draft.pk}/change/", data)
+
+    assert response.status_code == 200
+    assert "validity overlaps" in response.content.decode()
+    assert draft.entries.count() == 1

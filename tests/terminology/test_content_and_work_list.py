@@ -128,3 +128,50 @@ def test_publishing_a_map_that_covers_an_unmapped_code_releases_it_and_tells_the
         "version": "v1",
         "codes": [{"system": LAB, "code": "XYZ", "target_system": LOINC}],
     }
+
+
+def test_mapping_a_parked_code_translates_the_date_it_was_parked_for():
+    from terminology import services
+    from terminology.models import ConceptMap
+
+    lab_system()
+    tenant = TenantFactory()
+    load(entry("GLU", "2345-7"), version="v1", tenant_id=tenant.pk, name="ours", published_on=datetime.date(2020, 1, 1))
+    parked_on = datetime.date(2025, 3, 1)
+    code_value(tenant_id=tenant.pk, system=LAB, code="XYZ", target_system=LOINC, as_of=parked_on)
+
+    services.map_unmapped(
+        unmapped_id=UnmappedCode.objects.get().pk,
+        concept_map_id=ConceptMap.objects.get(name="ours").pk,
+        target_code="9999-9",
+        actor="user:1",
+    )
+
+    replay = code_value(tenant_id=tenant.pk, system=LAB, code="XYZ", target_system=LOINC, as_of=parked_on)
+    assert replay.translated is not None and replay.translated.code == "9999-9"
+    row = UnmappedCode.objects.get()
+    assert row.resolved_at is not None and row.count == 1
+
+
+def test_two_mappings_into_one_map_in_the_same_second_keep_both():
+    from terminology import services
+    from terminology.models import ConceptMap
+
+    lab_system()
+    tenant = TenantFactory()
+    load(entry("GLU", "2345-7"), version="v1", tenant_id=tenant.pk, name="ours", published_on=datetime.date(2020, 1, 1))
+    for code in ("AAA", "BBB"):
+        code_value(tenant_id=tenant.pk, system=LAB, code=code, target_system=LOINC, as_of=TODAY)
+    our_map = ConceptMap.objects.get(name="ours")
+
+    for code, target in (("AAA", "1-1"), ("BBB", "2-2")):
+        services.map_unmapped(
+            unmapped_id=UnmappedCode.objects.get(code=code).pk,
+            concept_map_id=our_map.pk,
+            target_code=target,
+            actor="user:1",
+        )
+
+    for code, expected in (("AAA", "1-1"), ("BBB", "2-2"), ("GLU", "2345-7")):
+        found = translate(tenant_id=tenant.pk, system=LAB, code=code, target_system=LOINC, as_of=datetime.date.today())
+        assert found is not None and found.target.code == expected

@@ -80,14 +80,14 @@ def test_same_version_with_other_content_is_refused(tenant, tmp_path):
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        (b"GLU,2345-7\n", "line 2: has 2 fields, the header has 10"),
+        (b"GLU,2345-7\n", "line 3: has 2 fields, the header has 10"),
         (
             csv_bytes(entry("GLU", "2345-7"), entry("GLU", "1111-1", valid_from="2020-01-01")).split(b"\n", 1)[1],
-            "line 3: validity overlaps line 2",
+            "line 4: validity overlaps line 3",
         ),
         (
             csv_bytes(entry("GLU", "2345-7", source="urn:nobody")).split(b"\n", 1)[1],
-            "line 2: unknown code system 'urn:nobody'",
+            "line 3: unknown code system 'urn:nobody'",
         ),
         (
             csv_bytes(entry("GLU", "2345-7", valid_from="2025-06-01", valid_to="2025-01-01")).split(b"\n", 1)[1],
@@ -110,12 +110,9 @@ def test_same_version_with_other_content_is_refused(tenant, tmp_path):
     ],
 )
 def test_a_bad_row_is_reported_with_its_line_and_nothing_is_loaded(tenant, tmp_path, rows, message):
-    good = csv_bytes(entry("OK1", "1-1"))  # header + a good first row... the bad rows follow
-    data = (
-        good.split(b"\n", 1)[0] + b"\n" + rows
-        if b"overlaps" not in message.encode()
-        else b",".join(h.encode() for h in HEADER) + b"\n" + rows
-    )
+    # A good first row, then the bad one(s): nothing of the file may be loaded.
+    good_first_row = csv_bytes(entry("FINE", "1-1")).split(b"\n", 1)[1]
+    data = b",".join(h.encode() for h in HEADER) + b"\n" + good_first_row + rows
 
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run(write(tmp_path, data), "--tenant", "riverside", "--version", "1")
@@ -141,6 +138,7 @@ def test_every_problem_of_a_file_is_listed(tenant, tmp_path):
         (b"", "is empty"),
         (b"source_system,source_code\n", "missing columns: source_display"),
         (b",".join(h.encode() for h in HEADER) + b",colour\n", "unknown columns: colour"),
+        (b",".join(h.encode() for h in HEADER) + b",comment\n", "repeated columns: comment"),
         (b"\xff\xfe\x00", "is not UTF-8"),
     ],
 )

@@ -182,3 +182,65 @@ def test_warm_translation_is_served_from_memory(tenant, django_assert_num_querie
     with django_assert_num_queries(0):
         for _ in range(100):
             assert target(tenant, "GLU", D(2025, 1, 1)) == "1111-1"
+
+
+def test_a_map_published_later_never_rewrites_what_an_older_map_said_about_an_earlier_date(tenant):
+    load(entry("GLU", "1111-1"), version="a1", name="map-a", published_on=D(2020, 1, 1))
+    earlier = D(2023, 5, 1)
+    assert target(tenant, "GLU", earlier) == "1111-1"
+
+    load(entry("GLU", "9999-9"), version="b1", name="map-b")  # published today
+
+    assert target(tenant, "GLU", earlier) == "1111-1"
+    assert target(tenant, "GLU", datetime.date.today()) == "9999-9"
+
+
+def test_a_tenants_new_map_does_not_rewrite_the_global_answer_for_earlier_dates(tenant):
+    load(entry("GLU", "1111-1"), version="g1", name="global-map", published_on=D(2020, 1, 1))
+
+    load(entry("GLU", "5555-5"), version="t1", name="local-map", tenant_id=tenant.pk)  # today
+
+    assert target(tenant, "GLU", D(2023, 5, 1)) == "1111-1"
+    assert target(tenant, "GLU", datetime.date.today()) == "5555-5"
+
+
+def test_a_later_version_fills_in_a_code_that_was_unmapped_on_an_earlier_date(tenant):
+    load(entry("HB", "718-7"), version="v1", published_on=D(2020, 1, 1))
+    assert target(tenant, "GLU", D(2023, 5, 1)) is None
+
+    load(entry("HB", "718-7"), entry("GLU", "2345-7"), version="v2")  # today, adds GLU
+
+    assert target(tenant, "GLU", D(2023, 5, 1)) == "2345-7"  # unmapped → mapped: allowed
+    assert target(tenant, "HB", D(2023, 5, 1)) == "718-7"
+
+
+def test_a_tenants_local_code_system_does_not_change_anothers_concept_status(tenant):
+    from terminology import services
+
+    other = TenantFactory()
+    services.ensure_code_system(uri=LOINC, name="Their LOINC copy", tenant_id=other.pk)
+    theirs = CodeSystem.objects.get(uri=LOINC, tenant=other)
+    Concept.objects.create(code_system=theirs, code="1111-1", status="retired")
+    load(entry("GLU", "1111-1"), version="v1", published_on=D(2020, 1, 1))
+
+    mine = translate(tenant_id=tenant.pk, system=LAB, code="GLU", target_system=LOINC, as_of=D(2025, 1, 1))
+    theirs_view = translate(tenant_id=other.pk, system=LAB, code="GLU", target_system=LOINC, as_of=D(2025, 1, 1))
+
+    assert (mine.target_status, theirs_view.target_status) == ("unknown", "retired")
+
+
+@override_settings(TERMINOLOGY_CACHE_CHECK_SECONDS=60)
+def test_an_unmapped_answer_is_rechecked_against_publications_elsewhere_before_it_is_given(tenant):
+    from django.utils import timezone
+
+    load(entry("GLU", "1111-1"), version="v1", published_on=D(2020, 1, 1))
+    load(entry("XYZ", "4444-4"), version="other-process", name="late", published_on=D(2020, 1, 1))
+    ConceptMapVersion.objects.filter(label="other-process").update(published_at=None)
+    engine.invalidate()
+    assert target(tenant, "XYZ", D(2025, 1, 1)) is None  # cached as unmapped; the next check is a minute away
+
+    ConceptMapVersion.objects.filter(label="other-process").update(
+        published_at=timezone.now() - datetime.timedelta(days=2000)
+    )
+
+    assert target(tenant, "XYZ", D(2025, 1, 1)) == "4444-4"
