@@ -67,6 +67,11 @@ class PatientAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # records are merged, never deleted
 
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            obj.version += 1  # readers (FHIR ETags later) must see that the record changed
+        super().save_model(request, obj, form, change)
+
     def get_urls(self) -> list[URLPattern]:
         return [
             path("merge/", self.admin_site.admin_view(self.merge_view), name="identity_patient_merge"),

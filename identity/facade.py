@@ -22,6 +22,7 @@ from identity.contracts import (
 __all__ = [
     "find_patient_by_identifier",
     "get_patient",
+    "lock_patient_for_write",
     "match_patients",
     "merge_patients",
     "register_patient",
@@ -61,6 +62,13 @@ def get_patient(*, tenant_id: int, patient_id: UUID) -> PatientRecord:
 def resolve_patient_id(*, tenant_id: int, patient_id: UUID) -> UUID:
     """The surviving patient for ``patient_id`` (itself unless merged). Raises NotFound."""
     return selectors.survivor_id(tenant_id=tenant_id, patient_id=patient_id, must_exist=True)
+
+
+def lock_patient_for_write(*, tenant_id: int, patient_id: UUID) -> UUID:
+    """Call inside your transaction before writing a row that references a patient, and write
+    it against the UUID returned (the survivor): a concurrent merge then cannot leave your row
+    on the merged-away record. Raises NotFound."""
+    return services.lock_patient_for_write(tenant_id=tenant_id, patient_id=patient_id)
 
 
 def find_patient_by_identifier(*, tenant_id: int, system: str, value: str) -> PatientRecord | None:

@@ -121,9 +121,11 @@ def match(
                 found[selectors.survivor_id(tenant_id=tenant_id, patient_id=holder)] = (1.0, "identifier")
 
     name = demographics.name
-    block = Q()
-    if demographics.birth_date is not None:
-        block |= Q(birth_date=demographics.birth_date)
+    # Each block is limited on its own, so a crowded birth date (a placeholder like 1900-01-01)
+    # cannot crowd out the patient with the same name.
+    blocks = []
+    columns = ("id", "birth_date", "gender", "family_key", "given_key", "phone_keys")
+    active = Patient.objects.filter(tenant_id=tenant_id, active=True).order_by()
     if name is not None and name.family and name.given:
         same_name = Q(family_key=name_key(name.family), given_key=name_key(name.given[0]))
         if demographics.birth_date is not None:
@@ -131,13 +133,11 @@ def match(
             # same year: a range on the index keeps common names (Smith, Oliver) cheap.
             year = demographics.birth_date.year
             same_name &= Q(birth_date__gte=date(year, 1, 1), birth_date__lte=date(year, 12, 31))
-        block |= same_name
-    if block:
-        rows = (
-            Patient.objects.filter(block, tenant_id=tenant_id, active=True)
-            .order_by()
-            .values_list("id", "birth_date", "gender", "family_key", "given_key", "phone_keys")[:BLOCK_LIMIT]
-        )
+        blocks.append(active.filter(same_name).values_list(*columns)[:BLOCK_LIMIT])
+    if demographics.birth_date is not None:
+        blocks.append(active.filter(birth_date=demographics.birth_date).values_list(*columns)[:BLOCK_LIMIT])
+    if blocks:
+        rows = blocks[0].union(*blocks[1:]) if len(blocks) > 1 else blocks[0]
         for patient in (BlockRow(*row) for row in rows):
             score, rule = _score(demographics, patient)
             if score and score > found.get(patient.pk, (0.0, ""))[0]:

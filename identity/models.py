@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -93,6 +94,18 @@ class Patient(TenantScopedModel):
 
     def __str__(self) -> str:
         return str(self.id)  # no names in logs or admin breadcrumbs
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Matching and search read the normalised keys: keep them true to the names, whoever
+        # saves (registration, admin).
+        from identity.normalise import name_key, phone_key
+
+        self.family_key = name_key(self.family)
+        self.given_key = name_key(self.given[0]) if self.given else ""
+        self.phone_keys = sorted({phone_key(t.get("value")) for t in self.telecom if t.get("system") == "phone"} - {""})
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "family_key", "given_key", "phone_keys"}
+        super().save(*args, **kwargs)
 
 
 class PatientIdentifier(TenantScopedModel):

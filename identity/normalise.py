@@ -15,7 +15,8 @@ def name_key(text: str | None) -> str:
         return ""
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _NOT_ALNUM.sub("", stripped.casefold())
+    # Case folding can lengthen a name (ß → ss); keys are compared, not shown: cap them.
+    return _NOT_ALNUM.sub("", stripped.casefold())[:100]
 
 
 def phone_key(text: str | None) -> str:
@@ -24,6 +25,8 @@ def phone_key(text: str | None) -> str:
     if not text:
         return ""
     digits = re.sub(r"\D", "", text)
+    if len(digits) > 20:
+        return ""  # not a phone number (E.164 has at most 15 digits)
     if digits.startswith("0044"):
         digits = digits[4:]
     elif digits.startswith("44") and len(digits) >= 12:

@@ -30,6 +30,8 @@ _references: dict[tuple[str, str], PatientReference] = {}
 
 def register(model: type[Model], *, field: str = "patient", created_field: str | None = "created_at") -> None:
     model._meta.get_field(field)  # fail at start-up on a typo, not during a merge
+    if created_field is not None:
+        model._meta.get_field(created_field)
     reference = PatientReference(model=model, field=field, created_field=created_field)
     _references[(reference.label, field)] = reference
 

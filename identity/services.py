@@ -13,6 +13,7 @@ Events published (type → payload):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import date
 from typing import Any
@@ -42,7 +43,7 @@ from identity.contracts import (
 )
 from identity.identifiers import normalise_identifier_value
 from identity.models import IdentifierSystem, MergeLedgerEntry, MergeRecord, Patient, PatientIdentifier
-from identity.normalise import name_key, phone_key
+from identity.normalise import name_key
 from identity.selectors import PatientNotFound
 
 logger = logging.getLogger("identity")
@@ -243,6 +244,10 @@ def _register(
     confirm_new: bool,
     actor: str,
 ) -> Registration:
+    # Registrations of the same person take turns (a double-click at the front desk, a retry
+    # racing the original), so the second sees what the first committed: its identifiers, or
+    # its demographics ("probable duplicate").
+    _lock_demographics(tenant_id, demographics)
     holders = _holders(tenant_id, checked)
     if len(holders) > 1:
         raise _conflict(holders, checked)
@@ -310,7 +315,6 @@ def _create(
             {"system": t.system, "value": t.value, **({"use": t.use} if t.use else {})} for t in demographics.telecom
         ],
         address=list(demographics.address),
-        **_keys(demographics),
     )
     rows = [
         PatientIdentifier(tenant_id=tenant_id, patient=patient, system=system, value=value, use=use.value)
@@ -322,6 +326,9 @@ def _create(
                 tenant_id=tenant_id, patient=patient, system=minting, value=_mint_mrn(), use=IdentifierUse.OFFICIAL
             )
         )
+    # A fixed order: two registrations inserting the same identifiers in opposite orders would
+    # otherwise wait for each other on the unique index (a deadlock).
+    rows.sort(key=lambda row: (row.system_id, row.value))
     PatientIdentifier.objects.bulk_create(rows)
     publish(
         type=PATIENT_REGISTERED,
@@ -337,22 +344,20 @@ def _create(
     return selectors.to_record(patient, identifiers=[(systems[row.system_id], row) for row in rows], replaces=[])
 
 
+def _lock_demographics(tenant_id: int, demographics: Demographics) -> None:
+    """A transaction-scoped advisory lock on (tenant, family name key, birth date)."""
+    name = demographics.name
+    key = f"identity.register|{tenant_id}|{name_key(name.family) if name else ''}|{demographics.birth_date}"
+    lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+
+
 def _mint_mrn() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval('identity_mrn_seq')")
         (number,) = cursor.fetchone()
     return f"M{number:09d}"
-
-
-def _keys(demographics: Demographics) -> dict[str, Any]:
-    name = demographics.name
-    return {
-        "family_key": name_key(name.family) if name else "",
-        "given_key": name_key(name.given[0]) if name and name.given else "",
-        "phone_keys": sorted(
-            {phone_key(t.value) for t in demographics.telecom if t.system == "phone" and phone_key(t.value)}
-        ),
-    }
 
 
 def _name_json(name: Any) -> dict[str, Any]:
@@ -368,6 +373,36 @@ def _demographics_json(demographics: Demographics) -> dict[str, Any]:
         "address": list(demographics.address),
         "other_names": [_name_json(n) for n in demographics.other_names],
     }
+
+
+# --- Writing against a patient ---------------------------------------------------------------
+
+
+def lock_patient_for_write(*, tenant_id: int, patient_id: UUID) -> UUID:
+    """The patient to write a clinical row against: ``patient_id``'s survivor, share-locked until
+    the caller's transaction ends.
+
+    A merge takes the same rows FOR UPDATE, so it either finished before (and we follow its
+    ``replaced-by`` link) or waits until the caller commits (and then re-points the caller's new
+    rows with the rest). Without it, a row inserted during a merge could land on the merged-away
+    record. Raises PatientNotFound.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_patient_for_write must run inside the transaction that writes the rows")
+    current = patient_id
+    for _ in range(selectors.MAX_MERGE_CHAIN):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT replaced_by_id FROM identity_patient WHERE tenant_id = %s AND id = %s FOR SHARE",
+                [tenant_id, current],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise PatientNotFound("No such patient.")
+        if row[0] is None:
+            return current
+        current = row[0]
+    raise PatientNotFound("No such patient.")
 
 
 # --- Merge and unmerge -------------------------------------------------------------------------
@@ -439,7 +474,7 @@ def _merge(source: Patient, target: Patient, *, reason: str, actor: str) -> Merg
         )
     PatientIdentifier.objects.filter(patient=source).update(patient=target, use=IdentifierUse.OLD.value)
     for ref in references.registered():
-        manager = ref.model._default_manager
+        manager = ref.model._base_manager
         ids = list(manager.select_for_update().filter(**{ref.field: source.pk}).values_list("pk", flat=True))
         if ids:
             manager.filter(pk__in=ids).update(**{ref.field: target.pk})
@@ -532,7 +567,7 @@ def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str)
             else:
                 ref = _reference(entry.model, entry.field)
                 moved = (
-                    ref.model._default_manager.filter(pk=entry.object_id, **{ref.field: target.pk}).update(
+                    ref.model._base_manager.filter(pk=entry.object_id, **{ref.field: target.pk}).update(
                         **{ref.field: source_id}
                     )
                     if ref
@@ -581,7 +616,7 @@ def _created_on_target_since(target_id: UUID, record: MergeRecord) -> list[Moved
     for ref in references.registered():
         if ref.created_field is None:
             continue
-        pks = ref.model._default_manager.filter(
+        pks = ref.model._base_manager.filter(
             **{ref.field: target_id, f"{ref.created_field}__gt": record.merged_at}
         ).values_list("pk", flat=True)
         rows += [MovedRow(model=ref.label, id=str(pk), field=ref.field) for pk in pks]

@@ -76,3 +76,33 @@ def test_merge_page_shows_a_missing_reason_as_an_error(client, tenant_admin):
     assert response.status_code == 200
     assert "A merge needs a reason." in response.content.decode()
     assert Patient.objects.filter(active=False).count() == 0
+
+
+def test_editing_a_patient_in_admin_keeps_matching_and_search_true(client, tenant_admin):
+    from identity.facade import search_patients
+
+    patient = register(tenant_admin.tenant, family="Smyth", given=("Ada",))
+    row = Patient.objects.get(pk=patient.id)
+
+    response = client.post(
+        f"/admin/identity/patient/{row.pk}/change/",
+        {
+            "family": "Jones",
+            "given": "Ada",
+            "birth_date": "1980-02-03",
+            "gender": "female",
+            "telecom": "[]",
+            "address": "[]",
+            "other_names": "[]",
+            "identifiers-TOTAL_FORMS": "0",
+            "identifiers-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302, response.content[:2000]
+    row.refresh_from_db()
+    assert (row.family_key, row.version) == ("jones", 2)
+    import datetime
+
+    found = search_patients(tenant_id=tenant_admin.tenant_id, family="JONES", birth_date=datetime.date(1980, 2, 3))
+    assert [p.id for p in found] == [patient.id]

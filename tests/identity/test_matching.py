@@ -125,15 +125,34 @@ def test_grades_follow_the_tenants_thresholds(tenant):
 
 def test_merged_and_other_tenants_patients_are_not_candidates(api, tenant):
     register(TenantFactory(), family="Smith", given=("Ada",))
+    merged_away = register(tenant, family="Smith", given=("Ada",), mrn="OLD-1")
+    survivor = register(tenant, family="Jones", given=("Bob",), birth_date=None, mrn="NEW-1")
+    from django.db import transaction
+
+    from identity.facade import merge_patients
+
+    with transaction.atomic():
+        merge_patients(tenant_id=tenant.pk, source_id=merged_away.id, target_id=survivor.id, reason="dup", actor="t")
 
     assert best(api, {"name": {"family": "Smith", "given": ["Ada"]}, "birth_date": "1980-02-03"}) == {}
 
 
 def test_match_writes_nothing_and_needs_only_read_scope(api, tenant):
-    response = api.post("/api/patients/match", {"name": {"family": "Smith"}}, format="json")
+    from clinic.models import OutboxEvent
+    from identity.models import Patient
 
-    assert response.status_code == 200
-    assert response.json() == {"candidates": []}
+    register(tenant, family="Smith", given=("Ada",))
+    before = (Patient.objects.count(), OutboxEvent.objects.count())
+
+    response = api.post(
+        "/api/patients/match",
+        {"name": {"family": "Smith", "given": ["Ada"]}, "birth_date": "1980-02-03"},
+        format="json",
+    )
+
+    assert response.status_code == 200  # with a read-only token
+    assert len(response.json()["candidates"]) == 1
+    assert (Patient.objects.count(), OutboxEvent.objects.count()) == before
 
 
 def test_candidates_come_from_indexed_blocks_not_a_table_scan(tenant):
@@ -170,3 +189,22 @@ def test_candidates_come_from_indexed_blocks_not_a_table_scan(tenant):
     assert "patient_block_birth_date" in plan, plan
     assert "patient_block_family" in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+def test_a_crowded_birth_date_does_not_hide_the_patient_with_the_same_name(tenant):
+    from identity.models import Patient
+
+    placeholder = datetime.date(1950, 1, 1)
+    Patient.objects.bulk_create(
+        Patient(tenant=tenant, family=f"Other{i}", family_key=f"other{i}", given_key="x", birth_date=placeholder)
+        for i in range(600)
+    )
+    wanted = register(tenant, family="Smith", given=("Ada",), birth_date=placeholder)
+
+    matches = match_patients(
+        tenant_id=tenant.pk,
+        demographics=Demographics(name=HumanName(family="Smith", given=("Ada",)), birth_date=placeholder),
+    )
+
+    assert matches[0].patient.id == wanted.id
+    assert matches[0].rule == "family+given+birth_date"

@@ -325,3 +325,46 @@ def test_merge_of_unknown_patients_is_404(api, tenant):
     )
 
     assert unknown_source.status_code == unknown_target.status_code == 404
+
+
+def test_a_row_written_during_a_merge_lands_on_the_survivor(transactional_db, tenant, monkeypatch):
+    import time
+
+    from identity import references
+
+    source, target = register(tenant, nhs=NHS_NUMBERS[0]), register(tenant, mrn="T-1")
+    real_registered = references.registered
+
+    def slow_registered():
+        time.sleep(0.5)  # the merge holds its locks a while, as a big merge would
+        return real_registered()
+
+    monkeypatch.setattr(references, "registered", slow_registered)
+
+    def do_merge():
+        with transaction.atomic(durable=True):
+            return facade.merge_patients(
+                tenant_id=tenant.pk, source_id=source.id, target_id=target.id, reason="d", actor="t"
+            )
+
+    def write_chart():
+        time.sleep(0.2)  # the merge has begun
+        with transaction.atomic(durable=True):
+            patient_id = facade.lock_patient_for_write(tenant_id=tenant.pk, patient_id=source.id)
+            return ProbeChart.objects.create(patient_id=patient_id, note="charted during the merge")
+
+    merged, chart = run_concurrently(do_merge, write_chart)
+
+    assert not isinstance(merged, Exception), merged
+    assert ProbeChart.objects.get(pk=chart.pk).patient_id == target.id
+
+
+def test_writing_against_a_merged_patient_writes_against_the_survivor(tenant):
+    source, target = register(tenant, mrn="S-1"), register(tenant, mrn="T-1")
+    with transaction.atomic():
+        facade.merge_patients(tenant_id=tenant.pk, source_id=source.id, target_id=target.id, reason="d", actor="t")
+
+    with transaction.atomic():
+        assert facade.lock_patient_for_write(tenant_id=tenant.pk, patient_id=source.id) == target.id
+    with pytest.raises(Exception, match="No such patient"), transaction.atomic():
+        facade.lock_patient_for_write(tenant_id=TenantFactory().pk, patient_id=target.id)
