@@ -244,10 +244,11 @@ def _register(
     confirm_new: bool,
     actor: str,
 ) -> Registration:
-    # Registrations of the same person take turns (a double-click at the front desk, a retry
-    # racing the original), so the second sees what the first committed: its identifiers, or
-    # its demographics ("probable duplicate").
-    _lock_demographics(tenant_id, demographics)
+    if not checked:
+        # Nothing unique to decide on: registrations of the same person without identifiers (a
+        # double-click at the front desk) take turns, so the second sees the first's
+        # demographics and answers "probable duplicate".
+        _lock_demographics(tenant_id, demographics)
     holders = _holders(tenant_id, checked)
     if len(holders) > 1:
         raise _conflict(holders, checked)
@@ -259,6 +260,16 @@ def _register(
             for c in matching.match(tenant_id=tenant_id, demographics=demographics, identifiers=[])
             if c.grade in (MatchGrade.CERTAIN, MatchGrade.PROBABLE)
         ]
+        if candidates and checked:
+            # The look-alike may be a concurrent registration of these very identifiers that
+            # committed after we looked: then it is this patient, not a duplicate.
+            holders = _holders(tenant_id, checked)
+            if len(holders) > 1:
+                raise _conflict(holders, checked)
+            if holders:
+                return Registration(
+                    patient=selectors.get_patient(tenant_id=tenant_id, patient_id=holders[0]), created=False
+                )
         if candidates:
             raise ProbableDuplicate(
                 'A patient with matching details exists. Link to them, or repeat with "confirm_new": true.',
