@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from clinic.facade import get_tenant
-from terminology import services
+from terminology import csvformat, services
 from terminology.contracts import LOINC
 
 # catalogue code, display, LOINC code, LOINC display, fee code, fee display
@@ -122,20 +122,7 @@ def _csv(rows: list[tuple[str, ...]]) -> bytes:
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "source_system",
-            "source_code",
-            "source_display",
-            "target_system",
-            "target_code",
-            "target_display",
-            "equivalence",
-            "valid_from",
-            "valid_to",
-            "comment",
-        ]
-    )
+    writer.writerow(csvformat.COLUMNS)
     writer.writerows(rows)
     return out.getvalue().encode()
 

@@ -8,15 +8,12 @@ import io
 
 from django.utils import timezone
 
-from terminology import services
+from terminology import csvformat, services
 from terminology.models import ConceptMapVersion
 
 LAB = "urn:test:lab-codes"
 LOINC = "http://loinc.org"
-HEADER = [
-    "source_system", "source_code", "source_display", "target_system", "target_code", "target_display",
-    "equivalence", "valid_from", "valid_to", "comment",
-]  # fmt: skip
+HEADER = csvformat.COLUMNS
 
 
 def csv_bytes(*rows: dict[str, str], header: list[str] | None = None) -> bytes:
