@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from clinic import events, flags, policy, selectors, services
+from clinic import events as event_registry
+from clinic import flags, policy, selectors, services
 from clinic.contracts import Event, IdempotentReplay, PolicySection, TenantRef
 
 __all__ = [
@@ -17,10 +18,12 @@ __all__ = [
     "complete_idempotency_key",
     "define_flag",
     "effective_policy",
+    "events",
     "flag_is_active",
     "get_tenant",
     "publish",
     "register_policy_section",
+    "site_ids",
     "subscriber",
 ]
 
@@ -65,7 +68,7 @@ def complete_idempotency_key(*, tenant_id: int, scope: str, key: str, result: di
     services.complete_idempotency_key(tenant_id=tenant_id, scope=scope, key=key, result=result)
 
 
-def subscriber(name: str, *, events_: Iterable[str]) -> Callable[[events.Handler], events.Handler]:
+def subscriber(name: str, *, events_: Iterable[str]) -> Callable[[event_registry.Handler], event_registry.Handler]:
     """Register the decorated function as subscriber ``name`` of the given event types.
 
     The handler runs in a transaction of its own that also records the delivery, so its
@@ -73,8 +76,8 @@ def subscriber(name: str, *, events_: Iterable[str]) -> Callable[[events.Handler
     outside the database (a push, a message) belong in ``transaction.on_commit``.
     """
 
-    def decorate(handler: events.Handler) -> events.Handler:
-        events.register(name=name, event_types=frozenset(events_), handler=handler)
+    def decorate(handler: event_registry.Handler) -> event_registry.Handler:
+        event_registry.register(name=name, event_types=frozenset(events_), handler=handler)
         return handler
 
     return decorate
@@ -98,6 +101,30 @@ def register_policy_section(name: str, *, defaults: dict[str, Any], description:
 def effective_policy(*, tenant_id: int) -> dict[str, Any]:
     """The tenant's policy: defaults, updated by its template, updated by its overrides."""
     return selectors.effective_policy(tenant_id=tenant_id)
+
+
+def events(
+    *,
+    tenant_id: int,
+    encounter_id: UUID | None = None,
+    patient_ids: list[UUID] | None = None,
+    types: list[str] | None = None,
+    payload_equals: dict[str, str] | None = None,
+) -> list[Event]:
+    """Committed events matching all the given filters, oldest first (to rebuild projections)."""
+    rows = selectors.events_for_projection(
+        tenant_id=tenant_id,
+        encounter_id=encounter_id,
+        patient_ids=patient_ids,
+        types=types,
+        payload_equals=payload_equals,
+    )
+    return [services.as_contract(row) for row in rows]
+
+
+def site_ids(*, tenant_id: int) -> set[int]:
+    """IDs of the tenant's sites."""
+    return set(selectors.sites(tenant_id=tenant_id).values_list("pk", flat=True))
 
 
 def get_tenant(*, tenant_id: int | None = None, slug: str | None = None) -> TenantRef:

@@ -148,3 +148,24 @@ def get_event(*, tenant_id: int, event_id: UUID) -> OutboxEvent:
     if event is None:
         raise NotFound("No such event.")
     return event
+
+
+def events_for_projection(
+    *,
+    tenant_id: int,
+    encounter_id: UUID | None = None,
+    patient_ids: list[UUID] | None = None,
+    types: list[str] | None = None,
+    payload_equals: dict[str, str] | None = None,
+) -> list[OutboxEvent]:
+    """Events for rebuilding a projection (an encounter's timeline), oldest first."""
+    qs = OutboxEvent.objects.filter(tenant_id=tenant_id)
+    if encounter_id is not None:
+        qs = qs.filter(encounter_id=encounter_id)
+    if patient_ids is not None:
+        qs = qs.filter(patient_id__in=patient_ids)
+    if types is not None:
+        qs = qs.filter(type__in=types)
+    for key, value in (payload_equals or {}).items():
+        qs = qs.filter(**{f"payload__{key}": value})
+    return list(qs.order_by("recorded_at", "id"))

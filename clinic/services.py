@@ -337,7 +337,7 @@ def publish(
         sweep_after=now + timedelta(seconds=settings.CLINIC_OUTBOX_SWEEP_GRACE_SECONDS),
     )
     transaction.on_commit(partial(dispatch_event, event_id=row.id), robust=True)
-    return _as_contract(row)
+    return as_contract(row)
 
 
 def dispatch_event(*, event_id: UUID, retry: bool = True) -> bool:
@@ -357,7 +357,7 @@ def dispatch_event(*, event_id: UUID, retry: bool = True) -> bool:
     return True
 
 
-def _as_contract(row: OutboxEvent) -> Event:
+def as_contract(row: OutboxEvent) -> Event:
     return Event(
         id=row.id,
         type=row.type,
@@ -385,7 +385,7 @@ def deliver_event(*, event_id: UUID) -> DeliveryOutcome:
     outcome_already: list[str] = []
     outcome_failed: list[str] = []
     if row.delivered_at is None:
-        event = _as_contract(row)
+        event = as_contract(row)
         for subscriber in events.subscribers_for(row.type):
             try:
                 result = _deliver_to(event, subscriber)

@@ -159,6 +159,8 @@ CLINIC_EVENTS_QUEUE = f"{CLINIC_QUEUE_PREFIX}events"
 CLINIC_DEFAULT_QUEUE = f"{CLINIC_QUEUE_PREFIX}default"
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+# Live updates (timeline entries pushed to server-sent-event streams) use Redis pub/sub.
+CLINIC_LIVE_REDIS_URL = os.environ.get("CLINIC_LIVE_REDIS_URL", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_TASK_ACKS_LATE = True  # a killed worker leaves its task on the broker...
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ...and the task goes back to the queue

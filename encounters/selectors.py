@@ -1,1 +1,116 @@
-"""Reads of encounters."""
+"""Encounter reads."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from encounters.contracts import EncounterRef, EncounterStatus, TimelineItem
+from encounters.models import Appointment, Encounter, Practitioner, Slot, TimelineEntry
+
+
+def site_exists(*, tenant_id: int, site_id: int) -> bool:
+    from clinic.facade import site_ids
+
+    return site_id in site_ids(tenant_id=tenant_id)
+
+
+def practitioners(*, tenant_id: int) -> QuerySet[Practitioner]:
+    return Practitioner.objects.filter(tenant_id=tenant_id, active=True).prefetch_related("sites").order_by("name")
+
+
+def _booked() -> Exists:
+    return Exists(Appointment.objects.filter(slot=OuterRef("pk")).exclude(status=Appointment.Status.CANCELLED))
+
+
+def slots(
+    *, tenant_id: int, practitioner_id: int | None = None, on: date | None = None, free: bool = False
+) -> QuerySet[Slot]:
+    qs = Slot.objects.filter(tenant_id=tenant_id).annotate(booked=_booked()).order_by("start_at", "id")
+    if practitioner_id is not None:
+        qs = qs.filter(practitioner_id=practitioner_id)
+    if on is not None:
+        start = timezone.make_aware(datetime.combine(on, datetime.min.time()))
+        qs = qs.filter(start_at__gte=start, start_at__lt=start + timedelta(days=1))
+    if free:
+        qs = qs.filter(booked=False, blocked=False, start_at__gt=timezone.now())
+    return qs
+
+
+def free_slots(*, tenant_id: int, practitioner_id: int, after: datetime) -> QuerySet[Slot]:
+    return slots(tenant_id=tenant_id, practitioner_id=practitioner_id, free=True).filter(start_at__gt=after)
+
+
+def get_appointment(*, tenant_id: int, appointment_id: UUID) -> Appointment:
+    from encounters.services import AppointmentNotFound
+
+    found = Appointment.objects.select_related("slot").filter(tenant_id=tenant_id, pk=appointment_id).first()
+    if found is None:
+        raise AppointmentNotFound("No such appointment.")
+    return found
+
+
+def get_encounter_row(*, tenant_id: int, encounter_id: UUID) -> Encounter:
+    from encounters.services import EncounterNotFound
+
+    found = Encounter.objects.filter(tenant_id=tenant_id, pk=encounter_id).first()
+    if found is None:
+        raise EncounterNotFound("No such encounter.")
+    return found
+
+
+def encounter_ref(encounter: Encounter) -> EncounterRef:
+    return EncounterRef(
+        id=encounter.pk,
+        tenant_id=encounter.tenant_id,
+        patient_id=encounter.patient_id,
+        site_id=encounter.site_id,
+        practitioner_id=encounter.practitioner_id,
+        visit_number=encounter.visit_number,
+        status=EncounterStatus(encounter.status),
+        period_start=encounter.period_start,
+        period_end=encounter.period_end,
+    )
+
+
+def active_encounter_id(*, tenant_id: int, patient_id: UUID, site_id: int) -> UUID | None:
+    return (
+        Encounter.objects.filter(
+            tenant_id=tenant_id, patient_id=patient_id, site_id=site_id, status=EncounterStatus.IN_PROGRESS
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def timeline(*, tenant_id: int, encounter_id: UUID, after_id: int = 0) -> QuerySet[TimelineEntry]:
+    return TimelineEntry.objects.filter(tenant_id=tenant_id, encounter_id=encounter_id, pk__gt=after_id).order_by("id")
+
+
+def timeline_json(entry: TimelineEntry) -> dict[str, Any]:
+    return {
+        "id": entry.pk,
+        "event_id": str(entry.event_id),
+        "type": entry.type,
+        "occurred_at": entry.occurred_at.isoformat(),
+        "recorded_at": entry.recorded_at.isoformat(),
+        "summary": entry.summary,
+        "reference": entry.reference,
+    }
+
+
+def timeline_item(entry: TimelineEntry) -> TimelineItem:
+    return TimelineItem(
+        id=entry.pk,
+        event_id=entry.event_id,
+        type=entry.type,
+        occurred_at=entry.occurred_at,
+        recorded_at=entry.recorded_at,
+        summary=entry.summary,
+        reference=entry.reference,
+        data=entry.data,
+    )

@@ -1,1 +1,444 @@
-"""Writes of encounters (keyword-only, typed); the exceptions they raise are defined here."""
+"""Scheduling and visits: slots, booking, check-in, the encounter lifecycle, the timeline.
+
+Events published (type → payload):
+``appointment.booked`` / ``appointment.cancelled`` / ``appointment.rescheduled`` →
+``{"appointment_id", "slot_id", "start_at", "practitioner_id"}``;
+``encounter.checked_in`` / ``encounter.started`` / ``encounter.finished`` /
+``encounter.cancelled`` → ``{"encounter_id", "visit_number", "appointment_id"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from clinic.contracts import Conflict, Event, FieldProblem, InvalidInput, NotFound
+from clinic.facade import claim_idempotency_key, complete_idempotency_key, publish
+from encounters import live, selectors
+from encounters.contracts import (
+    APPOINTMENT_BOOKED,
+    APPOINTMENT_CANCELLED,
+    APPOINTMENT_RESCHEDULED,
+    ENCOUNTER_CANCELLED,
+    ENCOUNTER_CHECKED_IN,
+    ENCOUNTER_FINISHED,
+    ENCOUNTER_STARTED,
+    EncounterStatus,
+)
+from encounters.models import Appointment, Encounter, Practitioner, ScheduleTemplate, Slot, TimelineEntry
+from identity.facade import lock_patient_for_write
+
+logger = logging.getLogger("encounters")
+
+
+class SlotNotFound(NotFound):
+    code = "slot-not-found"
+
+
+class SlotTaken(Conflict):
+    code = "slot-taken"
+
+
+class SlotInThePast(InvalidInput):
+    code = "slot-in-the-past"
+
+
+class AppointmentNotFound(NotFound):
+    code = "appointment-not-found"
+
+
+class EncounterNotFound(NotFound):
+    code = "encounter-not-found"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid-transition"
+
+
+class AlreadyInProgress(Conflict):
+    code = "encounter-already-in-progress"
+
+
+# --- Practitioners, templates, slots -----------------------------------------------------------
+
+
+def create_practitioner(*, tenant_id: int, name: str, site_ids: list[int]) -> Practitioner:
+    if not name.strip():
+        raise InvalidInput("A practitioner needs a name.", [FieldProblem("name", "must not be blank")])
+    practitioner = Practitioner.objects.create(tenant_id=tenant_id, name=name.strip())
+    practitioner.sites.set(site_ids)
+    return practitioner
+
+
+def add_template(
+    *,
+    tenant_id: int,
+    practitioner_id: int,
+    site_id: int,
+    weekday: int,
+    start: str,
+    end: str,
+    slot_minutes: int = 15,
+    valid_from: date,
+) -> ScheduleTemplate:
+    return ScheduleTemplate.objects.create(
+        tenant_id=tenant_id,
+        practitioner_id=practitioner_id,
+        site_id=site_id,
+        weekday=weekday,
+        start_time=start,
+        end_time=end,
+        slot_minutes=slot_minutes,
+        valid_from=valid_from,
+    )
+
+
+def generate_slots(*, tenant_id: int, start: date, days: int) -> int:
+    """Create the slots of every schedule template for ``days`` days from ``start``, in each
+    site's time zone (idempotent: existing slots are kept). Returns how many are new."""
+    templates = ScheduleTemplate.objects.filter(tenant_id=tenant_id).select_related("site")
+    rows = []
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        for t in templates:
+            if t.weekday != day.weekday() or day < t.valid_from or (t.valid_to and day >= t.valid_to):
+                continue
+            zone = ZoneInfo(t.site.timezone)
+            at = datetime.combine(day, t.start_time, tzinfo=zone)
+            end = datetime.combine(day, t.end_time, tzinfo=zone)
+            while at + timedelta(minutes=t.slot_minutes) <= end:
+                rows.append(
+                    Slot(
+                        tenant_id=tenant_id,
+                        practitioner_id=t.practitioner_id,
+                        site_id=t.site_id,
+                        start_at=at,
+                        end_at=at + timedelta(minutes=t.slot_minutes),
+                    )
+                )
+                at += timedelta(minutes=t.slot_minutes)
+    created = Slot.objects.bulk_create(rows, ignore_conflicts=True)
+    return len([s for s in created if s.pk])
+
+
+# --- Booking ------------------------------------------------------------------------------------
+
+
+def book(
+    *, tenant_id: int, slot_id: int, patient_id: UUID, reason: str = "", idempotency_key: str | None = None, actor: str
+) -> tuple[Appointment, bool]:
+    """Book a slot for a patient; returns (appointment, created).
+
+    A slot is booked at most once (a partial unique constraint): the loser of a race gets
+    SlotTaken with the practitioner's next free slots. With ``idempotency_key`` a retry returns
+    the first appointment. Raises SlotNotFound, SlotInThePast, SlotTaken, NotFound (patient).
+    """
+    with transaction.atomic(savepoint=False):
+        if idempotency_key is not None:
+            replay = claim_idempotency_key(
+                tenant_id=tenant_id,
+                scope="encounters.book",
+                key=idempotency_key,
+                request={"slot": slot_id, "patient": str(patient_id), "reason": reason},
+            )
+            if replay is not None:
+                return Appointment.objects.get(pk=replay.result["appointment_id"]), False
+        slot = Slot.objects.filter(tenant_id=tenant_id, pk=slot_id).first()
+        if slot is None:
+            raise SlotNotFound("No such slot.")
+        if slot.start_at <= timezone.now():
+            raise SlotInThePast("This slot has already started.", [FieldProblem("slot", "is in the past")])
+        if slot.blocked:
+            raise SlotTaken("This slot is blocked.", extra={"next_free_slots": _next_free(slot)})
+        patient_id = lock_patient_for_write(tenant_id=tenant_id, patient_id=patient_id)
+        try:
+            with transaction.atomic():
+                appointment = Appointment.objects.create(
+                    tenant_id=tenant_id, slot=slot, patient_id=patient_id, reason=reason
+                )
+        except IntegrityError:
+            raise SlotTaken(
+                "This slot was just booked by someone else.", extra={"next_free_slots": _next_free(slot)}
+            ) from None
+        _publish_appointment(APPOINTMENT_BOOKED, appointment, slot)
+        if idempotency_key is not None:
+            complete_idempotency_key(
+                tenant_id=tenant_id,
+                scope="encounters.book",
+                key=idempotency_key,
+                result={"appointment_id": str(appointment.pk)},
+            )
+    return appointment, True
+
+
+def _next_free(slot: Slot, count: int = 5) -> list[dict[str, Any]]:
+    return [
+        {"id": s.pk, "start_at": s.start_at.isoformat(), "end_at": s.end_at.isoformat()}
+        for s in selectors.free_slots(
+            tenant_id=slot.tenant_id, practitioner_id=slot.practitioner_id, after=slot.start_at
+        )[:count]
+    ]
+
+
+def _publish_appointment(event_type: str, appointment: Appointment, slot: Slot, **extra: Any) -> None:
+    publish(
+        type=event_type,
+        tenant_id=appointment.tenant_id,
+        patient_id=appointment.patient_id,
+        payload={
+            "appointment_id": str(appointment.pk),
+            "slot_id": slot.pk,
+            "start_at": slot.start_at.isoformat(),
+            "practitioner_id": slot.practitioner_id,
+            **extra,
+        },
+    )
+
+
+def _appointment_for_update(tenant_id: int, appointment_id: UUID) -> Appointment:
+    appointment = (
+        Appointment.objects.select_for_update()
+        .select_related("slot")
+        .filter(tenant_id=tenant_id, pk=appointment_id)
+        .first()
+    )
+    if appointment is None:
+        raise AppointmentNotFound("No such appointment.")
+    return appointment
+
+
+def cancel_appointment(*, tenant_id: int, appointment_id: UUID, actor: str) -> Appointment:
+    """Cancel a booked appointment (the slot is free again). Cancelling twice is a no-op.
+    Raises AppointmentNotFound, InvalidTransition (already checked in)."""
+    with transaction.atomic(savepoint=False):
+        appointment = _appointment_for_update(tenant_id, appointment_id)
+        if appointment.status == Appointment.Status.CANCELLED:
+            return appointment
+        if appointment.status != Appointment.Status.BOOKED:
+            raise InvalidTransition("A checked-in appointment cannot be cancelled; cancel the encounter.")
+        appointment.status = Appointment.Status.CANCELLED
+        appointment.cancelled_at = timezone.now()
+        appointment.save(update_fields=["status", "cancelled_at"])
+        _publish_appointment(APPOINTMENT_CANCELLED, appointment, appointment.slot)
+    return appointment
+
+
+def reschedule(*, tenant_id: int, appointment_id: UUID, slot_id: int, actor: str) -> Appointment:
+    """Move a booked appointment to another slot, atomically: the old one is cancelled only if
+    the new slot could be booked. Raises what ``book`` and ``cancel_appointment`` raise."""
+    with transaction.atomic(savepoint=False):
+        old = _appointment_for_update(tenant_id, appointment_id)
+        if old.status != Appointment.Status.BOOKED:
+            raise InvalidTransition(f"Only a booked appointment can be rescheduled (this one is {old.status}).")
+        old.status = Appointment.Status.CANCELLED
+        old.cancelled_at = timezone.now()
+        old.save(update_fields=["status", "cancelled_at"])
+        new, _ = book(tenant_id=tenant_id, slot_id=slot_id, patient_id=old.patient_id, reason=old.reason, actor=actor)
+        Appointment.objects.filter(pk=new.pk).update(rescheduled_from=old)
+        _publish_appointment(APPOINTMENT_RESCHEDULED, old, old.slot, new_appointment_id=str(new.pk))
+    return Appointment.objects.get(pk=new.pk)
+
+
+# --- Encounters ---------------------------------------------------------------------------------
+
+
+def _visit_number() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('encounters_visit_seq')")
+        (number,) = cursor.fetchone()
+    return f"V{number:08d}"
+
+
+def _publish_encounter(event_type: str, encounter: Encounter) -> None:
+    publish(
+        type=event_type,
+        tenant_id=encounter.tenant_id,
+        patient_id=encounter.patient_id,
+        encounter_id=encounter.pk,
+        payload={
+            "encounter_id": str(encounter.pk),
+            "visit_number": encounter.visit_number,
+            "appointment_id": str(encounter.appointment_id) if encounter.appointment_id else None,
+            "status": encounter.status,
+        },
+    )
+
+
+def check_in(*, tenant_id: int, appointment_id: UUID, actor: str) -> tuple[Encounter, bool]:
+    """Check an appointment in: its encounter (arrived) is created; returns (encounter, created).
+    Checking in twice returns the same encounter. Raises AppointmentNotFound, InvalidTransition."""
+    with transaction.atomic(savepoint=False):
+        appointment = _appointment_for_update(tenant_id, appointment_id)
+        existing = Encounter.objects.filter(appointment=appointment).first()
+        if existing is not None:
+            return existing, False
+        if appointment.status != Appointment.Status.BOOKED:
+            raise InvalidTransition(f"This appointment is {appointment.status}; it cannot be checked in.")
+        patient_id = lock_patient_for_write(tenant_id=tenant_id, patient_id=appointment.patient_id)
+        encounter = Encounter.objects.create(
+            tenant_id=tenant_id,
+            patient_id=patient_id,
+            site_id=appointment.slot.site_id,
+            practitioner_id=appointment.slot.practitioner_id,
+            appointment=appointment,
+            visit_number=_visit_number(),
+            status=EncounterStatus.ARRIVED,
+            period_start=timezone.now(),
+        )
+        appointment.status = Appointment.Status.CHECKED_IN
+        appointment.save(update_fields=["status"])
+        _publish_encounter(ENCOUNTER_CHECKED_IN, encounter)
+    return encounter, True
+
+
+def open_walk_in(
+    *, tenant_id: int, patient_id: UUID, site_id: int, practitioner_id: int | None = None, actor: str
+) -> Encounter:
+    """A visit without an appointment (arrived now). Raises NotFound for an unknown site,
+    practitioner or patient."""
+    with transaction.atomic(savepoint=False):
+        if not selectors.site_exists(tenant_id=tenant_id, site_id=site_id):
+            raise NotFound("No such site.")
+        if (
+            practitioner_id is not None
+            and not Practitioner.objects.filter(tenant_id=tenant_id, pk=practitioner_id).exists()
+        ):
+            raise NotFound("No such practitioner.")
+        patient_id = lock_patient_for_write(tenant_id=tenant_id, patient_id=patient_id)
+        encounter = Encounter.objects.create(
+            tenant_id=tenant_id,
+            patient_id=patient_id,
+            site_id=site_id,
+            practitioner_id=practitioner_id,
+            visit_number=_visit_number(),
+            status=EncounterStatus.ARRIVED,
+            period_start=timezone.now(),
+        )
+        _publish_encounter(ENCOUNTER_CHECKED_IN, encounter)
+    return encounter
+
+
+_TRANSITIONS = {
+    EncounterStatus.IN_PROGRESS: ({EncounterStatus.PLANNED, EncounterStatus.ARRIVED}, ENCOUNTER_STARTED),
+    EncounterStatus.FINISHED: ({EncounterStatus.ARRIVED, EncounterStatus.IN_PROGRESS}, ENCOUNTER_FINISHED),
+    EncounterStatus.CANCELLED: ({EncounterStatus.PLANNED, EncounterStatus.ARRIVED}, ENCOUNTER_CANCELLED),
+}
+
+
+def move_encounter(*, tenant_id: int, encounter_id: UUID, to: EncounterStatus, actor: str) -> Encounter:
+    """planned → arrived → in-progress → finished (or cancelled before it starts). Moving to the
+    status it has is a no-op. Raises EncounterNotFound, InvalidTransition, AlreadyInProgress."""
+    allowed, event_type = _TRANSITIONS[to]
+    with transaction.atomic(savepoint=False):
+        encounter = Encounter.objects.select_for_update().filter(tenant_id=tenant_id, pk=encounter_id).first()
+        if encounter is None:
+            raise EncounterNotFound("No such encounter.")
+        if encounter.status == to:
+            return encounter
+        if encounter.status not in allowed:
+            raise InvalidTransition(f"An encounter cannot go from {encounter.status} to {to.value}.")
+        encounter.status = to
+        if to in (EncounterStatus.FINISHED, EncounterStatus.CANCELLED):
+            encounter.period_end = timezone.now()
+        encounter.version = F("version") + 1
+        try:
+            with transaction.atomic():
+                encounter.save(update_fields=["status", "period_end", "version", "updated_at"])
+        except IntegrityError:
+            active = selectors.active_encounter_id(
+                tenant_id=tenant_id, patient_id=encounter.patient_id, site_id=encounter.site_id
+            )
+            raise AlreadyInProgress(
+                "The patient already has an encounter in progress at this site.",
+                extra={"active_encounter": str(active) if active else None},
+            ) from None
+        encounter.refresh_from_db()
+        _publish_encounter(event_type, encounter)
+    return encounter
+
+
+# --- Timeline -----------------------------------------------------------------------------------
+
+
+def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
+    """Append an event to the timeline of each encounter it belongs to (see
+    ``encounters.timeline``); push each new entry to live viewers after commit. Idempotent per
+    (encounter, event). Returns the new entries' IDs."""
+    from encounters import timeline
+
+    created: list[int] = []
+    for encounter_id in [only] if only is not None else timeline.encounters_for(event):
+        summary, reference = timeline.describe(event)
+        entry, new = TimelineEntry.objects.get_or_create(
+            encounter_id=encounter_id,
+            event_id=event.id,
+            defaults={
+                "tenant_id": event.tenant_id,
+                "type": event.type,
+                "occurred_at": event.occurred_at,
+                "recorded_at": event.recorded_at,
+                "summary": summary,
+                "reference": reference,
+                "data": event.payload,
+            },
+        )
+        if new:
+            created.append(entry.pk)
+            transaction.on_commit(partial(live.push, encounter_id, selectors.timeline_json(entry)))
+    return created
+
+
+def rebuild_timeline(*, encounter_id: UUID) -> dict[str, int]:
+    """Rebuild an encounter's timeline from the outbox; returns the differences found
+    (``missing``, ``extra``, ``changed``) before repairing them."""
+    from encounters import timeline
+
+    with transaction.atomic(savepoint=False):
+        encounter = Encounter.objects.select_for_update().get(pk=encounter_id)
+        expected = {e.id: e for e in timeline.events_of(encounter)}
+        current = {t.event_id: t for t in TimelineEntry.objects.filter(encounter=encounter)}
+        missing = [e for event_id, e in expected.items() if event_id not in current]
+        extra = [t for event_id, t in current.items() if event_id not in expected]
+        changed = []
+        for event_id, entry in current.items():
+            event = expected.get(event_id)
+            if event is None:
+                continue
+            summary, reference = timeline.describe(event)
+            if (entry.type, entry.occurred_at, entry.summary, entry.reference) != (
+                event.type,
+                event.occurred_at,
+                summary,
+                reference,
+            ):
+                changed.append(entry.pk)
+                TimelineEntry.objects.filter(pk=entry.pk).update(
+                    type=event.type,
+                    occurred_at=event.occurred_at,
+                    summary=summary,
+                    reference=reference,
+                    data=event.payload,
+                )
+        TimelineEntry.objects.filter(pk__in=[t.pk for t in extra]).delete()
+        for event in missing:
+            summary, reference = timeline.describe(event)
+            TimelineEntry.objects.create(
+                tenant_id=encounter.tenant_id,
+                encounter=encounter,
+                event_id=event.id,
+                type=event.type,
+                occurred_at=event.occurred_at,
+                recorded_at=event.recorded_at,
+                summary=summary,
+                reference=reference,
+                data=event.payload,
+            )
+    return {"missing": len(missing), "extra": len(extra), "changed": len(changed)}

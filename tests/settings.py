@@ -31,6 +31,7 @@ def _free_port() -> int:
 REDIS_TARGET = urlsplit(REDIS_URL)
 BROKER_PROXY_PORT = _free_port()
 CELERY_BROKER_URL = urlunsplit(REDIS_TARGET._replace(netloc=f"127.0.0.1:{BROKER_PROXY_PORT}"))
+CLINIC_LIVE_REDIS_URL = CELERY_BROKER_URL
 CELERY_TASK_ALWAYS_EAGER = False
 
 # Fast retries and sweeps, so failure tests finish in seconds.

@@ -1,0 +1,122 @@
+"""Which encounter timelines an event belongs to, and how it reads there.
+
+The same rules serve the live subscriber (``services.append_to_timeline``) and the rebuild
+from the outbox (``services.rebuild_timeline``), so a rebuild comes out identical.
+
+Event types are named as strings: the apps that publish them sit above this one.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.utils import timezone
+
+from clinic.contracts import Event
+from clinic.facade import events as outbox_events
+from encounters.contracts import (
+    APPOINTMENT_BOOKED,
+    APPOINTMENT_CANCELLED,
+    ENCOUNTER_CANCELLED,
+    ENCOUNTER_CHECKED_IN,
+    ENCOUNTER_FINISHED,
+    ENCOUNTER_STARTED,
+    OPEN_STATUSES,
+)
+from encounters.models import Encounter
+
+# Events that carry the encounter they happened in.
+ENCOUNTER_EVENTS = [
+    ENCOUNTER_CHECKED_IN,
+    ENCOUNTER_STARTED,
+    ENCOUNTER_FINISHED,
+    ENCOUNTER_CANCELLED,
+    "order.placed",
+    "order.cancelled",
+    "charge.posted",
+    "charge.reversed",
+    "result.available",
+    "result.corrected",
+]
+# Events about the patient, flagged on the encounters open when they happen.
+PATIENT_EVENTS = ["patient.merged", "patient.unmerged"]
+# The booking that led to a checked-in encounter.
+BOOKING_EVENTS = [APPOINTMENT_BOOKED]
+
+SUBSCRIBED = [*ENCOUNTER_EVENTS, *PATIENT_EVENTS, APPOINTMENT_BOOKED, APPOINTMENT_CANCELLED]
+
+
+def encounters_for(event: Event) -> list[UUID]:
+    if event.type in ENCOUNTER_EVENTS and event.encounter_id is not None:
+        exists = Encounter.objects.filter(tenant_id=event.tenant_id, pk=event.encounter_id).exists()
+        return [event.encounter_id] if exists else []
+    if event.type in PATIENT_EVENTS and event.patient_id is not None:
+        return list(
+            Encounter.objects.filter(
+                tenant_id=event.tenant_id, patient_id=event.patient_id, status__in=[s.value for s in OPEN_STATUSES]
+            ).values_list("pk", flat=True)
+        )
+    return []
+
+
+def booking_events(encounter: Encounter) -> list[Event]:
+    if encounter.appointment_id is None:
+        return []
+    return outbox_events(
+        tenant_id=encounter.tenant_id,
+        types=BOOKING_EVENTS,
+        payload_equals={"appointment_id": str(encounter.appointment_id)},
+    )
+
+
+def events_of(encounter: Encounter) -> list[Event]:
+    """Everything the timeline of ``encounter`` should hold, from the outbox, oldest first."""
+    found = {e.id: e for e in booking_events(encounter)}
+    for event in outbox_events(tenant_id=encounter.tenant_id, encounter_id=encounter.pk, types=ENCOUNTER_EVENTS):
+        found[event.id] = event
+    if encounter.period_start is not None:
+        end = encounter.period_end or timezone.now()
+        for event in outbox_events(
+            tenant_id=encounter.tenant_id, patient_ids=[encounter.patient_id], types=PATIENT_EVENTS
+        ):
+            if encounter.period_start <= event.occurred_at <= end:
+                found[event.id] = event
+    return sorted(found.values(), key=lambda e: (e.recorded_at, str(e.id)))
+
+
+def describe(event: Event) -> tuple[str, str]:
+    """(summary, reference) of an event as the timeline shows it. No patient names or
+    identifiers: IDs, codes and displays of what happened."""
+    p = event.payload
+    kind = event.type
+    if kind == APPOINTMENT_BOOKED:
+        return f"Appointment booked for {p.get('start_at', '?')}", f"appointment:{p.get('appointment_id', '')}"
+    if kind == ENCOUNTER_CHECKED_IN:
+        return f"Checked in (visit {p.get('visit_number', '?')})", f"encounter:{p.get('encounter_id', '')}"
+    if kind == ENCOUNTER_STARTED:
+        return "Consultation started", f"encounter:{p.get('encounter_id', '')}"
+    if kind == ENCOUNTER_FINISHED:
+        return "Encounter finished", f"encounter:{p.get('encounter_id', '')}"
+    if kind == ENCOUNTER_CANCELLED:
+        return "Encounter cancelled", f"encounter:{p.get('encounter_id', '')}"
+    if kind == "order.placed":
+        return (
+            f"Ordered {p.get('display') or p.get('code', '?')} (placer {p.get('placer_number', '?')})",
+            f"order:{p.get('order_id', '')}",
+        )
+    if kind == "order.cancelled":
+        return f"Order cancelled: {p.get('display') or p.get('code', '?')}", f"order:{p.get('order_id', '')}"
+    if kind == "charge.posted":
+        return (
+            f"Charged {p.get('code', '?')}: {p.get('amount', '?')} {p.get('currency', '')}".rstrip(),
+            f"charge:{p.get('charge_id', '')}",
+        )
+    if kind == "charge.reversed":
+        return f"Charge reversed: {p.get('code', '?')}", f"charge:{p.get('charge_id', '')}"
+    if kind in ("result.available", "result.corrected"):
+        return p.get("summary") or "Result available", f"report:{p.get('report_id', '')}"
+    if kind == "patient.merged":
+        return "Patient record merged with a duplicate", f"merge:{p.get('merge_id', '')}"
+    if kind == "patient.unmerged":
+        return "Patient records unmerged", f"merge:{p.get('merge_id', '')}"
+    return kind, ""
