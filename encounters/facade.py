@@ -1,1 +1,27 @@
-"""Public functions of encounters for other apps (plain data in, plain data out). Built in its issue."""
+"""Public functions of encounters (plain data in and out)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from encounters import selectors
+from encounters.contracts import EncounterRef
+
+__all__ = ["get_encounter", "lock_encounter"]
+
+
+def get_encounter(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
+    """Raises NotFound (also for another tenant's encounter)."""
+    return selectors.encounter_ref(selectors.get_encounter_row(tenant_id=tenant_id, encounter_id=encounter_id))
+
+
+def lock_encounter(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
+    """The encounter, share-locked until the caller's transaction ends (so it cannot finish
+    while an order is placed in it). Raises NotFound."""
+    from encounters.models import Encounter
+    from encounters.services import EncounterNotFound
+
+    found = Encounter.objects.select_for_update(no_key=True).filter(tenant_id=tenant_id, pk=encounter_id).first()
+    if found is None:
+        raise EncounterNotFound("No such encounter.")
+    return selectors.encounter_ref(found)
