@@ -33,7 +33,7 @@ def cross_app_fk_violations(model_classes) -> list[str]:
             where = f"{source}.{model.__name__}.{field.name} -> {target}.{field.related_model.__name__}"
             if target not in BELOW_EVERYTHING and layer(target) >= layer(source):
                 problems.append(f"{where}: points up or sideways")
-            if target in LAYERS and field.remote_field.related_name != "+":
+            if target in LAYERS and not (field.remote_field.related_name or "").endswith("+"):
                 problems.append(f"{where}: adds a reverse accessor (use related_name='+')")
     return problems
 
