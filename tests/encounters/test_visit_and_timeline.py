@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from encounters import services
+from encounters.contracts import EncounterStatus
 from encounters.models import Encounter, TimelineEntry
 from tests.encounters.helpers import make_clinic
 from tests.identity.helpers import NHS_NUMBERS, register
@@ -149,7 +151,9 @@ def test_rebuild_reports_and_repairs_a_damaged_timeline(celery_worker, clinic, p
             tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
         )
     with transaction.atomic():
-        services.move_encounter(tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to="in-progress", actor="t")
+        services.move_encounter(
+            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+        )
     wait_for(lambda: TimelineEntry.objects.filter(encounter=encounter).count() == 2, what="timeline")
     TimelineEntry.objects.filter(encounter=encounter, type="encounter.started").delete()
     TimelineEntry.objects.filter(encounter=encounter).update(summary="tampered")
@@ -183,8 +187,9 @@ def test_a_merge_is_flagged_on_the_survivors_open_encounter(celery_worker, clini
     assert services.rebuild_timeline(encounter_id=encounter.pk) == {"missing": 0, "extra": 0, "changed": 0}
 
 
-def read_events(response: httpx.Response, count: int, timeout: float = 10.0) -> list[dict]:
-    events, current = [], {}
+def read_events(response: httpx.Response, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
     deadline = time.monotonic() + timeout
     for line in response.iter_lines():
         if line.startswith("id: "):
@@ -210,7 +215,7 @@ def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worke
     url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
     headers = {"Authorization": f"Bearer {clinic.token}"}
 
-    received: list[dict] = []
+    received: list[dict[str, Any]] = []
     with httpx.Client(timeout=httpx.Timeout(20.0)) as client, client.stream("GET", url, headers=headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -219,7 +224,7 @@ def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worke
             time.sleep(0.5)
             with transaction.atomic():
                 services.move_encounter(
-                    tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to="in-progress", actor="t"
+                    tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
                 )
 
         threading.Thread(target=later).start()
