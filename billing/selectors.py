@@ -1,1 +1,34 @@
-"""Reads of billing."""
+"""Billing reads."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from billing.contracts import ChargeRecord
+from billing.models import ChargeItem
+
+
+def charge_record(charge: ChargeItem) -> ChargeRecord:
+    return ChargeRecord(
+        id=charge.pk,
+        patient_id=charge.patient_id,
+        encounter_id=charge.encounter_id,
+        code=charge.code,
+        display=charge.display,
+        quantity=charge.quantity,
+        unit_price=charge.unit_price,
+        currency=charge.currency,
+        status=charge.status,
+        source=charge.source,
+        fee_map_version=(charge.coded.get("map") or {}).get("version", ""),
+        occurred_at=charge.occurred_at,
+        reversed_at=charge.reversed_at,
+    )
+
+
+def charges_of_encounter(*, tenant_id: int, encounter_id: UUID) -> list[ChargeRecord]:
+    return [charge_record(c) for c in ChargeItem.objects.filter(tenant_id=tenant_id, encounter_id=encounter_id)]
+
+
+def charges_of_source(*, tenant_id: int, source: str) -> list[ChargeRecord]:
+    return [charge_record(c) for c in ChargeItem.objects.filter(tenant_id=tenant_id, source=source)]

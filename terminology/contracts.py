@@ -13,6 +13,20 @@ SNOMED_CT = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 
 
+def catalogue_system(tenant_slug: str) -> str:
+    """The code system of a tenant's orderable tests (its lab catalogue)."""
+    return f"urn:clinic:{tenant_slug}:lab-catalogue"
+
+
+def fee_code_system(tenant_slug: str) -> str:
+    """The code system of a tenant's fee (billing) codes."""
+    return f"urn:clinic:{tenant_slug}:fee-codes"
+
+
+CATALOGUE_TO_LOINC_MAP = "lab-catalogue-to-loinc"
+CATALOGUE_TO_FEES_MAP = "lab-catalogue-to-fees"
+
+
 def v2_table(number: str) -> str:
     """Canonical URI of an HL7 v2 table, e.g. '0078' → http://terminology.hl7.org/CodeSystem/v2-0078."""
     return f"http://terminology.hl7.org/CodeSystem/v2-{number}"

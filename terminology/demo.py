@@ -10,7 +10,13 @@ from django.db import transaction
 
 from clinic.facade import get_tenant
 from terminology import csvformat, services
-from terminology.contracts import LOINC
+from terminology.contracts import (
+    CATALOGUE_TO_FEES_MAP,
+    CATALOGUE_TO_LOINC_MAP,
+    LOINC,
+    catalogue_system,
+    fee_code_system,
+)
 
 # catalogue code, display, LOINC code, LOINC display, fee code, fee display
 CATALOGUE = [
@@ -108,14 +114,6 @@ CATALOGUE = [
 VERSION = "demo-1"
 
 
-def catalogue_system(slug: str) -> str:
-    return f"urn:clinic:{slug}:lab-catalogue"
-
-
-def fee_system(slug: str) -> str:
-    return f"urn:clinic:{slug}:fee-codes"
-
-
 def _csv(rows: list[tuple[str, ...]]) -> bytes:
     import csv
     import io
@@ -131,7 +129,7 @@ def seed(*, tenant_id: int) -> list[str]:
     """Create the catalogue, its LOINC map and its fee-code map (idempotent); returns what it
     loaded, for the command to print."""
     slug = get_tenant(tenant_id=tenant_id).slug
-    catalogue, fees = catalogue_system(slug), fee_system(slug)
+    catalogue, fees = catalogue_system(slug), fee_code_system(slug)
     with transaction.atomic():
         services.ensure_code_system(uri=catalogue, name=f"{slug} lab catalogue", tenant_id=tenant_id)
         services.ensure_code_system(uri=fees, name=f"{slug} fee codes", tenant_id=tenant_id)
@@ -151,14 +149,14 @@ def seed(*, tenant_id: int) -> list[str]:
         loaded = [
             services.load_concept_map(
                 data=to_loinc,
-                map_name="lab-catalogue-to-loinc",
+                map_name=CATALOGUE_TO_LOINC_MAP,
                 version=VERSION,
                 tenant_id=tenant_id,
                 title="Lab catalogue → LOINC",
             ),
             services.load_concept_map(
                 data=to_fees,
-                map_name="lab-catalogue-to-fees",
+                map_name=CATALOGUE_TO_FEES_MAP,
                 version=VERSION,
                 tenant_id=tenant_id,
                 title="Lab catalogue → fee codes",

@@ -1,5 +1,9 @@
 """Routes of billing under /api/."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from billing.api import views
+
+urlpatterns = [
+    path("encounters/<uuid:encounter_id>/charges", views.EncounterChargesView.as_view(), name="encounter-charges"),
+]
