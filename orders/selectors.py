@@ -1,1 +1,65 @@
-"""Reads of orders."""
+"""Order reads."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from clinic.facade import get_tenant
+from orders.contracts import CatalogueItem, OrderRecord, OrderStatus, Priority
+from orders.models import ServiceRequest
+from terminology.contracts import LOINC, catalogue_system
+from terminology.facade import concepts_of, translate
+
+
+def catalogue(*, tenant_id: int) -> list[CatalogueItem]:
+    """The orderable tests of the tenant: its lab catalogue, with today's LOINC."""
+    system = catalogue_system(get_tenant(tenant_id=tenant_id).slug)
+    today = timezone.localdate()
+    items = []
+    for concept in concepts_of(tenant_id=tenant_id, system=system):
+        loinc = translate(tenant_id=tenant_id, system=system, code=concept.code, target_system=LOINC, as_of=today)
+        items.append(
+            CatalogueItem(
+                code=concept.code,
+                display=concept.display,
+                loinc=loinc.target.code if loinc else None,
+                loinc_display=loinc.target.display if loinc else None,
+            )
+        )
+    return items
+
+
+def orders_of_encounter(*, tenant_id: int, encounter_id: UUID) -> QuerySet[ServiceRequest]:
+    return ServiceRequest.objects.filter(tenant_id=tenant_id, encounter_id=encounter_id).order_by("placer_number")
+
+
+def get_order(*, tenant_id: int, order_id: UUID) -> ServiceRequest:
+    from orders.services import OrderNotFound
+
+    found = ServiceRequest.objects.filter(tenant_id=tenant_id, pk=order_id).first()
+    if found is None:
+        raise OrderNotFound("No such order.")
+    return found
+
+
+def order_record(order: ServiceRequest) -> OrderRecord:
+    return OrderRecord(
+        id=order.pk,
+        tenant_id=order.tenant_id,
+        patient_id=order.patient_id,
+        encounter_id=order.encounter_id,
+        placer_number=order.placer_number,
+        code=order.code,
+        display=order.display,
+        coded=order.coded,
+        priority=Priority(order.priority),
+        status=OrderStatus(order.status),
+        requester=order.requester,
+        specimen_note=order.specimen_note,
+        version=order.version,
+        ordered_at=order.ordered_at,
+        cancelled_at=order.cancelled_at,
+    )

@@ -1,1 +1,186 @@
-"""Writes of orders (keyword-only, typed); the exceptions they raise are defined here."""
+"""Placing and cancelling lab orders: the order, its charge and its event in one transaction.
+
+Events: ``order.placed`` / ``order.cancelled`` → ``{"order_id", "placer_number", "code", "display",
+"loinc": {"code", "display"} | null, "priority", "status", "version", "visit_number",
+"specimen_note", "ordered_at"}`` (with patient and encounter).
+"""
+
+from __future__ import annotations
+
+import uuid
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing.facade import post_charge, reverse_charges
+from clinic.contracts import Conflict, FieldProblem, InvalidInput, NotFound
+from clinic.facade import claim_idempotency_key, complete_idempotency_key, get_tenant, publish
+from encounters.facade import lock_encounter
+from identity.facade import lock_patient_for_write
+from orders import selectors
+from orders.contracts import ORDER_CANCELLED, ORDER_PLACED, OrderStatus, Priority
+from orders.models import ServiceRequest
+from terminology.contracts import LOINC, catalogue_system
+from terminology.facade import code_value
+
+
+class OrderNotFound(NotFound):
+    code = "order-not-found"
+
+
+class EncounterClosed(Conflict):
+    code = "encounter-closed"
+
+
+class UnknownCatalogueCode(InvalidInput):
+    code = "unknown-catalogue-code"
+
+
+MAX_CODES_PER_REQUEST = 50
+
+
+def _placer_number() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('orders_placer_seq')")
+        (number,) = cursor.fetchone()
+    return f"ORD{number:08d}"
+
+
+def place_orders(
+    *,
+    tenant_id: int,
+    encounter_id: UUID,
+    codes: list[str],
+    priority: Priority = Priority.ROUTINE,
+    specimen_note: str = "",
+    idempotency_key: str | None = None,
+    actor: str,
+) -> tuple[list[ServiceRequest], bool]:
+    """Order catalogue tests in an open encounter; returns (orders, created).
+
+    In the caller's transaction: every order, its charge (billing) and its ``order.placed``
+    event, or none of them. A retry with the same ``idempotency_key`` returns the first orders.
+    Raises NotFound (encounter), EncounterClosed, UnknownCatalogueCode, InvalidInput (billing:
+    no billing code or price, which refuses the order rather than leave it unbilled).
+    """
+    with transaction.atomic(savepoint=False):
+        if idempotency_key is not None:
+            replay = claim_idempotency_key(
+                tenant_id=tenant_id,
+                scope="orders.place",
+                key=idempotency_key,
+                request={
+                    "encounter": str(encounter_id),
+                    "codes": codes,
+                    "priority": priority.value,
+                    "note": specimen_note,
+                },
+            )
+            if replay is not None:
+                return list(
+                    ServiceRequest.objects.filter(pk__in=replay.result["orders"]).order_by("placer_number")
+                ), False
+        encounter = lock_encounter(tenant_id=tenant_id, encounter_id=encounter_id)
+        if not encounter.is_open:
+            raise EncounterClosed(f"The encounter is {encounter.status.value}: orders need an open encounter.")
+        slug = get_tenant(tenant_id=tenant_id).slug
+        catalogue = {item.code: item for item in selectors.catalogue(tenant_id=tenant_id)}
+        unknown = [code for code in codes if code not in catalogue]
+        if unknown:
+            raise UnknownCatalogueCode(
+                "Unknown catalogue codes: " + ", ".join(unknown),
+                [FieldProblem("codes", f"{code!r} is not in the lab catalogue") for code in unknown],
+            )
+        patient_id = lock_patient_for_write(tenant_id=tenant_id, patient_id=encounter.patient_id)
+        now = timezone.now()
+        placed = []
+        for code in codes:
+            order_id = uuid.uuid4()
+            coded = code_value(
+                tenant_id=tenant_id,
+                system=catalogue_system(slug),
+                code=code,
+                display=catalogue[code].display,
+                target_system=LOINC,
+                as_of=now.date(),
+                reference=f"order:{order_id}",
+            )
+            order = ServiceRequest.objects.create(
+                id=order_id,
+                tenant_id=tenant_id,
+                patient_id=patient_id,
+                encounter_id=encounter.id,
+                placer_number=_placer_number(),
+                code=code,
+                display=catalogue[code].display,
+                coded=coded.as_dict(),
+                priority=priority.value,
+                requester=actor,
+                specimen_note=specimen_note,
+                ordered_at=now,
+            )
+            post_charge(
+                tenant_id=tenant_id,
+                patient_id=patient_id,
+                encounter_id=encounter.id,
+                catalogue_system=catalogue_system(slug),
+                catalogue_code=code,
+                on=now.date(),
+                source=f"order:{order.pk}",
+            )
+            _publish(ORDER_PLACED, order, visit_number=encounter.visit_number)
+            placed.append(order)
+        if idempotency_key is not None:
+            complete_idempotency_key(
+                tenant_id=tenant_id,
+                scope="orders.place",
+                key=idempotency_key,
+                result={"orders": [str(o.pk) for o in placed]},
+            )
+    return placed, True
+
+
+def cancel_order(*, tenant_id: int, order_id: UUID, actor: str) -> ServiceRequest:
+    """Revoke an order: its charge is reversed and ``order.cancelled`` published, in the
+    caller's transaction. Cancelling twice is a no-op. Raises OrderNotFound, Conflict (a
+    completed order)."""
+    with transaction.atomic(savepoint=False):
+        order = ServiceRequest.objects.select_for_update().filter(tenant_id=tenant_id, pk=order_id).first()
+        if order is None:
+            raise OrderNotFound("No such order.")
+        if order.status == OrderStatus.REVOKED:
+            return order
+        if order.status == OrderStatus.COMPLETED:
+            raise Conflict("A completed order cannot be cancelled.")
+        order.status = OrderStatus.REVOKED.value
+        order.version += 1
+        order.cancelled_at = timezone.now()
+        order.save(update_fields=["status", "version", "cancelled_at"])
+        reverse_charges(tenant_id=tenant_id, source=f"order:{order.pk}")
+        visit_number = lock_encounter(tenant_id=tenant_id, encounter_id=order.encounter_id).visit_number
+        _publish(ORDER_CANCELLED, order, visit_number=visit_number)
+    return order
+
+
+def _publish(event_type: str, order: ServiceRequest, *, visit_number: str) -> None:
+    translated = order.coded.get("translated") or None
+    publish(
+        type=event_type,
+        tenant_id=order.tenant_id,
+        patient_id=order.patient_id,
+        encounter_id=order.encounter_id,
+        payload={
+            "order_id": str(order.pk),
+            "placer_number": order.placer_number,
+            "code": order.code,
+            "display": order.display,
+            "loinc": {"code": translated["code"], "display": translated["display"]} if translated else None,
+            "priority": order.priority,
+            "status": order.status,
+            "version": order.version,
+            "visit_number": visit_number,
+            "specimen_note": order.specimen_note,
+            "ordered_at": order.ordered_at.isoformat(),
+        },
+    )

@@ -7,7 +7,7 @@ from datetime import date
 from terminology import demo, selectors, services
 from terminology.contracts import CodedValue, Coding, Translation
 
-__all__ = ["code_value", "record_unmapped", "seed_demo_catalogue", "system_for_v2", "translate"]
+__all__ = ["code_value", "concepts_of", "record_unmapped", "seed_demo_catalogue", "system_for_v2", "translate"]
 
 
 def translate(*, tenant_id: int, system: str, code: str, target_system: str, as_of: date) -> Translation | None:
@@ -61,6 +61,11 @@ def record_unmapped(
         display=display,
         reference=reference,
     )
+
+
+def concepts_of(*, tenant_id: int, system: str) -> list[Coding]:
+    """The active concepts of a code system the tenant sees (its own, or a global one)."""
+    return selectors.concepts_of(tenant_id=tenant_id, system=system)
 
 
 def system_for_v2(*, tenant_id: int, v2_identifier: str) -> str | None:

@@ -7,7 +7,7 @@ from datetime import date
 from django.db.models import Q, QuerySet
 
 from terminology import engine
-from terminology.contracts import Translation, UnmappedRecord
+from terminology.contracts import Coding, Translation, UnmappedRecord
 from terminology.models import CodeSystem, ConceptMap, UnmappedCode
 
 
@@ -27,6 +27,18 @@ def system_for_v2(*, tenant_id: int, v2_identifier: str) -> str | None:
         .first()
     )
     return uri
+
+
+def concepts_of(*, tenant_id: int, system: str) -> list[Coding]:
+    from terminology.models import Concept
+
+    rows = (
+        Concept.objects.filter(Q(code_system__tenant__isnull=True) | Q(code_system__tenant_id=tenant_id))
+        .filter(code_system__uri=system, status=Concept.Status.ACTIVE)
+        .order_by("code")
+        .values_list("code", "display")
+    )
+    return [Coding(system=system, code=code, display=display) for code, display in rows]
 
 
 def code_systems(*, tenant_id: int) -> QuerySet[CodeSystem]:
