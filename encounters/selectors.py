@@ -88,7 +88,11 @@ def active_encounter_id(*, tenant_id: int, patient_id: UUID, site_id: int) -> UU
 
 
 def timeline(*, tenant_id: int, encounter_id: UUID, after_id: int = 0) -> QuerySet[TimelineEntry]:
-    return TimelineEntry.objects.filter(tenant_id=tenant_id, encounter_id=encounter_id, pk__gt=after_id).order_by("id")
+    # In the order things happened (recorded), not the order deliveries landed (parallel
+    # workers); the entry ID is what a live client resumes from.
+    return TimelineEntry.objects.filter(tenant_id=tenant_id, encounter_id=encounter_id, pk__gt=after_id).order_by(
+        "recorded_at", "id"
+    )
 
 
 def timeline_json(entry: TimelineEntry) -> dict[str, Any]:

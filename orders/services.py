@@ -120,6 +120,7 @@ def place_orders(
                 specimen_note=specimen_note,
                 ordered_at=now,
             )
+            _publish(ORDER_PLACED, order, visit_number=encounter.visit_number)
             post_charge(
                 tenant_id=tenant_id,
                 patient_id=patient_id,
@@ -129,7 +130,6 @@ def place_orders(
                 on=now.date(),
                 source=f"order:{order.pk}",
             )
-            _publish(ORDER_PLACED, order, visit_number=encounter.visit_number)
             placed.append(order)
         if idempotency_key is not None:
             complete_idempotency_key(
@@ -157,9 +157,9 @@ def cancel_order(*, tenant_id: int, order_id: UUID, actor: str) -> ServiceReques
         order.version += 1
         order.cancelled_at = timezone.now()
         order.save(update_fields=["status", "version", "cancelled_at"])
-        reverse_charges(tenant_id=tenant_id, source=f"order:{order.pk}")
         visit_number = lock_encounter(tenant_id=tenant_id, encounter_id=order.encounter_id).visit_number
         _publish(ORDER_CANCELLED, order, visit_number=visit_number)
+        reverse_charges(tenant_id=tenant_id, source=f"order:{order.pk}")
     return order
 
 

@@ -1,0 +1,61 @@
+"""A whole visit, encounter-scoped: book, check in, start, order, cancel one, finish; the
+timeline entry by entry; the account; the rebuild."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from billing.facade import seed_demo_fees
+from encounters import services as encounters
+from terminology.facade import seed_demo_catalogue
+from tests.encounters.helpers import make_clinic
+from tests.identity.helpers import NHS_NUMBERS, register
+from tests.support.waiting import wait_for
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_visit_from_booking_to_finished_encounter(celery_worker):
+    clinic = make_clinic(days=1)
+    seed_demo_catalogue(tenant_id=clinic.tenant.pk)
+    seed_demo_fees(tenant_id=clinic.tenant.pk)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {clinic.token}")
+    patient = register(clinic.tenant, nhs=NHS_NUMBERS[0])
+
+    slot = clinic.slots()[0]
+    appointment = api.post(
+        "/api/appointments", {"slot": slot.pk, "patient": str(patient.id), "reason": "tired"}, format="json"
+    ).json()
+    encounter = api.post(f"/api/appointments/{appointment['id']}/check-in").json()
+    api.post(f"/api/encounters/{encounter['id']}/start")
+    orders = api.post(f"/api/encounters/{encounter['id']}/orders", {"codes": ["FBC", "TSH"]}, format="json").json()[
+        "results"
+    ]
+    api.post(f"/api/orders/{orders[1]['id']}/cancel")
+    api.post(f"/api/encounters/{encounter['id']}/finish")
+
+    def timeline():
+        return api.get(f"/api/encounters/{encounter['id']}/timeline").json()["results"]
+
+    wait_for(lambda: len(timeline()) == 10, timeout=20, what="ten timeline entries")
+    assert [(e["type"], e["summary"]) for e in timeline()] == [
+        ("appointment.booked", f"Appointment booked for {slot.start_at.isoformat()}"),
+        ("encounter.checked_in", f"Checked in (visit {encounter['visit_number']})"),
+        ("encounter.started", "Consultation started"),
+        ("order.placed", f"Ordered Full blood count (placer {orders[0]['placer_number']})"),
+        ("charge.posted", "Charged LAB-HAEM-01: 12.50 GBP"),
+        ("order.placed", f"Ordered Thyroid stimulating hormone (placer {orders[1]['placer_number']})"),
+        ("charge.posted", "Charged LAB-ENDO-01: 13.00 GBP"),
+        ("order.cancelled", "Order cancelled: Thyroid stimulating hormone"),
+        ("charge.reversed", "Charge reversed: LAB-ENDO-01"),
+        ("encounter.finished", "Encounter finished"),
+    ]
+    assert api.get(f"/api/encounters/{encounter['id']}/charges").json()["total"] == {"GBP": "12.50"}
+    import uuid
+
+    assert encounters.rebuild_timeline(encounter_id=uuid.UUID(encounter["id"])) == {
+        "missing": 0,
+        "extra": 0,
+        "changed": 0,
+    }
