@@ -169,7 +169,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = CLINIC_DEFAULT_QUEUE
-CELERY_TASK_ROUTES = {"clinic.*": {"queue": CLINIC_EVENTS_QUEUE}}
+CELERY_TASK_ROUTES = {"clinic.*": {"queue": CLINIC_EVENTS_QUEUE}, "interop.*": {"queue": CLINIC_DEFAULT_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -191,6 +191,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    "interop.sweep_outbound": {
+        "task": "interop.sweep_outbound",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
 }
 
 # --- Event outbox ----------------------------------------------------------------------------
@@ -199,6 +204,11 @@ CELERY_BEAT_SCHEDULE = {
 CLINIC_OUTBOX_SWEEP_GRACE_SECONDS = float(os.environ.get("CLINIC_OUTBOX_SWEEP_GRACE_SECONDS", 5))
 CLINIC_OUTBOX_SWEEP_MAX_BACKOFF_SECONDS = 600.0
 CLINIC_OUTBOX_SWEEP_BATCH = 500
+
+# --- Outbound HL7 (orders to labs) -----------------------------------------------------------------
+CLINIC_MLLP_TIMEOUT = float(os.environ.get("CLINIC_MLLP_TIMEOUT", 10.0))
+# Seconds before the n-th retry of a message whose lab could not be reached (the last repeats).
+CLINIC_OUTBOUND_RETRY_DELAYS = [2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0]
 
 # --- Terminology ----------------------------------------------------------------------------------
 # How often a process checks whether concept maps were published elsewhere (its translation

@@ -37,3 +37,5 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Fast retries and sweeps, so failure tests finish in seconds.
 CLINIC_EVENT_RETRY_DELAYS = [0.3, 0.3, 0.5, 1.0]
 CLINIC_OUTBOX_SWEEP_GRACE_SECONDS = 1.0
+CLINIC_OUTBOUND_RETRY_DELAYS = [0.3, 0.5, 1.0]
+CLINIC_MLLP_TIMEOUT = 3.0

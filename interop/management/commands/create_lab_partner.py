@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from clinic.contracts import DomainError, InvalidInput
+from clinic.facade import get_tenant
+from interop import services
+
+
+class Command(BaseCommand):
+    help = "Register a lab partner of a tenant: the lab its orders go to (over MLLP) and results come from."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--tenant", required=True, help="Tenant slug")
+        parser.add_argument("--name", required=True, help="e.g. 'Acme Lab'")
+        parser.add_argument("--facility", required=True, help="Their facility (MSH-4 of their messages)")
+        parser.add_argument("--application", default="", help="Their application (MSH-3 of their messages)")
+        parser.add_argument("--mllp-host", default="", help="Where to send orders")
+        parser.add_argument("--mllp-port", type=int, help="Where to send orders")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            partner = services.create_lab_partner(
+                tenant_id=get_tenant(slug=options["tenant"]).id,
+                name=options["name"],
+                facility=options["facility"],
+                application=options["application"],
+                mllp_host=options["mllp_host"],
+                mllp_port=options["mllp_port"],
+            )
+        except DomainError as exc:
+            problems = exc.problems if isinstance(exc, InvalidInput) else []
+            raise CommandError(exc.message + "".join(f"\n  {p.field}: {p.message}" for p in problems)) from exc
+        where = (
+            f"{partner.mllp_host}:{partner.mllp_port}" if partner.mllp_port else "no MLLP address (orders are not sent)"
+        )
+        self.stdout.write(self.style.SUCCESS(f"Lab partner {partner.name} ({partner.facility}), orders to {where}."))
