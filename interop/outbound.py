@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from hl7apy.core import Message
+from hl7apy.parser import parse_segment
 
 from identity.contracts import PatientRecord
 
@@ -61,11 +62,14 @@ def build_orm(
         for i in patient.identifiers
         if i.assigning_authority == "NHS" and i.use != "old"
     ]
-    group.pid.pid_3 = "~".join(identifiers)
-    group.pid.pid_5 = f"{_escape(patient.name.family)}^{_escape(' '.join(patient.name.given))}"
-    if patient.birth_date:
-        group.pid.pid_7 = patient.birth_date.strftime("%Y%m%d")
-    group.pid.pid_8 = SEX.get(patient.gender.value, "U")
+    name = f"{_escape(patient.name.family)}^{_escape(' '.join(patient.name.given))}"
+    born = patient.birth_date.strftime("%Y%m%d") if patient.birth_date else ""
+    # PID-3 repeats (MRN, NHS number): parsed from ER7 so the repetitions are real ones.
+    group.add(
+        parse_segment(
+            f"PID|||{'~'.join(identifiers)}||{name}||{born}|{SEX.get(patient.gender.value, 'U')}", version="2.5"
+        )
+    )
     visit = group.add_group("ORM_O01_PATIENT_VISIT")
     visit.pv1.pv1_2 = "O"  # outpatient
     visit.pv1.pv1_19 = _escape(order["visit_number"])

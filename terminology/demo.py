@@ -131,6 +131,7 @@ def seed(*, tenant_id: int) -> list[str]:
     slug = get_tenant(tenant_id=tenant_id).slug
     catalogue, fees = catalogue_system(slug), fee_code_system(slug)
     with transaction.atomic():
+        services.ensure_builtin_content()  # LOINC must exist to map to it
         services.ensure_code_system(uri=catalogue, name=f"{slug} lab catalogue", tenant_id=tenant_id)
         services.ensure_code_system(uri=fees, name=f"{slug} fee codes", tenant_id=tenant_id)
         services.ensure_concepts(system_uri=catalogue, tenant_id=tenant_id, concepts=[(c[0], c[1]) for c in CATALOGUE])

@@ -1,0 +1,173 @@
+"""Orders reach the lab as ORM^O01 over MLLP, once per order version, until acknowledged."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from hl7apy.parser import parse_message
+
+from billing.facade import seed_demo_fees
+from clinic import services as kernel
+from clinic.models import OutboxEvent
+from encounters import services as encounters
+from interop import services
+from interop.models import LabPartner, OutboundMessage
+from orders import services as orders
+from terminology.facade import seed_demo_catalogue
+from tests.encounters.helpers import make_clinic
+from tests.identity.helpers import NHS_NUMBERS, register
+from tests.support.fake_lab import FakeLab
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def lab():
+    lab = FakeLab().start()
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture
+def visit(lab):
+    clinic = make_clinic(days=1)
+    seed_demo_catalogue(tenant_id=clinic.tenant.pk)
+    seed_demo_fees(tenant_id=clinic.tenant.pk)
+    services.create_lab_partner(
+        tenant_id=clinic.tenant.pk,
+        name="Acme Lab",
+        facility="ACME",
+        application="LAB",
+        mllp_host="127.0.0.1",
+        mllp_port=lab.port,
+    )
+    patient = register(clinic.tenant, nhs=NHS_NUMBERS[0], family="Smith", given=("Ada",))
+    with transaction.atomic():
+        encounter = encounters.open_walk_in(
+            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+        )
+    return clinic, encounter
+
+
+def place(clinic, encounter, *codes):
+    with transaction.atomic():
+        placed, _ = orders.place_orders(
+            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, codes=list(codes), actor="user:1"
+        )
+    return placed
+
+
+def segments(message: str) -> dict[str, list[str]]:
+    return {line.split("|")[0]: line.split("|") for line in message.split("\r") if line}
+
+
+def test_a_placed_order_reaches_the_lab_as_a_valid_orm_and_is_acknowledged(celery_worker, lab, visit):
+    clinic, encounter = visit
+    [order] = place(clinic, encounter, "FBC")
+
+    wait_for(lambda: OutboundMessage.objects.filter(status="acked").exists(), what="the lab's ACK")
+
+    assert len(lab.received) == 1
+    message = lab.received[0]
+    parsed = parse_message(message, validation_level=2)  # strict HL7 v2.5 parse
+    assert parsed.msh.msh_9.to_er7() == "ORM^O01^ORM_O01"
+    seg = segments(message)
+    assert seg["MSH"][4:6] == ["LAB", "ACME"]
+    assert seg["PID"][3].split("~")[0].split("^")[3:5] == [clinic.tenant.slug.upper(), "MR"]
+    assert f"{NHS_NUMBERS[0]}^^^NHS^NH" in seg["PID"][3]
+    assert seg["PID"][5] == "Smith^Ada"
+    assert seg["PV1"][19] == encounter.visit_number
+    assert seg["ORC"][1:3] == ["NW", order.placer_number]
+    assert seg["OBR"][4] == "24317-0^Hemogram and platelet count, automated^LN^FBC^Full blood count^L"
+    sent = OutboundMessage.objects.get()
+    assert (sent.ack_code, sent.order_version, sent.attempts) == ("AA", 1, 1)
+
+
+def test_cancelling_sends_a_ca_for_the_next_order_version(celery_worker, lab, visit):
+    clinic, encounter = visit
+    [order] = place(clinic, encounter, "TSH")
+    with transaction.atomic():
+        orders.cancel_order(tenant_id=clinic.tenant.pk, order_id=order.pk, actor="user:1")
+
+    wait_for(lambda: OutboundMessage.objects.filter(status="acked").count() == 2, what="two ACKs")
+
+    controls = sorted((m.order_version, m.order_control) for m in OutboundMessage.objects.all())
+    assert controls == [(1, "NW"), (2, "CA")]
+    assert sorted(segments(m)["ORC"][1] for m in lab.received) == ["CA", "NW"]
+
+
+def test_a_redelivered_order_event_sends_nothing_new(celery_worker, lab, visit):
+    clinic, encounter = visit
+    place(clinic, encounter, "FBC")
+    wait_for(lambda: OutboundMessage.objects.filter(status="acked").exists(), what="the first ACK")
+    event = OutboxEvent.objects.get(type="order.placed")
+
+    from interop.handlers import send_order_to_lab
+
+    with transaction.atomic():
+        send_order_to_lab(kernel.as_contract(event))  # as if the subscriber ran again
+
+    assert OutboundMessage.objects.count() == 1
+    assert len(lab.received) == 1
+
+
+def test_a_lab_that_is_down_delays_delivery_and_loses_nothing(celery_worker, lab, visit):
+    clinic, encounter = visit
+    lab.stop()
+    place(clinic, encounter, "CRP")
+
+    wait_for(lambda: OutboundMessage.objects.filter(attempts__gte=2).exists(), what="failed attempts")
+    waiting = OutboundMessage.objects.get()
+    assert waiting.status == "pending"
+    assert "ConnectionRefusedError" in waiting.last_error
+
+    lab.start()  # same port
+    wait_for(
+        lambda: OutboundMessage.objects.filter(status="acked").exists(),
+        timeout=20,
+        what="delivery once the lab is back",
+    )
+    assert len(lab.received) == 1
+
+
+def test_a_lab_that_rejects_the_message_is_recorded_and_not_retried(celery_worker, lab, visit):
+    clinic, encounter = visit
+    lab.answer = "AR"
+    place(clinic, encounter, "FBC")
+
+    wait_for(lambda: OutboundMessage.objects.filter(status="rejected").exists(), what="the rejection")
+    rejected = OutboundMessage.objects.get()
+    assert (rejected.ack_code, rejected.ack_text, rejected.attempts) == ("AR", "Unknown test code", 1)
+    assert len(lab.received) == 1
+
+
+def test_without_a_lab_partner_orders_are_not_sent_and_events_still_deliver(celery_worker, visit):
+    clinic, encounter = visit
+    LabPartner.objects.all().delete()
+    place(clinic, encounter, "FBC")
+
+    wait_for(
+        lambda: OutboxEvent.objects.filter(type="order.placed", delivered_at__isnull=False).exists(), what="delivery"
+    )
+    assert OutboundMessage.objects.count() == 0
+
+
+def test_create_lab_partner_command(visit):
+    clinic, _ = visit
+    out = io.StringIO()
+
+    call_command(
+        "create_lab_partner", "--tenant", clinic.tenant.slug, "--name", "Beta Lab", "--facility", "BETA", stdout=out
+    )
+
+    assert "Lab partner Beta Lab (BETA), orders to no MLLP address" in out.getvalue()
+    with pytest.raises(CommandError, match="give both a host and a port"):
+        call_command(
+            "create_lab_partner", "--tenant", clinic.tenant.slug, "--name", "G", "--facility", "G", "--mllp-host", "x"
+        )
+    with pytest.raises(CommandError, match="already has a lab partner named 'Beta Lab'"):
+        call_command("create_lab_partner", "--tenant", clinic.tenant.slug, "--name", "Beta Lab", "--facility", "BETA")
