@@ -7,7 +7,7 @@ from uuid import UUID
 from encounters import selectors
 from encounters.contracts import EncounterRef
 
-__all__ = ["get_encounter", "lock_encounter"]
+__all__ = ["get_encounter", "lock_encounter", "seed_demo_schedule"]
 
 
 def get_encounter(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
@@ -25,3 +25,10 @@ def lock_encounter(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
     if found is None:
         raise EncounterNotFound("No such encounter.")
     return selectors.encounter_ref(found)
+
+
+def seed_demo_schedule(*, tenant_id: int, site_id: int, days: int = 14) -> str:
+    """Two practitioners with weekday slots for the next ``days`` days (idempotent)."""
+    from encounters import demo
+
+    return demo.seed(tenant_id=tenant_id, site_id=site_id, days=days)

@@ -99,7 +99,7 @@ def cmd_run(options: argparse.Namespace) -> int:
         say("DJANGO_DEBUG=1: development error pages are on (set DJANGO_DEBUG=0 to turn them off)")
     manage("migrate", "--noinput")
     manage("setup_demo")
-    manage("seed_terminology", "--tenant", "demo")
+    manage("seed_demo", "--tenant", "demo")
 
     commands = [("web", options.web)]
     commands += [("sweeper", options.sweeper)] if eager else [("worker", options.worker), ("beat", options.beat)]
