@@ -15,7 +15,7 @@ SWEEPER_CMD = $(PY) manage.py sweep_outbox --loop
 # With the database ready: DATABASE_URL if set, else the embedded PostgreSQL under .data/.
 WITH_DB = $(PY) scripts/dev.py exec --
 
-.PHONY: setup run test pytest lint format typecheck web worker beat stop-db clean bench bench-outbox bench-identity bench-terminology bench-terminology
+.PHONY: setup run test pytest lint format typecheck web worker beat stop-db clean bench bench-outbox bench-identity bench-terminology bench-visit bench-terminology
 
 setup: $(STAMP)
 
@@ -51,7 +51,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 # Benchmarks print their figures next to a floor measured in the same run (see bench/).
-bench: bench-outbox bench-identity bench-terminology
+bench: bench-outbox bench-identity bench-terminology bench-visit
 
 bench-outbox: setup
 	$(WITH_DB) $(PY) bench/outbox.py
@@ -61,6 +61,9 @@ bench-identity: setup
 
 bench-terminology: setup
 	$(WITH_DB) $(PY) bench/terminology.py
+
+bench-visit: setup
+	$(WITH_DB) $(PY) bench/visit.py
 
 web: setup
 	$(WITH_DB) $(WEB_CMD)

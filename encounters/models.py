@@ -143,6 +143,7 @@ class TimelineEntry(TenantScopedModel):
     summary = models.CharField(max_length=500)
     reference = models.CharField(max_length=200, blank=True)
     data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)  # when it reached the timeline
 
     class Meta:
         ordering = ["encounter_id", "id"]

@@ -18,11 +18,10 @@ from clinic.contracts import Conflict, FieldProblem, InvalidInput, NotFound
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, get_tenant, publish
 from encounters.facade import lock_encounter
 from identity.facade import lock_patient_for_write
-from orders import selectors
 from orders.contracts import ORDER_CANCELLED, ORDER_PLACED, OrderStatus, Priority
 from orders.models import ServiceRequest
 from terminology.contracts import LOINC, catalogue_system
-from terminology.facade import code_value
+from terminology.facade import code_value, concepts_of
 
 
 class OrderNotFound(NotFound):
@@ -85,7 +84,7 @@ def place_orders(
         if not encounter.is_open:
             raise EncounterClosed(f"The encounter is {encounter.status.value}: orders need an open encounter.")
         slug = get_tenant(tenant_id=tenant_id).slug
-        catalogue = {item.code: item for item in selectors.catalogue(tenant_id=tenant_id)}
+        catalogue = {c.code: c for c in concepts_of(tenant_id=tenant_id, system=catalogue_system(slug))}
         unknown = [code for code in codes if code not in catalogue]
         if unknown:
             raise UnknownCatalogueCode(
