@@ -412,36 +412,53 @@ def deliver_event(*, event_id: UUID) -> DeliveryOutcome:
     )
 
 
+# Claim the (event, subscriber) delivery row, locked, in one statement: the insert when it is
+# new, the row (locked by the no-op update) when it exists. A concurrent delivery waits here.
+_CLAIM_SQL = """
+INSERT INTO clinic_eventdelivery (event_id, subscriber, attempts, last_error)
+VALUES (%s, %s, 0, '')
+ON CONFLICT (event_id, subscriber) DO UPDATE SET subscriber = EXCLUDED.subscriber
+RETURNING id, attempts, delivered_at
+"""
+
+
+def _claim(event: Event, subscriber: events.Subscriber) -> tuple[int, int, datetime | None]:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [event.id, subscriber.name])
+        delivery_id, attempts, delivered_at = cursor.fetchone()
+    return delivery_id, attempts, delivered_at
+
+
 def _deliver_to(event: Event, subscriber: events.Subscriber) -> str:
-    with transaction.atomic(durable=True):
-        EventDelivery.objects.bulk_create(
-            [EventDelivery(event_id=event.id, subscriber=subscriber.name)], ignore_conflicts=True
-        )
-        # Serialises concurrent deliveries of this (event, subscriber): the second waits here,
-        # then sees delivered_at and does nothing.
-        delivery = EventDelivery.objects.select_for_update().get(event_id=event.id, subscriber=subscriber.name)
-        if delivery.delivered_at is not None:
-            return "already"
-        delivery.attempts += 1
-        delivery.last_attempt_at = timezone.now()
-        try:
-            with transaction.atomic():
-                subscriber.handler(event)
-        except Exception as exc:
-            delivery.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            delivery.save(update_fields=["attempts", "last_attempt_at", "last_error"])
-            logger.warning(
-                "event.subscriber_failed event=%s type=%s subscriber=%s attempt=%s error=%s",
-                event.id,
-                event.type,
-                subscriber.name,
-                delivery.attempts,
-                type(exc).__name__,
+    """Run one subscriber for one event, at most once: its effects commit with the delivery
+    record. A failure rolls the effects back and is recorded in a transaction of its own."""
+    try:
+        with transaction.atomic(durable=True):
+            delivery_id, attempts, delivered_at = _claim(event, subscriber)
+            if delivered_at is not None:
+                return "already"
+            subscriber.handler(event)
+            now = timezone.now()
+            EventDelivery.objects.filter(pk=delivery_id).update(
+                attempts=attempts + 1, last_attempt_at=now, last_error="", delivered_at=now
             )
-            return "failed"
-        delivery.delivered_at = timezone.now()
-        delivery.last_error = ""
-        delivery.save(update_fields=["attempts", "last_attempt_at", "last_error", "delivered_at"])
+    except Exception as exc:
+        with transaction.atomic(durable=True):
+            delivery_id, attempts, delivered_at = _claim(event, subscriber)
+            if delivered_at is not None:  # another delivery succeeded meanwhile
+                return "already"
+            EventDelivery.objects.filter(pk=delivery_id).update(
+                attempts=attempts + 1, last_attempt_at=timezone.now(), last_error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+        logger.warning(
+            "event.subscriber_failed event=%s type=%s subscriber=%s attempt=%s error=%s",
+            event.id,
+            event.type,
+            subscriber.name,
+            attempts + 1,
+            type(exc).__name__,
+        )
+        return "failed"
     return "delivered"
 
 

@@ -9,6 +9,7 @@ Events published (type → payload):
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -375,25 +376,48 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
     from encounters import timeline
 
     created: list[int] = []
+    summary, reference = timeline.describe(event)
     for encounter_id in [only] if only is not None else timeline.encounters_for(event):
-        summary, reference = timeline.describe(event)
-        entry, new = TimelineEntry.objects.get_or_create(
-            encounter_id=encounter_id,
-            event_id=event.id,
-            defaults={
-                "tenant_id": event.tenant_id,
-                "type": event.type,
-                "occurred_at": event.occurred_at,
-                "recorded_at": event.recorded_at,
-                "summary": summary,
-                "reference": reference,
-                "data": event.payload,
-            },
-        )
-        if new:
-            created.append(entry.pk)
-            transaction.on_commit(partial(live.push, encounter_id, selectors.timeline_json(entry)))
+        with connection.cursor() as cursor:  # one statement: this runs for every event
+            cursor.execute(
+                _APPEND_SQL,
+                [
+                    event.tenant_id,
+                    encounter_id,
+                    event.id,
+                    event.type,
+                    event.occurred_at,
+                    event.recorded_at,
+                    summary,
+                    reference,
+                    json.dumps(event.payload),
+                ],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            continue  # already on this timeline
+        entry_id = row[0]
+        created.append(entry_id)
+        pushed = {
+            "id": entry_id,
+            "event_id": str(event.id),
+            "type": event.type,
+            "occurred_at": event.occurred_at.isoformat(),
+            "recorded_at": event.recorded_at.isoformat(),
+            "summary": summary,
+            "reference": reference,
+        }
+        transaction.on_commit(partial(live.push, encounter_id, pushed))
     return created
+
+
+_APPEND_SQL = """
+INSERT INTO encounters_timelineentry
+       (tenant_id, encounter_id, event_id, type, occurred_at, recorded_at, summary, reference, data, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, now())
+ON CONFLICT (encounter_id, event_id) DO NOTHING
+RETURNING id
+"""
 
 
 def rebuild_timeline(*, encounter_id: UUID) -> dict[str, int]:
