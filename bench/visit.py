@@ -255,6 +255,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--events-only", action="store_true", help="skip the booking rush")
     args = parser.parse_args()
     url = setup_django()
 
@@ -291,6 +292,16 @@ def main() -> int:
             )
     day = timezone.localdate() + datetime.timedelta(days=30)
 
+    if args.events_only:
+        seed_demo_catalogue(tenant_id=tenant.pk)
+        seed_demo_fees(tenant_id=tenant.pk)
+        with transaction.atomic():
+            encounter = encounters.open_walk_in(
+                tenant_id=tenant.pk, patient_id=patients[0], site_id=site.pk, actor="bench"
+            )
+        _client, token = kernel.create_api_client(tenant_id=tenant.pk, name="bench")
+        event_latency(url, tenant.pk, encounter.pk, token, args.rate, args.orders)
+        return 0
     slots = make_day(tenant.pk, site.pk, practitioners[0].pk, day)
     elapsed, latencies, conflicts = booking_rush(tenant.pk, slots, patients)
     doubles = (
