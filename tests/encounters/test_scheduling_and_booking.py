@@ -221,3 +221,24 @@ def test_booking_a_merged_patient_books_the_survivor(clinic):
     )
 
     assert appointment.patient_id == target.id
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/admin/encounters/practitioner/",
+        "/admin/encounters/slot/",
+        "/admin/encounters/appointment/",
+        "/admin/encounters/encounter/",
+    ],
+)
+def test_encounter_admin_pages_render_for_a_tenant_admin(client, clinic, patient, page):
+    from clinic.contracts import Role
+    from tests.clinic.factories import MembershipFactory, UserFactory
+
+    services.book(tenant_id=clinic.tenant.pk, slot_id=clinic.slots()[0].pk, patient_id=patient.id, actor="t")
+    client.force_login(
+        MembershipFactory(tenant=clinic.tenant, role=Role.ADMIN.value, user=UserFactory(is_staff=True)).user
+    )
+
+    assert client.get(page).status_code == 200
