@@ -16,10 +16,23 @@ class SlotQuery(serializers.Serializer):  # type: ignore[type-arg]
     free = serializers.BooleanField(required=False, default=False)
 
 
+class IdentifierRef(StrictSerializer):
+    system = StrictCharField(max_length=255)
+    value = StrictCharField(max_length=100)
+
+
 class BookIn(StrictSerializer):
+    """The patient by UUID, or by one of their identifiers (resolved through identity)."""
+
     slot = StrictIntegerField()
-    patient = serializers.UUIDField()
+    patient = serializers.UUIDField(required=False)
+    patient_identifier = IdentifierRef(required=False)
     reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if ("patient" in data) == ("patient_identifier" in data):
+            raise serializers.ValidationError({"patient": "Give either patient (a UUID) or patient_identifier."})
+        return data
 
 
 class RescheduleIn(StrictSerializer):

@@ -11,10 +11,12 @@ from rest_framework.response import Response
 
 from clinic.api.base import TenantAPIView
 from clinic.api.pagination import CursorPage
+from clinic.contracts import NotFound
 from encounters import selectors, services
 from encounters.api import serializers as s
 from encounters.contracts import EncounterStatus
 from encounters.models import Appointment
+from identity.facade import find_patient_by_identifier
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description="A retry returns the first booking."
@@ -67,11 +69,18 @@ class AppointmentListView(TenantAPIView):
     )
     def post(self, request: Request) -> Response:
         data = self.parse_body(s.BookIn)
+        patient_id = data.get("patient")
+        if patient_id is None:
+            ref = data["patient_identifier"]
+            found = find_patient_by_identifier(tenant_id=self.tenant_id, system=ref["system"], value=ref["value"])
+            if found is None:
+                raise NotFound("No patient holds this identifier.")
+            patient_id = found.id
         with transaction.atomic(durable=True):
             appointment, created = services.book(
                 tenant_id=self.tenant_id,
                 slot_id=data["slot"],
-                patient_id=data["patient"],
+                patient_id=patient_id,
                 reason=data["reason"],
                 idempotency_key=request.headers.get("Idempotency-Key"),
                 actor=self.principal.actor,

@@ -242,3 +242,33 @@ def test_encounter_admin_pages_render_for_a_tenant_admin(client, clinic, patient
     )
 
     assert client.get(page).status_code == 200
+
+
+def test_booking_by_identifier_goes_through_identity(api, clinic, patient):
+    from identity.contracts import NHS_NUMBER_SYSTEM
+
+    slot = clinic.slots()[0]
+
+    booked = api.post(
+        "/api/appointments",
+        {"slot": slot.pk, "patient_identifier": {"system": NHS_NUMBER_SYSTEM, "value": "943 476 5919"}},
+        format="json",
+    )
+    unknown = api.post(
+        "/api/appointments",
+        {"slot": clinic.slots()[1].pk, "patient_identifier": {"system": NHS_NUMBER_SYSTEM, "value": NHS_NUMBERS[3]}},
+        format="json",
+    )
+    both = api.post(
+        "/api/appointments",
+        {
+            "slot": slot.pk,
+            "patient": str(patient.id),
+            "patient_identifier": {"system": NHS_NUMBER_SYSTEM, "value": "x"},
+        },
+        format="json",
+    )
+
+    assert (booked.status_code, booked.json()["patient"]) == (201, str(patient.id))
+    assert unknown.status_code == 404
+    assert both.status_code == 422
