@@ -72,9 +72,18 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         filters = list(super().get_list_filter(request))
-        if admin_tenant_ids(request) is not None:
-            filters = [f for f in filters if f != "tenant"]
-        return filters
+        if admin_tenant_ids(request) is None:
+            return filters
+        scoped: list[Any] = []
+        for f in filters:
+            if f == "tenant":
+                continue
+            if isinstance(f, str) and "__" not in f and self.model._meta.get_field(f).is_relation:
+                # Django's related-field filter would list every tenant's rows by name.
+                scoped.append((f, TenantRelatedFilter))
+            else:
+                scoped.append(f)
+        return scoped
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         exclude = list(super().get_exclude(request, obj) or [])
@@ -134,6 +143,73 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if not change and ids is not None and self.tenant_path == "tenant_id" and not obj.tenant_id:
             obj.tenant_id = ids[0]
         super().save_model(request, obj, form, change)
+
+    def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Inline choices are limited to the parent's tenant.
+        if obj is not None and getattr(obj, "tenant_id", None) is not None:
+            request._clinic_inline_parent_tenant = obj.tenant_id  # type: ignore[attr-defined]
+        return super().get_inline_instances(request, obj)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # Inline rows belong to the parent's tenant, whatever the form said (it has no tenant).
+        instances = formset.save(commit=False)
+        parent_tenant = getattr(form.instance, "tenant_id", None)
+        for instance in instances:
+            if parent_tenant is not None and hasattr(instance, "tenant_id"):
+                instance.tenant_id = parent_tenant
+            instance.save()
+        for removed in formset.deleted_objects:
+            removed.delete()
+        formset.save_m2m()
+
+
+class TenantRelatedFilter(admin.RelatedFieldListFilter):
+    """A related-field filter offering only the rows of the admin's tenants."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
+        ids = admin_tenant_ids(request)
+        related = field.related_model
+        qs = related._default_manager.all()
+        if ids is not None:
+            if related is Tenant:
+                qs = qs.filter(pk__in=ids)
+            elif any(f.name == "tenant" for f in related._meta.get_fields()):
+                qs = qs.filter(tenant_id__in=ids)
+            else:
+                qs = qs.none()
+        return [(obj.pk, str(obj)) for obj in qs]
+
+
+class TenantScopedInline:
+    """Inlines of tenant-owned rows: a tenant admin's permissions and choices, as in
+    ``TenantScopedAdmin``; the row's tenant is its parent's."""
+
+    def _allowed(self, request: HttpRequest) -> bool:
+        ids = admin_tenant_ids(request)
+        return ids is None or bool(ids)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        parent = getattr(request, "_clinic_inline_parent_tenant", None)
+        related = db_field.related_model
+        if any(f.name == "tenant" for f in related._meta.get_fields()):
+            ids = admin_tenant_ids(request)
+            if parent is not None:
+                kwargs["queryset"] = related._default_manager.filter(tenant_id=parent)
+            elif ids is not None:
+                kwargs["queryset"] = related._default_manager.filter(tenant_id__in=ids)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
 
 class ReadOnlyAdminMixin:
@@ -348,7 +424,7 @@ class UndeliveredFilter(admin.SimpleListFilter):
         return queryset
 
 
-class EventDeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+class EventDeliveryInline(ReadOnlyAdminMixin, TenantScopedInline, admin.TabularInline):  # type: ignore[type-arg]
     model = EventDelivery
     extra = 0
     fields = ("subscriber", "attempts", "delivered_at", "last_attempt_at", "last_error")

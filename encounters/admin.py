@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin
+from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
 from encounters.models import Appointment, Encounter, Practitioner, ScheduleTemplate, Slot, TimelineEntry
 
 
-class ScheduleTemplateInline(admin.TabularInline):  # type: ignore[type-arg]
+class ScheduleTemplateInline(TenantScopedInline, admin.TabularInline):  # type: ignore[type-arg]
     model = ScheduleTemplate
     extra = 0
-    fields = ("site", "weekday", "start_time", "end_time", "slot_minutes", "valid_from", "valid_to", "tenant")
+    fields = ("site", "weekday", "start_time", "end_time", "slot_minutes", "valid_from", "valid_to")
 
 
 @admin.register(Practitioner)
@@ -37,7 +37,7 @@ class AppointmentAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     search_fields = ["=id", "=patient__id"]
 
 
-class TimelineInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+class TimelineInline(ReadOnlyAdminMixin, TenantScopedInline, admin.TabularInline):  # type: ignore[type-arg]
     model = TimelineEntry
     extra = 0
     fields = ("recorded_at", "type", "summary", "reference", "event_id")

@@ -8,7 +8,9 @@ class EncountersConfig(AppConfig):
 
     def ready(self) -> None:
         from encounters.models import Appointment, Encounter
-        from identity.facade import register_patient_reference
+        from encounters.services import two_visits_in_progress
+        from identity.facade import register_merge_guard, register_patient_reference
 
         register_patient_reference(Appointment)
         register_patient_reference(Encounter)
+        register_merge_guard(two_visits_in_progress)

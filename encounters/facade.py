@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from encounters import selectors
 from encounters.contracts import EncounterRef
 
-__all__ = ["get_encounter", "lock_encounter", "seed_demo_schedule"]
+__all__ = ["get_encounter", "lock_encounter", "register_cancel_guard", "seed_demo_schedule"]
+
+
+def register_cancel_guard(guard: Callable[[int, UUID], str | None]) -> None:
+    """Add a check run before an encounter is cancelled: ``guard(tenant_id, encounter_id)``
+    returns why it must not be (409 with the reason), or None."""
+    from encounters import services
+
+    services.register_cancel_guard(guard)
 
 
 def get_encounter(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:

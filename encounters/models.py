@@ -136,6 +136,9 @@ class TimelineEntry(TenantScopedModel):
     ``id`` orders entries and is the SSE event ID that clients resume from."""
 
     encounter = models.ForeignKey(Encounter, on_delete=models.CASCADE, related_name="timeline")
+    # Position in the encounter's timeline, given under the encounter's row lock: entries
+    # commit in this order, so a live viewer resumes from it without gaps or repeats.
+    seq = models.PositiveIntegerField()
     event_id = models.UUIDField()
     type = models.CharField(max_length=100)
     occurred_at = models.DateTimeField()
@@ -149,6 +152,7 @@ class TimelineEntry(TenantScopedModel):
         ordering = ["encounter_id", "id"]
         constraints = [
             models.UniqueConstraint(fields=["encounter", "event_id"], name="timeline_entry_once"),
+            models.UniqueConstraint(fields=["encounter", "seq"], name="timeline_entry_seq_unique"),
         ]
 
     def __str__(self) -> str:

@@ -87,17 +87,23 @@ def active_encounter_id(*, tenant_id: int, patient_id: UUID, site_id: int) -> UU
     )
 
 
-def timeline(*, tenant_id: int, encounter_id: UUID, after_id: int = 0) -> QuerySet[TimelineEntry]:
-    # In the order things happened (recorded), not the order deliveries landed (parallel
-    # workers); the entry ID is what a live client resumes from.
-    return TimelineEntry.objects.filter(tenant_id=tenant_id, encounter_id=encounter_id, pk__gt=after_id).order_by(
-        "recorded_at", "id"
+def timeline(*, tenant_id: int, encounter_id: UUID) -> QuerySet[TimelineEntry]:
+    """In the order things happened (recorded), not the order deliveries landed (parallel
+    workers)."""
+    return TimelineEntry.objects.filter(tenant_id=tenant_id, encounter_id=encounter_id).order_by("recorded_at", "id")
+
+
+def timeline_after(*, tenant_id: int, encounter_id: UUID, after_seq: int) -> QuerySet[TimelineEntry]:
+    """Entries appended after ``after_seq``, in the order they were appended (the live stream)."""
+    return TimelineEntry.objects.filter(tenant_id=tenant_id, encounter_id=encounter_id, seq__gt=after_seq).order_by(
+        "seq"
     )
 
 
 def timeline_json(entry: TimelineEntry) -> dict[str, Any]:
     return {
         "id": entry.pk,
+        "seq": entry.seq,
         "event_id": str(entry.event_id),
         "type": entry.type,
         "occurred_at": entry.occurred_at.isoformat(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -18,7 +19,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from clinic.contracts import Conflict, Event, FieldProblem, InvalidInput, NotFound
@@ -236,6 +237,10 @@ def reschedule(*, tenant_id: int, appointment_id: UUID, slot_id: int, actor: str
     """Move a booked appointment to another slot, atomically: the old one is cancelled only if
     the new slot could be booked. Raises what ``book`` and ``cancel_appointment`` raise."""
     with transaction.atomic(savepoint=False):
+        lock_patient_for_write(
+            tenant_id=tenant_id,
+            patient_id=selectors.get_appointment(tenant_id=tenant_id, appointment_id=appointment_id).patient_id,
+        )
         old = _appointment_for_update(tenant_id, appointment_id)
         if old.status != Appointment.Status.BOOKED:
             raise InvalidTransition(f"Only a booked appointment can be rescheduled (this one is {old.status}).")
@@ -277,6 +282,11 @@ def check_in(*, tenant_id: int, appointment_id: UUID, actor: str) -> tuple[Encou
     """Check an appointment in: its encounter (arrived) is created; returns (encounter, created).
     Checking in twice returns the same encounter. Raises AppointmentNotFound, InvalidTransition."""
     with transaction.atomic(savepoint=False):
+        # The patient first, then the appointment (the order a merge takes them in).
+        lock_patient_for_write(
+            tenant_id=tenant_id,
+            patient_id=selectors.get_appointment(tenant_id=tenant_id, appointment_id=appointment_id).patient_id,
+        )
         appointment = _appointment_for_update(tenant_id, appointment_id)
         existing = Encounter.objects.filter(appointment=appointment).first()
         if existing is not None:
@@ -346,6 +356,10 @@ def move_encounter(*, tenant_id: int, encounter_id: UUID, to: EncounterStatus, a
             return encounter
         if encounter.status not in allowed:
             raise InvalidTransition(f"An encounter cannot go from {encounter.status} to {to.value}.")
+        if to == EncounterStatus.CANCELLED:
+            refusals = [reason for guard in _cancel_guards if (reason := guard(tenant_id, encounter_id))]
+            if refusals:
+                raise InvalidTransition("The encounter cannot be cancelled: " + "; ".join(refusals))
         encounter.status = to
         if to in (EncounterStatus.FINISHED, EncounterStatus.CANCELLED):
             encounter.period_end = timezone.now()
@@ -366,6 +380,38 @@ def move_encounter(*, tenant_id: int, encounter_id: UUID, to: EncounterStatus, a
     return encounter
 
 
+# --- Rules other apps take part in ---------------------------------------------------------------
+
+CancelGuard = Callable[[int, UUID], "str | None"]
+_cancel_guards: list[CancelGuard] = []
+
+
+def register_cancel_guard(guard: CancelGuard) -> None:
+    """``guard(tenant_id, encounter_id)`` says why an encounter must not be cancelled (e.g. it
+    has active orders), or None."""
+    if guard not in _cancel_guards:
+        _cancel_guards.append(guard)
+
+
+def two_visits_in_progress(tenant_id: int, source_id: UUID, target_id: UUID) -> str | None:
+    """A merge guard: the two records each have a visit in progress at the same site."""
+    sites = set(
+        Encounter.objects.filter(
+            tenant_id=tenant_id, patient_id=source_id, status=EncounterStatus.IN_PROGRESS
+        ).values_list("site_id", flat=True)
+    )
+    clash = (
+        Encounter.objects.filter(
+            tenant_id=tenant_id, patient_id=target_id, status=EncounterStatus.IN_PROGRESS, site_id__in=sites
+        )
+        .values_list("visit_number", flat=True)
+        .first()
+    )
+    if clash is None:
+        return None
+    return f"both records have a visit in progress at the same site (finish one first; target visit {clash})"
+
+
 # --- Timeline -----------------------------------------------------------------------------------
 
 
@@ -378,12 +424,14 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
     created: list[int] = []
     summary, reference = timeline.describe(event)
     for encounter_id in [only] if only is not None else timeline.encounters_for(event):
-        with connection.cursor() as cursor:  # one statement: this runs for every event
+        with connection.cursor() as cursor:
+            # Entries of one encounter are appended one at a time (its row lock), so their
+            # ``seq`` is also the order they commit in.
+            cursor.execute("SELECT 1 FROM encounters_encounter WHERE id = %s FOR NO KEY UPDATE", [encounter_id])
             cursor.execute(
                 _APPEND_SQL,
                 [
                     event.tenant_id,
-                    encounter_id,
                     event.id,
                     event.type,
                     event.occurred_at,
@@ -391,15 +439,17 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
                     summary,
                     reference,
                     json.dumps(event.payload),
+                    encounter_id,
                 ],
             )
             row = cursor.fetchone()
         if row is None:
             continue  # already on this timeline
-        entry_id = row[0]
+        entry_id, seq = row
         created.append(entry_id)
         pushed = {
             "id": entry_id,
+            "seq": seq,
             "event_id": str(event.id),
             "type": event.type,
             "occurred_at": event.occurred_at.isoformat(),
@@ -413,10 +463,12 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
 
 _APPEND_SQL = """
 INSERT INTO encounters_timelineentry
-       (tenant_id, encounter_id, event_id, type, occurred_at, recorded_at, summary, reference, data, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, now())
+       (tenant_id, encounter_id, event_id, type, occurred_at, recorded_at, summary, reference, data, created_at, seq)
+SELECT %s, e.id, %s, %s, %s, %s, %s, %s, %s::jsonb, now(),
+       COALESCE((SELECT MAX(t.seq) FROM encounters_timelineentry t WHERE t.encounter_id = e.id), 0) + 1
+  FROM encounters_encounter e WHERE e.id = %s
 ON CONFLICT (encounter_id, event_id) DO NOTHING
-RETURNING id
+RETURNING id, seq
 """
 
 
@@ -452,11 +504,13 @@ def rebuild_timeline(*, encounter_id: UUID) -> dict[str, int]:
                     data=event.payload,
                 )
         TimelineEntry.objects.filter(pk__in=[t.pk for t in extra]).delete()
-        for event in missing:
+        next_seq = (TimelineEntry.objects.filter(encounter=encounter).aggregate(m=Max("seq"))["m"] or 0) + 1
+        for offset, event in enumerate(missing):
             summary, reference = timeline.describe(event)
             TimelineEntry.objects.create(
                 tenant_id=encounter.tenant_id,
                 encounter=encounter,
+                seq=next_seq + offset,
                 event_id=event.id,
                 type=event.type,
                 occurred_at=event.occurred_at,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.utils import timezone
+from django.db.models import Q
 
 from clinic.contracts import Event
 from clinic.facade import events as outbox_events
@@ -21,9 +21,10 @@ from encounters.contracts import (
     ENCOUNTER_CHECKED_IN,
     ENCOUNTER_FINISHED,
     ENCOUNTER_STARTED,
-    OPEN_STATUSES,
 )
 from encounters.models import Encounter
+
+ENCOUNTER_MODEL = "encounters.Encounter"
 
 # Events that carry the encounter they happened in.
 ENCOUNTER_EVENTS = [
@@ -49,13 +50,37 @@ SUBSCRIBED = [*ENCOUNTER_EVENTS, *PATIENT_EVENTS, APPOINTMENT_BOOKED, APPOINTMEN
 def encounters_for(event: Event) -> list[UUID]:
     if event.type in ENCOUNTER_EVENTS and event.encounter_id is not None:
         return [event.encounter_id]  # published with it by our own code: it exists, in this tenant
-    if event.type in PATIENT_EVENTS and event.patient_id is not None:
-        return list(
-            Encounter.objects.filter(
-                tenant_id=event.tenant_id, patient_id=event.patient_id, status__in=[s.value for s in OPEN_STATUSES]
-            ).values_list("pk", flat=True)
-        )
+    if event.type in PATIENT_EVENTS:
+        found = set(_listed(event))
+        if event.patient_id is not None:
+            found |= set(
+                Encounter.objects.filter(
+                    tenant_id=event.tenant_id, patient_id=event.patient_id, period_start__lte=event.occurred_at
+                )
+                .filter(Q(period_end__isnull=True) | Q(period_end__gte=event.occurred_at))
+                .values_list("pk", flat=True)
+            )
+        return sorted(found, key=str)
     return []
+
+
+def _listed(event: Event) -> list[UUID]:
+    """Encounters a merge or unmerge moved (its payload lists them)."""
+    rows = [*event.payload.get("moved", []), *event.payload.get("returned", [])]
+    return [UUID(row["id"]) for row in rows if row.get("model") == ENCOUNTER_MODEL]
+
+
+def patient_event_applies(event: Event, encounter: Encounter) -> bool:
+    """The rule of ``encounters_for`` for patient events, for one encounter: it was moved by
+    the event, or it belongs to the event's patient and was open when the event happened
+    (whatever its status when the event is delivered: a late delivery lands the same)."""
+    if encounter.pk in _listed(event):
+        return True
+    if event.patient_id != encounter.patient_id or encounter.period_start is None:
+        return False
+    return encounter.period_start <= event.occurred_at and (
+        encounter.period_end is None or event.occurred_at <= encounter.period_end
+    )
 
 
 def booking_events(encounter: Encounter) -> list[Event]:
@@ -73,13 +98,9 @@ def events_of(encounter: Encounter) -> list[Event]:
     found = {e.id: e for e in booking_events(encounter)}
     for event in outbox_events(tenant_id=encounter.tenant_id, encounter_id=encounter.pk, types=ENCOUNTER_EVENTS):
         found[event.id] = event
-    if encounter.period_start is not None:
-        end = encounter.period_end or timezone.now()
-        for event in outbox_events(
-            tenant_id=encounter.tenant_id, patient_ids=[encounter.patient_id], types=PATIENT_EVENTS
-        ):
-            if encounter.period_start <= event.occurred_at <= end:
-                found[event.id] = event
+    for event in outbox_events(tenant_id=encounter.tenant_id, types=PATIENT_EVENTS):
+        if patient_event_applies(event, encounter):
+            found[event.id] = event
     return sorted(found.values(), key=lambda e: (e.recorded_at, str(e.id)))
 
 

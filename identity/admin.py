@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin
+from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
 from clinic.contracts import DomainError, InvalidInput
 from identity import selectors, services
 from identity.models import IdentifierSystem, MergeLedgerEntry, MergeRecord, Patient, PatientIdentifier
@@ -26,7 +26,7 @@ class IdentifierSystemAdmin(TenantScopedAdmin):
     search_fields = ["uri", "assigning_authority", "name"]
 
 
-class PatientIdentifierInline(admin.TabularInline):  # type: ignore[type-arg]
+class PatientIdentifierInline(TenantScopedInline, admin.TabularInline):  # type: ignore[type-arg]
     model = PatientIdentifier
     extra = 0
     fields = ["system", "value", "use", "created_at"]
@@ -140,7 +140,7 @@ class PatientAdmin(TenantScopedAdmin):
         return TemplateResponse(request, "admin/identity/patient/merge.html", context)
 
 
-class MergeLedgerInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+class MergeLedgerInline(ReadOnlyAdminMixin, TenantScopedInline, admin.TabularInline):  # type: ignore[type-arg]
     model = MergeLedgerEntry
     extra = 0
     fields = ("kind", "model", "object_id", "field", "previous")

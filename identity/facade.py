@@ -25,6 +25,7 @@ __all__ = [
     "lock_patient_for_write",
     "match_patients",
     "merge_patients",
+    "register_merge_guard",
     "register_patient",
     "register_patient_reference",
     "resolve_patient_id",
@@ -99,6 +100,13 @@ def merge_patients(*, tenant_id: int, source_id: UUID, target_id: UUID, reason: 
 
 def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str) -> UnmergeOutcome:
     return services.unmerge_patient(tenant_id=tenant_id, source_id=source_id, reason=reason, actor=actor)
+
+
+def register_merge_guard(guard: references.MergeGuard) -> None:
+    """Add a check run before every merge, with both patients locked: ``guard(tenant_id,
+    source_id, target_id)`` returns why the merge must not happen now, or None. A refused merge
+    answers 409 with the reasons."""
+    references.register_merge_guard(guard)
 
 
 def register_patient_reference(

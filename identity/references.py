@@ -9,7 +9,9 @@ unmerge moves them back. ``tests/identity/test_references.py`` fails when a mode
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from uuid import UUID
 
 from django.db.models import Model
 
@@ -42,3 +44,18 @@ def unregister(model: type[Model], field: str = "patient") -> None:
 
 def registered() -> list[PatientReference]:
     return sorted(_references.values(), key=lambda r: (r.label, r.field))
+
+
+# Checks an app runs before a merge: each returns the reason the merge must not happen (it
+# would break that app's rules, e.g. two visits in progress at one site), or None.
+MergeGuard = Callable[[int, UUID, UUID], "str | None"]
+_merge_guards: list[MergeGuard] = []
+
+
+def register_merge_guard(guard: MergeGuard) -> None:
+    if guard not in _merge_guards:
+        _merge_guards.append(guard)
+
+
+def merge_refusals(tenant_id: int, source_id: UUID, target_id: UUID) -> list[str]:
+    return [reason for guard in _merge_guards if (reason := guard(tenant_id, source_id, target_id))]

@@ -463,6 +463,9 @@ def merge_patients(*, tenant_id: int, source_id: UUID, target_id: UUID, reason: 
                     f"The source patient was already merged into {existing.target_id}.",
                     extra={"merged_into": str(existing.target_id)},
                 )
+            refusals = references.merge_refusals(tenant_id, source.pk, target.pk)
+            if refusals:
+                raise MergeConflict("These records cannot be merged now: " + "; ".join(refusals))
             return _merge(source, target, reason=reason.strip(), actor=actor)
         raise MergeConflict("The target patient keeps changing; try again.")
 

@@ -19,13 +19,18 @@ def _ts(value: datetime) -> str:
 
 
 def _escape(text: str) -> str:
-    """HL7 v2 escape sequences (2.7.4) for text that goes into a field."""
+    """HL7 v2 escape sequences (2.7.4) for text that goes into a field. A line break becomes a
+    space: a CR would end the segment and let free text forge the next one (hl7apy does not
+    keep hex escapes such as \\X0D\\ intact)."""
     return (
         text.replace("\\", "\\E\\")
         .replace("|", "\\F\\")
         .replace("^", "\\S\\")
         .replace("&", "\\T\\")
         .replace("~", "\\R\\")
+        .replace("\r\n", " ")
+        .replace("\r", " ")
+        .replace("\n", " ")
     )
 
 

@@ -130,7 +130,7 @@ def dispatch(*, message_id: int) -> None:
 
 def retry_delay(attempts: int) -> float:
     delays = settings.CLINIC_OUTBOUND_RETRY_DELAYS
-    return delays[min(attempts - 1, len(delays) - 1)]
+    return delays[max(0, min(attempts - 1, len(delays) - 1))]
 
 
 def send_message(*, message_id: int) -> str:
@@ -146,6 +146,22 @@ def send_message(*, message_id: int) -> str:
         )
         if message is None or message.status != OutboundMessage.Status.PENDING:
             return message.status if message else "missing"
+        earlier = (
+            OutboundMessage.objects.filter(
+                partner=message.partner,
+                order_id=message.order_id,
+                order_version__lt=message.order_version,
+                status=OutboundMessage.Status.PENDING,
+            )
+            .order_by("order_version")
+            .first()
+        )
+        if earlier is not None:
+            # The lab must hear of an order's versions in order (no cancel before the order):
+            # this one goes when the earlier one is acknowledged.
+            message.next_attempt_at = (earlier.next_attempt_at or timezone.now()) + timedelta(seconds=1)
+            message.save(update_fields=["next_attempt_at"])
+            return message.status
         partner = message.partner
         message.attempts += 1
         try:
@@ -167,6 +183,19 @@ def send_message(*, message_id: int) -> str:
         message.next_attempt_at = None
         message.save()
         logger.info("outbound.acknowledged message=%s code=%s", message.pk, code)
+        following = (
+            OutboundMessage.objects.filter(
+                partner=partner,
+                order_id=message.order_id,
+                order_version__gt=message.order_version,
+                status=OutboundMessage.Status.PENDING,
+            )
+            .order_by("order_version")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if following is not None:
+            transaction.on_commit(partial(dispatch, message_id=following))
         return message.status
 
 

@@ -7,7 +7,10 @@ class OrdersConfig(AppConfig):
     name = "orders"
 
     def ready(self) -> None:
+        from encounters.facade import register_cancel_guard
         from identity.facade import register_patient_reference
         from orders.models import ServiceRequest
+        from orders.selectors import active_orders_block_cancel
 
         register_patient_reference(ServiceRequest)
+        register_cancel_guard(active_orders_block_cancel)

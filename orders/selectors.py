@@ -63,3 +63,12 @@ def order_record(order: ServiceRequest) -> OrderRecord:
         ordered_at=order.ordered_at,
         cancelled_at=order.cancelled_at,
     )
+
+
+def active_orders_block_cancel(tenant_id: int, encounter_id: UUID) -> str | None:
+    """An encounter with active orders cannot be cancelled: cancel the orders first (which
+    reverses their charges and tells the lab)."""
+    active = ServiceRequest.objects.filter(
+        tenant_id=tenant_id, encounter_id=encounter_id, status=OrderStatus.ACTIVE
+    ).count()
+    return f"it has {active} active order(s); cancel them first" if active else None

@@ -16,7 +16,7 @@ from django.utils import timezone
 from billing.facade import post_charge, reverse_charges
 from clinic.contracts import Conflict, FieldProblem, InvalidInput, NotFound
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, get_tenant, publish
-from encounters.facade import lock_encounter
+from encounters.facade import get_encounter, lock_encounter
 from identity.facade import lock_patient_for_write
 from orders.contracts import ORDER_CANCELLED, ORDER_PLACED, OrderStatus, Priority
 from orders.models import ServiceRequest
@@ -80,7 +80,14 @@ def place_orders(
                 return list(
                     ServiceRequest.objects.filter(pk__in=replay.result["orders"]).order_by("placer_number")
                 ), False
+        # Lock order everywhere: the patient first, then the clinical rows (as a merge does), so
+        # a merge and an order can never wait on each other in a cycle.
+        patient_id = lock_patient_for_write(
+            tenant_id=tenant_id, patient_id=get_encounter(tenant_id=tenant_id, encounter_id=encounter_id).patient_id
+        )
         encounter = lock_encounter(tenant_id=tenant_id, encounter_id=encounter_id)
+        if encounter.patient_id != patient_id:
+            raise Conflict("The encounter's patient record was just merged; try again.")
         if not encounter.is_open:
             raise EncounterClosed(f"The encounter is {encounter.status.value}: orders need an open encounter.")
         slug = get_tenant(tenant_id=tenant_id).slug
@@ -91,7 +98,6 @@ def place_orders(
                 "Unknown catalogue codes: " + ", ".join(unknown),
                 [FieldProblem("codes", f"{code!r} is not in the lab catalogue") for code in unknown],
             )
-        patient_id = lock_patient_for_write(tenant_id=tenant_id, patient_id=encounter.patient_id)
         now = timezone.now()
         placed = []
         for code in codes:
@@ -145,9 +151,13 @@ def cancel_order(*, tenant_id: int, order_id: UUID, actor: str) -> ServiceReques
     caller's transaction. Cancelling twice is a no-op. Raises OrderNotFound, Conflict (a
     completed order)."""
     with transaction.atomic(savepoint=False):
-        order = ServiceRequest.objects.select_for_update().filter(tenant_id=tenant_id, pk=order_id).first()
-        if order is None:
+        found = (
+            ServiceRequest.objects.filter(tenant_id=tenant_id, pk=order_id).values_list("patient_id", flat=True).first()
+        )
+        if found is None:
             raise OrderNotFound("No such order.")
+        lock_patient_for_write(tenant_id=tenant_id, patient_id=found)  # the patient first, as everywhere
+        order = ServiceRequest.objects.select_for_update().get(tenant_id=tenant_id, pk=order_id)
         if order.status == OrderStatus.REVOKED:
             return order
         if order.status == OrderStatus.COMPLETED:

@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin, admin_tenant_ids
+from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline, admin_tenant_ids
 from clinic.contracts import DomainError, InvalidInput
 from terminology import csvformat, services
 from terminology.models import CodeSystem, Concept, ConceptMap, ConceptMapEntry, ConceptMapVersion, UnmappedCode
@@ -67,7 +67,7 @@ class ConceptAdmin(SharedContentAdmin):
     search_fields = ["=code", "display"]
 
 
-class ConceptMapVersionInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+class ConceptMapVersionInline(ReadOnlyAdminMixin, TenantScopedInline, admin.TabularInline):  # type: ignore[type-arg]
     model = ConceptMapVersion
     extra = 0
     fields = ("label", "published_at", "created_at")
@@ -113,7 +113,7 @@ class EntryFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
             raise ValidationError([f"Entry {p.field.removeprefix('line ')}: {p.message}" for p in problems])
 
 
-class ConceptMapEntryInline(admin.TabularInline):  # type: ignore[type-arg]
+class ConceptMapEntryInline(TenantScopedInline, admin.TabularInline):  # type: ignore[type-arg]
     model = ConceptMapEntry
     formset = EntryFormSet
     extra = 0

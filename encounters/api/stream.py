@@ -2,8 +2,9 @@
 
 An async view (served by the ASGI server): entries after ``Last-Event-ID`` (header, or
 ``?last_event_id=``) come first from the database, then new ones as they are pushed through
-Redis pub/sub. The SSE ``id`` of each event is the timeline entry's ID, so a client that
-reconnects resumes where it left off. A comment line is sent every 15 seconds to keep proxies
+Redis pub/sub. The SSE ``id`` of each event is the entry's position in the timeline (``seq``,
+which is also the order entries commit in), so a client that reconnects resumes where it left
+off, with no gap and no repeat. A comment line is sent every 15 seconds to keep proxies
 from closing the connection.
 """
 
@@ -45,14 +46,12 @@ def _principal(request: HttpRequest) -> Principal | None:
 
 
 def _backlog(tenant_id: int, encounter_id: UUID, after: int) -> list[dict[str, Any]]:
-    return [
-        selectors.timeline_json(e)
-        for e in selectors.timeline(tenant_id=tenant_id, encounter_id=encounter_id, after_id=after)
-    ]
+    entries = selectors.timeline_after(tenant_id=tenant_id, encounter_id=encounter_id, after_seq=after)
+    return [selectors.timeline_json(e) for e in entries]
 
 
 def _frame(entry: dict[str, Any]) -> bytes:
-    return f"id: {entry['id']}\nevent: timeline\ndata: {json.dumps(entry)}\n\n".encode()
+    return f"id: {entry['seq']}\nevent: timeline\ndata: {json.dumps(entry)}\n\n".encode()
 
 
 async def encounter_stream(request: HttpRequest, encounter_id: UUID) -> HttpResponseBase:
@@ -73,7 +72,7 @@ async def encounter_stream(request: HttpRequest, encounter_id: UUID) -> HttpResp
     try:
         after = int(raw)
     except ValueError:
-        return problem_response(request, status=400, detail=f"Last-Event-ID must be an entry ID, not {raw!r}.")
+        return problem_response(request, status=400, detail=f"Last-Event-ID must be a timeline position, not {raw!r}.")
     return StreamingHttpResponse(
         _events(principal.tenant.id, encounter_id, after),
         content_type="text/event-stream",
@@ -90,7 +89,7 @@ async def _events(tenant_id: int, encounter_id: UUID, after: int) -> AsyncIterat
         last = after
         yield b": connected\n\n"
         for entry in await sync_to_async(_backlog)(tenant_id, encounter_id, last):
-            last = entry["id"]
+            last = entry["seq"]
             yield _frame(entry)
         while True:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=HEARTBEAT_SECONDS)
@@ -98,15 +97,16 @@ async def _events(tenant_id: int, encounter_id: UUID, after: int) -> AsyncIterat
                 yield b": keep-alive\n\n"
                 continue
             entry = json.loads(message["data"])
-            if entry["id"] <= last:
+            if entry["seq"] <= last:
                 continue
-            if entry["id"] > last + 1:
-                # Entries may commit out of order: fill any gap from the database first.
+            if entry["seq"] > last + 1:
+                # Pushes can overtake each other (several workers): the entries in between are
+                # committed already (seq order is commit order), so read them first.
                 for missed in await sync_to_async(_backlog)(tenant_id, encounter_id, last):
-                    if missed["id"] < entry["id"]:
-                        last = missed["id"]
+                    if missed["seq"] < entry["seq"]:
+                        last = missed["seq"]
                         yield _frame(missed)
-            last = entry["id"]
+            last = entry["seq"]
             yield _frame(entry)
     except asyncio.CancelledError:
         raise

@@ -272,3 +272,22 @@ def test_booking_by_identifier_goes_through_identity(api, clinic, patient):
     assert (booked.status_code, booked.json()["patient"]) == (201, str(patient.id))
     assert unknown.status_code == 404
     assert both.status_code == 422
+
+
+def test_admin_filters_and_inlines_show_only_the_admins_tenant(client, clinic, patient):
+    from clinic.contracts import Role
+    from tests.clinic.factories import MembershipFactory, UserFactory
+
+    other = make_clinic(days=1)
+    other.doctor.name = "Dr Elsewhere"
+    other.doctor.save()
+    client.force_login(
+        MembershipFactory(tenant=clinic.tenant, role=Role.ADMIN.value, user=UserFactory(is_staff=True)).user
+    )
+
+    slots = client.get("/admin/encounters/slot/").content.decode()
+    practitioner = client.get(f"/admin/encounters/practitioner/{clinic.doctor.pk}/change/").content.decode()
+
+    assert "Dr Who" in slots
+    assert "Dr Elsewhere" not in slots
+    assert "09:00" in practitioner  # the schedule templates inline is visible to a tenant admin

@@ -256,3 +256,52 @@ def test_the_stream_needs_a_token_and_hides_other_tenants(asgi_server, clinic, p
     assert foreign.status_code == 404
     assert foreign.headers["content-type"] == "application/problem+json"
     assert bad_resume.status_code == 400
+
+
+def test_an_unmerge_rebuilds_identically(celery_worker, clinic):
+    from identity.facade import merge_patients, unmerge_patient
+
+    source, target = register(clinic.tenant, mrn="S-1"), register(clinic.tenant, mrn="T-1", family="Jones")
+    with transaction.atomic():
+        moved = services.open_walk_in(
+            tenant_id=clinic.tenant.pk, patient_id=source.id, site_id=clinic.site.pk, actor="t"
+        )
+    with transaction.atomic():
+        merge_patients(tenant_id=clinic.tenant.pk, source_id=source.id, target_id=target.id, reason="dup", actor="t")
+    with transaction.atomic():
+        unmerge_patient(tenant_id=clinic.tenant.pk, source_id=source.id, reason="twins", actor="t")
+
+    wait_for(
+        lambda: (
+            TimelineEntry.objects.filter(encounter=moved, type__in=["patient.merged", "patient.unmerged"]).count() == 2
+        ),
+        what="both entries",
+    )
+    assert services.rebuild_timeline(encounter_id=moved.pk) == {"missing": 0, "extra": 0, "changed": 0}
+
+
+def test_live_positions_are_consecutive(celery_worker, asgi_server, clinic, patient):
+    with transaction.atomic():
+        encounter = services.open_walk_in(
+            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+        )
+    with transaction.atomic():
+        services.move_encounter(
+            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+        )
+    with transaction.atomic():
+        services.move_encounter(
+            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
+        )
+    wait_for(lambda: TimelineEntry.objects.filter(encounter=encounter).count() == 3, what="three entries")
+    url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
+
+    with (
+        httpx.Client(timeout=httpx.Timeout(20.0)) as client,
+        client.stream(
+            "GET", url, headers={"Authorization": f"Bearer {clinic.token}", "Last-Event-ID": "1"}
+        ) as response,
+    ):
+        resumed = read_events(response, count=2)
+
+    assert [e["id"] for e in resumed] == [2, 3]

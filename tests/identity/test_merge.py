@@ -368,3 +368,24 @@ def test_writing_against_a_merged_patient_writes_against_the_survivor(tenant):
         assert facade.lock_patient_for_write(tenant_id=tenant.pk, patient_id=source.id) == target.id
     with pytest.raises(Exception, match="No such patient"), transaction.atomic():
         facade.lock_patient_for_write(tenant_id=TenantFactory().pk, patient_id=target.id)
+
+
+def test_records_with_visits_in_progress_at_one_site_cannot_be_merged(api, tenant):
+    from encounters import services as encounters
+    from encounters.contracts import EncounterStatus
+    from tests.clinic.factories import SiteFactory
+
+    site = SiteFactory(tenant=tenant)
+    source, target = register(tenant, mrn="S-1"), register(tenant, mrn="T-1")
+    for patient in (source, target):
+        with transaction.atomic():
+            visit = encounters.open_walk_in(tenant_id=tenant.pk, patient_id=patient.id, site_id=site.pk, actor="t")
+            encounters.move_encounter(
+                tenant_id=tenant.pk, encounter_id=visit.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+            )
+
+    response = merge(api, source, target)
+
+    assert response.status_code == 409
+    assert "both records have a visit in progress at the same site" in response.json()["detail"]
+    assert Patient.objects.get(pk=source.id).active is True

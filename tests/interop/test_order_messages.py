@@ -171,3 +171,35 @@ def test_create_lab_partner_command(visit):
         )
     with pytest.raises(CommandError, match="already has a lab partner named 'Beta Lab'"):
         call_command("create_lab_partner", "--tenant", clinic.tenant.slug, "--name", "Beta Lab", "--facility", "BETA")
+
+
+def test_a_cancel_never_reaches_the_lab_before_its_order(celery_worker, lab, visit):
+    clinic, encounter = visit
+    lab.stop()
+    [order] = place(clinic, encounter, "TSH")
+    wait_for(lambda: OutboundMessage.objects.filter(attempts__gte=1).exists(), what="a failed first attempt")
+    with transaction.atomic():
+        orders.cancel_order(tenant_id=clinic.tenant.pk, order_id=order.pk, actor="user:1")
+    wait_for(lambda: OutboundMessage.objects.count() == 2, what="the cancel queued")
+
+    lab.start()
+    wait_for(lambda: OutboundMessage.objects.filter(status="acked").count() == 2, timeout=30, what="both delivered")
+
+    assert [segments(m)["ORC"][1] for m in lab.received] == ["NW", "CA"]  # in this order, not sorted
+
+
+def test_free_text_cannot_break_the_message_structure(celery_worker, lab, visit):
+    clinic, encounter = visit
+    with transaction.atomic():
+        orders.place_orders(
+            tenant_id=clinic.tenant.pk,
+            encounter_id=encounter.pk,
+            codes=["FBC"],
+            specimen_note="fasting\rPID|||999^^^EVIL^MR\nline two",
+            actor="user:1",
+        )
+
+    wait_for(lambda: OutboundMessage.objects.filter(status="acked").exists(), what="the ACK")
+    lines = [line.split("|")[0] for line in lab.received[0].split("\r") if line]
+    assert lines == ["MSH", "PID", "PV1", "ORC", "OBR"]
+    assert segments(lab.received[0])["OBR"][13] == "fasting PID\\F\\\\F\\\\F\\999\\S\\\\S\\\\S\\EVIL\\S\\MR line two"

@@ -203,3 +203,52 @@ def test_a_retried_order_with_its_idempotency_key_returns_the_first_orders(api, 
     assert [o["id"] for o in retry.json()["results"]] == [o["id"] for o in first.json()["results"]]
     assert ServiceRequest.objects.count() == 2
     assert ChargeItem.objects.count() == 2
+
+
+def test_an_encounter_with_active_orders_cannot_be_cancelled(api, encounter):
+    order = place(api, encounter, "FBC").json()["results"][0]
+
+    refused = api.post(f"/api/encounters/{encounter.pk}/cancel")
+    api.post(f"/api/orders/{order['id']}/cancel")
+    allowed = api.post(f"/api/encounters/{encounter.pk}/cancel")
+
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == "The encounter cannot be cancelled: it has 1 active order(s); cancel them first"
+    assert allowed.json()["status"] == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_order_or_cancel_leaves_nothing_on_the_timeline_even_with_a_worker(celery_worker, monkeypatch):
+    import time
+
+    from orders import services
+
+    clinic = make_clinic(days=1)
+    seed_demo_catalogue(tenant_id=clinic.tenant.pk)
+    seed_demo_fees(tenant_id=clinic.tenant.pk)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {clinic.token}")
+    patient = register(clinic.tenant, nhs=NHS_NUMBERS[0])
+    with transaction.atomic():
+        encounter = encounters.open_walk_in(
+            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+        )
+    kept = place(api, encounter, "CRP").json()["results"][0]
+
+    def billing_down(**_kwargs):
+        raise RuntimeError("billing is down")
+
+    monkeypatch.setattr(services, "post_charge", billing_down)
+    monkeypatch.setattr(services, "reverse_charges", billing_down)
+    assert place(api, encounter, "FBC").status_code == 500
+    assert api.post(f"/api/orders/{kept['id']}/cancel").status_code == 500
+    from tests.support.waiting import wait_for
+
+    wait_for(
+        lambda: TimelineEntry.objects.filter(encounter=encounter, type="charge.posted").exists(), what="the kept order"
+    )
+    time.sleep(1.0)  # anything else dispatched would have landed by now
+
+    entries = sorted(TimelineEntry.objects.filter(encounter=encounter).values_list("type", flat=True))
+    assert entries == ["charge.posted", "encounter.checked_in", "order.placed"]
+    assert ServiceRequest.objects.get().status == "active"
