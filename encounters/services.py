@@ -9,6 +9,7 @@ Events published (type → payload):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -425,9 +426,10 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
     summary, reference = timeline.describe(event)
     for encounter_id in [only] if only is not None else timeline.encounters_for(event):
         with connection.cursor() as cursor:
-            # Entries of one encounter are appended one at a time (its row lock), so their
-            # ``seq`` is also the order they commit in.
-            cursor.execute("SELECT 1 FROM encounters_encounter WHERE id = %s FOR NO KEY UPDATE", [encounter_id])
+            # Entries of one encounter are appended one at a time, so their ``seq`` is also the
+            # order they commit in. An advisory lock, not the encounter's row lock: clinical
+            # steps holding the encounter (an order being placed) must not hold up the timeline.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_timeline_lock_id(encounter_id)])
             cursor.execute(
                 _APPEND_SQL,
                 [
@@ -461,6 +463,12 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
     return created
 
 
+def _timeline_lock_id(encounter_id: UUID) -> int:
+    return int.from_bytes(
+        hashlib.sha256(f"encounters.timeline|{encounter_id}".encode()).digest()[:8], "big", signed=True
+    )
+
+
 _APPEND_SQL = """
 INSERT INTO encounters_timelineentry
        (tenant_id, encounter_id, event_id, type, occurred_at, recorded_at, summary, reference, data, created_at, seq)
@@ -479,6 +487,8 @@ def rebuild_timeline(*, encounter_id: UUID) -> dict[str, int]:
 
     with transaction.atomic(savepoint=False):
         encounter = Encounter.objects.select_for_update().get(pk=encounter_id)
+        with connection.cursor() as cursor:  # appends wait while the timeline is rebuilt
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_timeline_lock_id(encounter_id)])
         expected = {e.id: e for e in timeline.events_of(encounter)}
         current = {t.event_id: t for t in TimelineEntry.objects.filter(encounter=encounter)}
         missing = [e for event_id, e in expected.items() if event_id not in current]
