@@ -128,8 +128,9 @@ def generate_slots(*, tenant_id: int, start: date, days: int) -> int:
                     )
                 )
                 at += timedelta(minutes=t.slot_minutes)
-    created = Slot.objects.bulk_create(rows, ignore_conflicts=True)
-    return len([s for s in created if s.pk])
+    before = Slot.objects.filter(tenant_id=tenant_id).count()
+    Slot.objects.bulk_create(rows, ignore_conflicts=True)  # existing slots are kept as they are
+    return Slot.objects.filter(tenant_id=tenant_id).count() - before
 
 
 # --- Booking ------------------------------------------------------------------------------------

@@ -43,6 +43,9 @@ def test_slots_are_generated_from_the_weekly_template_in_the_sites_time_zone(cli
     first = slots[0].start_at.astimezone(ZoneInfo("Europe/London"))
 
     assert len(slots) == 3 * 12  # 3 days x 09:00-12:00 in 15 minutes
+    assert (
+        services.generate_slots(tenant_id=clinic.tenant.pk, start=timezone.localdate(), days=5) == 2 * 12
+    )  # one new day, two practitioners
     assert (first.hour, first.minute) == (9, 0)
     assert slots[1].start_at - slots[0].start_at == datetime.timedelta(minutes=15)
     tomorrow = timezone.localdate() + datetime.timedelta(days=1)
