@@ -28,7 +28,3 @@ def charge_record(charge: ChargeItem) -> ChargeRecord:
 
 def charges_of_encounter(*, tenant_id: int, encounter_id: UUID) -> list[ChargeRecord]:
     return [charge_record(c) for c in ChargeItem.objects.filter(tenant_id=tenant_id, encounter_id=encounter_id)]
-
-
-def charges_of_source(*, tenant_id: int, source: str) -> list[ChargeRecord]:
-    return [charge_record(c) for c in ChargeItem.objects.filter(tenant_id=tenant_id, source=source)]

@@ -45,14 +45,6 @@ def _origin(handler: Handler) -> tuple[str, str]:
     return handler.__module__, handler.__qualname__
 
 
-def unregister(name: str) -> None:
-    _subscribers.pop(name, None)
-
-
 def subscribers_for(event_type: str) -> list[Subscriber]:
     """Subscribers of ``event_type`` in a stable order (by name)."""
     return sorted((s for s in _subscribers.values() if event_type in s.event_types), key=lambda s: s.name)
-
-
-def all_subscribers() -> list[Subscriber]:
-    return sorted(_subscribers.values(), key=lambda s: s.name)

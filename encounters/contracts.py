@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 APPOINTMENT_BOOKED = "appointment.booked"
@@ -47,15 +46,3 @@ class EncounterRef:
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineItem:
-    id: int
-    event_id: UUID
-    type: str
-    occurred_at: datetime
-    recorded_at: datetime
-    summary: str
-    reference: str
-    data: dict[str, Any]

@@ -9,7 +9,7 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from encounters.contracts import EncounterRef, EncounterStatus, TimelineItem
+from encounters.contracts import EncounterRef, EncounterStatus
 from encounters.models import Appointment, Encounter, Practitioner, Slot, TimelineEntry
 
 
@@ -111,16 +111,3 @@ def timeline_json(entry: TimelineEntry) -> dict[str, Any]:
         "summary": entry.summary,
         "reference": entry.reference,
     }
-
-
-def timeline_item(entry: TimelineEntry) -> TimelineItem:
-    return TimelineItem(
-        id=entry.pk,
-        event_id=entry.event_id,
-        type=entry.type,
-        occurred_at=entry.occurred_at,
-        recorded_at=entry.recorded_at,
-        summary=entry.summary,
-        reference=entry.reference,
-        data=entry.data,
-    )

@@ -38,10 +38,6 @@ def register(model: type[Model], *, field: str = "patient", created_field: str |
     _references[(reference.label, field)] = reference
 
 
-def unregister(model: type[Model], field: str = "patient") -> None:
-    _references.pop((model._meta.label, field), None)
-
-
 def registered() -> list[PatientReference]:
     return sorted(_references.values(), key=lambda r: (r.label, r.field))
 

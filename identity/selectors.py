@@ -19,7 +19,7 @@ from identity.contracts import (
     PatientLink,
     PatientRecord,
 )
-from identity.models import IdentifierSystem, MergeRecord, Patient, PatientIdentifier
+from identity.models import IdentifierSystem, Patient, PatientIdentifier
 from identity.normalise import name_key
 
 MAX_MERGE_CHAIN = 50
@@ -207,12 +207,6 @@ def patients(
 
 def identifier_systems(*, tenant_id: int) -> QuerySet[IdentifierSystem]:
     return IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by("uri")
-
-
-def merges(*, tenant_id: int, patient_id: UUID) -> QuerySet[MergeRecord]:
-    return MergeRecord.objects.filter(tenant_id=tenant_id, source_id=patient_id) | MergeRecord.objects.filter(
-        tenant_id=tenant_id, target_id=patient_id
-    )
 
 
 def merge_preview(*, tenant_id: int, source_id: UUID) -> list[tuple[str, str, int]]:

@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 
 from terminology import engine
 from terminology.contracts import Coding, Translation, UnmappedRecord
-from terminology.models import CodeSystem, ConceptMap, UnmappedCode
+from terminology.models import CodeSystem, UnmappedCode
 
 
 def translate(*, tenant_id: int, system: str, code: str, target_system: str, as_of: date) -> Translation | None:
@@ -39,14 +39,6 @@ def concepts_of(*, tenant_id: int, system: str) -> list[Coding]:
         .values_list("code", "display")
     )
     return [Coding(system=system, code=code, display=display) for code, display in rows]
-
-
-def code_systems(*, tenant_id: int) -> QuerySet[CodeSystem]:
-    return CodeSystem.objects.filter(Q(tenant__isnull=True) | Q(tenant_id=tenant_id)).order_by("uri")
-
-
-def concept_maps(*, tenant_id: int) -> QuerySet[ConceptMap]:
-    return ConceptMap.objects.filter(Q(tenant__isnull=True) | Q(tenant_id=tenant_id)).order_by("name")
 
 
 def unmapped(*, tenant_id: int, include_resolved: bool = False) -> QuerySet[UnmappedCode]:
