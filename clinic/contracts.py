@@ -133,6 +133,10 @@ class DomainError(Exception):
         # Extension members of the problem document (e.g. the patients a conflict names).
         self.extra = extra or {}
 
+    def describe(self, separator: str = "\n  ") -> str:
+        """The message for a person reading a terminal or an admin page (not the API)."""
+        return self.message
+
 
 class NotFound(DomainError):
     """The object does not exist for this tenant (another tenant's object does not exist)."""
@@ -156,6 +160,10 @@ class InvalidInput(DomainError):
     ) -> None:
         super().__init__(message, extra=extra)
         self.problems = problems or []
+
+    def describe(self, separator: str = "\n  ") -> str:
+        """The message, then each bad field after ``separator``."""
+        return self.message + "".join(f"{separator}{p.field}: {p.message}" for p in self.problems)
 
 
 class NotPermitted(DomainError):

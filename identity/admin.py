@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantScopedInline
-from clinic.contracts import DomainError, InvalidInput
+from clinic.contracts import DomainError
 from identity import selectors, services
 from identity.models import IdentifierSystem, MergeLedgerEntry, MergeRecord, Patient, PatientIdentifier
 
@@ -114,8 +114,7 @@ class PatientAdmin(TenantScopedAdmin):
                             actor=f"user:{request.user.pk}",
                         )
                 except DomainError as exc:
-                    problems = exc.problems if isinstance(exc, InvalidInput) else []
-                    errors.append(exc.message + "".join(f" {p.field}: {p.message}" for p in problems))
+                    errors.append(exc.describe(separator=" "))
                 else:
                     messages.success(
                         request,

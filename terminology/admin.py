@@ -264,8 +264,7 @@ class UnmappedCodeAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             except IntegrityError:
                 errors.append("Someone changed this map at the same moment; try again.")
             except DomainError as exc:
-                problems = exc.problems if isinstance(exc, InvalidInput) else []
-                errors.append(exc.message + "".join(f" {p.field}: {p.message}" for p in problems))
+                errors.append(exc.describe(separator=" "))
             else:
                 messages.success(request, f"Mapped in {version.concept_map.name} version {version.label} (published).")
                 return HttpResponseRedirect(reverse("admin:terminology_unmappedcode_changelist"))

@@ -54,6 +54,18 @@ def test_create_tenant_rejects_bad_input(args, message):
     assert Tenant.objects.count() == 0
 
 
+def test_every_bad_field_is_listed_on_its_own_line():
+    with pytest.raises(CommandError) as caught:
+        run("create_tenant", "--slug", "River Side", "--name", "   ")
+
+    lines = str(caught.value).splitlines()
+    assert lines[1:] == [
+        "  slug: must be lower-case letters, digits and hyphens",
+        "  name: must not be blank",
+    ]
+    assert Tenant.objects.count() == 0
+
+
 def test_create_api_client_prints_the_token_last_and_stores_only_its_hash():
     tenant = TenantFactory(slug="riverside")
 

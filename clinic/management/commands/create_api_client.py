@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clinic import selectors, services
 from clinic.contracts import DEFAULT_CLIENT_SCOPES, DomainError, Scope
-from clinic.management import command_error
 
 
 class Command(BaseCommand):
@@ -36,7 +35,7 @@ class Command(BaseCommand):
                 scopes = [s for item in options["scopes"] for s in item.replace(",", " ").split()]
             client, token = services.create_api_client(tenant_id=tenant.pk, name=options["name"], scopes=scopes)
         except DomainError as exc:
-            raise command_error(exc) from exc
+            raise CommandError(exc.describe()) from exc
         self.stdout.write(f"Created API client {client.name} ({client.pk}) for tenant {tenant.slug}.")
         self.stdout.write(f"Scopes: {' '.join(client.scopes)}")
         self.stdout.write("Token (shown once, send it as 'Authorization: Bearer <token>'):")

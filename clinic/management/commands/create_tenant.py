@@ -6,7 +6,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clinic import services
 from clinic.contracts import DomainError
-from clinic.management import command_error
 
 
 class Command(BaseCommand):
@@ -27,5 +26,5 @@ class Command(BaseCommand):
                 return
             raise CommandError(exc.message) from exc
         except DomainError as exc:
-            raise command_error(exc) from exc
+            raise CommandError(exc.describe()) from exc
         self.stdout.write(self.style.SUCCESS(f"Created tenant {tenant.slug} ({tenant.name}), id {tenant.pk}."))

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from clinic.contracts import DomainError, InvalidInput
+from clinic.contracts import DomainError
 from clinic.facade import get_tenant
 from interop import services
 
@@ -31,8 +31,7 @@ class Command(BaseCommand):
                 mllp_port=options["mllp_port"],
             )
         except DomainError as exc:
-            problems = exc.problems if isinstance(exc, InvalidInput) else []
-            raise CommandError(exc.message + "".join(f"\n  {p.field}: {p.message}" for p in problems)) from exc
+            raise CommandError(exc.describe()) from exc
         where = (
             f"{partner.mllp_host}:{partner.mllp_port}" if partner.mllp_port else "no MLLP address (orders are not sent)"
         )

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from clinic.contracts import DomainError, InvalidInput
+from clinic.contracts import DomainError
 from clinic.facade import get_tenant
 from terminology import services
 
@@ -49,8 +49,7 @@ class Command(BaseCommand):
                 publish_now=not options["draft"],
             )
         except DomainError as exc:
-            problems = exc.problems if isinstance(exc, InvalidInput) else []
-            raise CommandError(exc.message + "".join(f"\n  {p.field}: {p.message}" for p in problems)) from exc
+            raise CommandError(exc.describe()) from exc
         if not result.created:
             self.stdout.write(
                 f"{result.map_name} version {result.version} is already loaded ({result.entries} entries)."
