@@ -50,44 +50,13 @@ def ensure_builtin_content() -> None:
     """The global code systems and the HL7 v2-to-FHIR maps that every installation has
     (migration 0002 loads them; this restores them where they went missing, e.g. a database
     flushed by tests). Idempotent."""
-    from terminology.content import v2tofhir
-    from terminology.models import Concept
+    from django.apps import apps
 
-    systems = {
-        uri: ensure_code_system(uri=uri, name=name, v2_identifier=v2_identifier)
-        for uri, name, v2_identifier in v2tofhir.BUILTIN_SYSTEMS
-    }
-    for table, (_filename, name, title) in v2tofhir.BUILTIN_MAPS.items():
-        source = v2tofhir.V2.format(table)
-        Concept.objects.bulk_create(
-            [
-                Concept(code_system=systems[source], code=code, display=text[:500])
-                for code, text in v2tofhir.concepts(table)
-            ],
-            ignore_conflicts=True,
-        )
-        rows, digest = v2tofhir.read(table)
-        concept_map, _ = ConceptMap.objects.get_or_create(
-            tenant=None, name=name, defaults={"url": f"urn:clinic:conceptmap:{name}", "title": title}
-        )
-        version, created = ConceptMapVersion.objects.get_or_create(
-            concept_map=concept_map, label=v2tofhir.BUILTIN_VERSION, defaults={"source_sha256": digest}
-        )
-        if created:
-            ConceptMapEntry.objects.bulk_create(
-                ConceptMapEntry(
-                    version=version,
-                    source_system=source,
-                    source_code=row.code,
-                    source_display=row.text[:500],
-                    target_system=row.target_system,
-                    target_code=row.target_code,
-                    target_display=row.target_display[:500],
-                    valid_from=csvformat.DEFAULT_VALID_FROM,
-                )
-                for row in rows
-            )
-            publish_version(version_id=version.pk)
+    from terminology.content import v2tofhir
+
+    with transaction.atomic():
+        for version_id in v2tofhir.load(lambda name: apps.get_model("terminology", name), published_at=None):
+            publish_version(version_id=version_id)
 
 
 def ensure_concepts(*, system_uri: str, tenant_id: int | None, concepts: list[tuple[str, str]]) -> int:

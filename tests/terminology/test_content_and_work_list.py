@@ -175,3 +175,29 @@ def test_two_mappings_into_one_map_in_the_same_second_keep_both():
     for code, expected in (("AAA", "1-1"), ("BBB", "2-2"), ("GLU", "2345-7")):
         found = translate(tenant_id=tenant.pk, system=LAB, code=code, target_system=LOINC, as_of=datetime.date.today())
         assert found is not None and found.target.code == expected
+
+
+def test_built_in_content_that_went_missing_is_restored_published_and_only_once():
+    from terminology.content import v2tofhir
+    from terminology.models import ConceptMap, ConceptMapEntry, ConceptMapVersion
+    from terminology.services import ensure_builtin_content
+
+    ConceptMapEntry.objects.filter(version__concept_map__name="v2-0085").delete()
+    ConceptMapVersion.objects.filter(concept_map__name="v2-0085").delete()
+    ConceptMap.objects.filter(name="v2-0085").delete()
+    Concept.objects.filter(code_system__uri=v2_table("0085")).delete()
+    engine.invalidate()
+    tenant = TenantFactory()
+    status = "http://hl7.org/fhir/observation-status"
+    assert translate(tenant_id=tenant.pk, system=v2_table("0085"), code="F", target_system=status, as_of=TODAY) is None
+
+    ensure_builtin_content()
+    ensure_builtin_content()
+
+    found = translate(tenant_id=tenant.pk, system=v2_table("0085"), code="F", target_system=status, as_of=TODAY)
+    assert found is not None and found.target.code == "final"
+    [version] = ConceptMapVersion.objects.filter(concept_map__name="v2-0085")
+    assert version.published_at is not None
+    assert ConceptMapEntry.objects.filter(version=version).count() == len(v2tofhir.read("0085")[0])
+    assert Concept.objects.filter(code_system__uri=v2_table("0085")).count() == 15
+    assert ConceptMap.objects.filter(tenant=None).count() == 4
