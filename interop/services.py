@@ -133,13 +133,21 @@ def retry_delay(attempts: int) -> float:
     return delays[max(0, min(attempts - 1, len(delays) - 1))]
 
 
+WAITING = "waiting"  # send_message: an earlier version of the order has not been answered yet
+
+
 def send_message(*, message_id: int) -> str:
     """Send one pending message over MLLP and record the outcome: ``acked``, ``rejected``
-    (AE/AR: the lab refused it; not retried), or ``pending`` with the next attempt's time
-    (the lab could not be reached). Returns the status."""
+    (AE/AR: the lab refused it; not retried), ``pending`` with the next attempt's time (the lab
+    could not be reached), or ``waiting`` (an earlier version of the order is still pending;
+    its outcome dispatches this one). Returns the status.
+
+    Locks wait rather than skip: a second task for a message being sent waits and then sees it
+    answered, and a task for a later version waits for the earlier one's send to finish. Only
+    the message rows are locked, never the partner all of a lab's messages share."""
     with transaction.atomic():
         message = (
-            OutboundMessage.objects.select_for_update(skip_locked=True)
+            OutboundMessage.objects.select_for_update(of=("self",))
             .select_related("partner")
             .filter(pk=message_id)
             .first()
@@ -147,7 +155,8 @@ def send_message(*, message_id: int) -> str:
         if message is None or message.status != OutboundMessage.Status.PENDING:
             return message.status if message else "missing"
         earlier = (
-            OutboundMessage.objects.filter(
+            OutboundMessage.objects.select_for_update()
+            .filter(
                 partner=message.partner,
                 order_id=message.order_id,
                 order_version__lt=message.order_version,
@@ -157,11 +166,11 @@ def send_message(*, message_id: int) -> str:
             .first()
         )
         if earlier is not None:
-            # The lab must hear of an order's versions in order (no cancel before the order):
-            # this one goes when the earlier one is acknowledged.
+            # The lab must hear of an order's versions in order (no cancel before the order).
+            # The sweep is the backstop if the earlier one's dispatch of this one is lost.
             message.next_attempt_at = (earlier.next_attempt_at or timezone.now()) + timedelta(seconds=1)
             message.save(update_fields=["next_attempt_at"])
-            return message.status
+            return WAITING
         partner = message.partner
         message.attempts += 1
         try:

@@ -100,6 +100,19 @@ def test_cancelling_sends_a_ca_for_the_next_order_version(celery_worker, lab, vi
     assert sorted(segments(m)["ORC"][1] for m in lab.received) == ["CA", "NW"]
 
 
+def test_messages_to_one_lab_are_sent_side_by_side_none_left_behind(celery_worker, lab, visit):
+    # A slow lab: each send holds its message for a second, so the two sends overlap. One
+    # must not make the other skip (they share the lab partner, which nobody may lock).
+    clinic, encounter = visit
+    lab.delay = 1.0
+    place(clinic, encounter, "FBC", "TSH")
+
+    wait_for(lambda: OutboundMessage.objects.filter(status="acked").count() == 2, what="both ACKs")
+
+    assert sorted(OutboundMessage.objects.values_list("attempts", flat=True)) == [1, 1]
+    assert len(lab.received) == 2
+
+
 def test_a_redelivered_order_event_sends_nothing_new(celery_worker, lab, visit):
     clinic, encounter = visit
     place(clinic, encounter, "FBC")

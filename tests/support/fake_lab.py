@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 START, END = b"\x0b", b"\x1c\x0d"
 
 
 class FakeLab:
-    def __init__(self, port: int | None = None, *, answer: str = "AA") -> None:
+    def __init__(self, port: int | None = None, *, answer: str = "AA", delay: float = 0.0) -> None:
         self.port = port or _free_port()
         self.answer = answer
+        self.delay = delay  # seconds before each ACK: a slow lab
         self.received: list[str] = []
         self._listener: socket.socket | None = None
 
@@ -60,6 +62,7 @@ class FakeLab:
                     ack = f"{header}\rMSA|{self.answer}|{control_id}|"
                     if self.answer != "AA":
                         ack += "Unknown test code"
+                    time.sleep(self.delay)
                     conn.sendall(START + ack.encode() + END)
 
 
