@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.utils import timezone
 from hl7apy.parser import parse_message
 
 from billing.facade import seed_demo_fees
@@ -14,9 +16,11 @@ from clinic import services as kernel
 from clinic.models import OutboxEvent
 from encounters import services as encounters
 from interop import services
+from interop.handlers import send_order_to_lab
 from interop.models import LabPartner, OutboundMessage
 from orders import services as orders
 from terminology.facade import seed_demo_catalogue
+from tests.conftest import running_worker
 from tests.encounters.helpers import make_clinic
 from tests.identity.helpers import NHS_NUMBERS, register
 from tests.support.fake_lab import FakeLab
@@ -113,13 +117,33 @@ def test_messages_to_one_lab_are_sent_side_by_side_none_left_behind(celery_worke
     assert len(lab.received) == 2
 
 
+def test_a_message_whose_send_was_never_handed_over_is_sent_by_the_sweep(broker_up, lab, visit):
+    clinic, encounter = visit
+    broker_up.down()
+    place(clinic, encounter, "FBC")
+    event = OutboxEvent.objects.get(type="order.placed")
+    with transaction.atomic():
+        send_order_to_lab(kernel.as_contract(event))  # the subscriber; its hand-over fails
+    message = OutboundMessage.objects.get()
+    assert (message.status, message.attempts, len(lab.received)) == ("pending", 0, 0)
+
+    OutboundMessage.objects.update(next_attempt_at=timezone.now() + timedelta(minutes=1))
+    assert services.sweep_outbound() == 0  # not due yet
+    OutboundMessage.objects.update(next_attempt_at=timezone.now())
+    broker_up.up()
+    with running_worker():
+        assert services.sweep_outbound() == 1  # what beat does every 30 s
+        wait_for(lambda: OutboundMessage.objects.filter(status="acked").exists(), what="the swept message's ACK")
+
+    assert OutboundMessage.objects.get().attempts == 1
+    assert len(lab.received) == 1
+
+
 def test_a_redelivered_order_event_sends_nothing_new(celery_worker, lab, visit):
     clinic, encounter = visit
     place(clinic, encounter, "FBC")
     wait_for(lambda: OutboundMessage.objects.filter(status="acked").exists(), what="the first ACK")
     event = OutboxEvent.objects.get(type="order.placed")
-
-    from interop.handlers import send_order_to_lab
 
     with transaction.atomic():
         send_order_to_lab(kernel.as_contract(event))  # as if the subscriber ran again
