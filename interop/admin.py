@@ -39,8 +39,8 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
     @admin.action(description="Send the selected pending messages again now")
     def send_now(self, request: HttpRequest, queryset: QuerySet[OutboundMessage]) -> None:
-        pending = queryset.filter(status=OutboundMessage.Status.PENDING)
-        pending.update(next_attempt_at=timezone.now())
-        for message_id in pending.values_list("pk", flat=True):
+        pending = list(queryset.filter(status=OutboundMessage.Status.PENDING).values_list("pk", flat=True))
+        OutboundMessage.objects.filter(pk__in=pending).update(next_attempt_at=timezone.now())
+        for message_id in pending:
             services.dispatch(message_id=message_id)
-        messages.success(request, f"Queued {pending.count()} message(s) for sending.")
+        messages.success(request, f"Queued {len(pending)} message(s) for sending.")

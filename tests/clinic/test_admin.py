@@ -157,3 +157,24 @@ def test_operator_creating_a_tenant_in_admin_sets_it_up_like_the_command(client)
     assert response.status_code == 302
     tenant = Tenant.objects.get(slug="northgate")
     assert OutboxEvent.objects.filter(type="tenant.created", tenant=tenant).count() == 1
+
+
+def test_rotating_tokens_in_admin_shows_each_new_token_once_and_the_old_one_stops(client, tenant_admin):
+    from tests.clinic.factories import api_token
+
+    old_token = api_token(tenant_admin.tenant, name="acme-lab")
+    theirs = api_token(TenantFactory(), name="other-lab")
+    mine = ApiClient.objects.get(name="acme-lab")
+    other = ApiClient.objects.get(name="other-lab")
+
+    response = client.post(
+        "/admin/clinic/apiclient/", {"action": "rotate_token", "_selected_action": [str(mine.pk), str(other.pk)]}
+    )
+
+    assert response.status_code == 302
+    shown = [m.message for m in get_messages(response.wsgi_request)]
+    assert len(shown) == 1  # another tenant's client is not theirs to rotate
+    new_token = shown[0].rsplit(" ", 1)[-1]
+    mine.refresh_from_db()
+    assert mine.token_sha256 == hash_token(new_token) != hash_token(old_token)
+    assert ApiClient.objects.get(pk=other.pk).token_sha256 == hash_token(theirs)

@@ -377,3 +377,24 @@ def test_without_a_broker_tasks_run_eagerly_at_commit_and_failures_wait_for_the_
 
     assert delivered(flaky.id)
     assert effects(flaky.id, "probe.flaky") == 1
+
+
+def test_dispatching_undelivered_events_from_admin_delivers_them_once(broker_up, transactional_db, client):
+    from tests.clinic.factories import UserFactory
+
+    tenant = TenantFactory()
+    broker_up.down()
+    with transaction.atomic():
+        stuck = publish(type="probe.happened", tenant_id=tenant.pk)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    action = {"action": "dispatch_now", "_selected_action": [str(stuck.id)]}
+
+    still_down = client.post("/admin/clinic/outboxevent/", action, follow=True)
+    assert "Dispatched 0 of 1 undelivered events." in still_down.content.decode()
+    broker_up.up()
+    with running_worker():
+        back = client.post("/admin/clinic/outboxevent/", action, follow=True)
+        assert "Dispatched 1 of 1 undelivered events." in back.content.decode()
+        wait_for(lambda: delivered(stuck.id), what="delivery of the re-dispatched event")
+
+    assert effects(stuck.id) == 1

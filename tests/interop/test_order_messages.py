@@ -139,6 +139,27 @@ def test_a_message_whose_send_was_never_handed_over_is_sent_by_the_sweep(broker_
     assert len(lab.received) == 1
 
 
+def test_send_now_in_admin_sends_a_waiting_message_at_once(broker_up, lab, visit, admin_client):
+    clinic, encounter = visit
+    broker_up.down()
+    place(clinic, encounter, "FBC")
+    with transaction.atomic():
+        send_order_to_lab(kernel.as_contract(OutboxEvent.objects.get(type="order.placed")))
+    OutboundMessage.objects.update(next_attempt_at=timezone.now() + timedelta(minutes=5))  # next try far off
+    broker_up.up()
+
+    with running_worker():
+        response = admin_client.post(
+            "/admin/interop/outboundmessage/",
+            {"action": "send_now", "_selected_action": [str(OutboundMessage.objects.get().pk)]},
+            follow=True,
+        )
+        assert "Queued 1 message(s) for sending." in response.content.decode()
+        wait_for(lambda: OutboundMessage.objects.filter(status="acked").exists(), what="the ACK")
+
+    assert len(lab.received) == 1
+
+
 def test_a_redelivered_order_event_sends_nothing_new(celery_worker, lab, visit):
     clinic, encounter = visit
     place(clinic, encounter, "FBC")
