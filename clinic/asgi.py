@@ -26,15 +26,17 @@ class BodyLimit:
     the header); bodies without one are read here, up to the limit, and replayed to the app.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, per_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
         if scope["type"] != "http" or b"content-length" in headers:
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope.get("path", ""), self.limit)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -43,8 +45,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await self._refuse(scope, send)
+            if size > limit:
+                await self._refuse(scope, send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -64,13 +66,13 @@ class BodyLimit:
         scope["headers"] = [*scope.get("headers", []), (b"content-length", str(len(body)).encode())]
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         body = json.dumps(
             {
                 "type": "urn:clinic:problem:body-too-large",
                 "title": "Request body too large",
                 "status": 413,
-                "detail": f"The request body is over {self.limit} bytes, the most this server accepts.",
+                "detail": f"The request body is over {limit} bytes, the most this server accepts.",
                 "code": "body-too-large",
                 "instance": scope.get("path", ""),
             }
@@ -92,7 +94,11 @@ def _build() -> ASGIApp:
     django_app = get_asgi_application()
     from django.conf import settings
 
-    return BodyLimit(django_app, settings.CLINIC_MAX_REQUEST_BODY_BYTES)  # type: ignore[arg-type]
+    return BodyLimit(
+        django_app,  # type: ignore[arg-type]
+        settings.CLINIC_MAX_REQUEST_BODY_BYTES,
+        {"/hl7/v2": settings.CLINIC_HL7_HTTP_MAX_BODY_BYTES},
+    )
 
 
 application = _build()

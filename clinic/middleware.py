@@ -22,7 +22,13 @@ class RequestBodyLimitMiddleware:
             length = int(raw)
         except ValueError:
             return problem_response(request, status=400, detail=f"Invalid Content-Length header {raw!r}.")
-        limit = settings.CLINIC_MAX_REQUEST_BODY_BYTES
+        # HL7 v2 over HTTP answers an oversized message with an HL7 AR (and stores it): the
+        # endpoint reads up to its own, larger limit.
+        limit = (
+            settings.CLINIC_HL7_HTTP_MAX_BODY_BYTES
+            if request.path == "/hl7/v2"
+            else settings.CLINIC_MAX_REQUEST_BODY_BYTES
+        )
         if length > limit:
             return problem_response(
                 request,

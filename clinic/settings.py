@@ -206,6 +206,13 @@ CLINIC_OUTBOX_SWEEP_MAX_BACKOFF_SECONDS = 600.0
 CLINIC_OUTBOX_SWEEP_BATCH = 500
 
 # --- Outbound HL7 (orders to labs) -----------------------------------------------------------------
+# HL7 v2 intake: the largest message processed (larger ones are answered AR), how much of a
+# message the store keeps, the HTTP body limit of POST /hl7/v2, and the time zone of HL7 times
+# sent without an offset.
+CLINIC_HL7_MAX_MESSAGE_BYTES = int(os.environ.get("CLINIC_HL7_MAX_MESSAGE_BYTES", 1024 * 1024))
+CLINIC_HL7_STORE_BYTES = 16 * 1024 * 1024
+CLINIC_HL7_HTTP_MAX_BODY_BYTES = 16 * 1024 * 1024
+CLINIC_HL7_LOCAL_TIMEZONE = os.environ.get("CLINIC_HL7_LOCAL_TIMEZONE", "Europe/London")
 CLINIC_MLLP_TIMEOUT = float(os.environ.get("CLINIC_MLLP_TIMEOUT", 10.0))
 # Seconds before the n-th retry of a message whose lab could not be reached (the last repeats).
 CLINIC_OUTBOUND_RETRY_DELAYS = [2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0]

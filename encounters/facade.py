@@ -8,7 +8,15 @@ from uuid import UUID
 from encounters import selectors
 from encounters.contracts import EncounterRef
 
-__all__ = ["get_encounter", "lock_encounter", "register_cancel_guard", "seed_demo_schedule"]
+__all__ = [
+    "active_encounter_ids",
+    "find_encounter_by_visit_number",
+    "get_encounter",
+    "lock_encounter",
+    "register_cancel_guard",
+    "seed_demo_schedule",
+    "timeline_pushes",
+]
 
 
 def register_cancel_guard(guard: Callable[[int, UUID], str | None]) -> None:
@@ -41,3 +49,46 @@ def seed_demo_schedule(*, tenant_id: int, site_id: int, days: int = 14) -> str:
     from encounters import demo
 
     return demo.seed(tenant_id=tenant_id, site_id=site_id, days=days)
+
+
+def active_encounter_ids(*, tenant_id: int, patient_id: UUID) -> list[UUID]:
+    """The patient's encounters in progress (at any site), oldest first: where a clinician is
+    looking at the patient now."""
+    from encounters.contracts import EncounterStatus
+    from encounters.models import Encounter
+
+    return list(
+        Encounter.objects.filter(tenant_id=tenant_id, patient_id=patient_id, status=EncounterStatus.IN_PROGRESS)
+        .order_by("period_start", "id")
+        .values_list("pk", flat=True)
+    )
+
+
+def find_encounter_by_visit_number(*, tenant_id: int, visit_number: str) -> EncounterRef | None:
+    """The encounter with this visit number (PV1-19), or None."""
+    from encounters.models import Encounter
+
+    found = Encounter.objects.filter(tenant_id=tenant_id, visit_number=visit_number).first()
+    return selectors.encounter_ref(found) if found else None
+
+
+def timeline_pushes(*, tenant_id: int, event_ids: list[UUID]) -> list[dict[str, str | None]]:
+    """Where these events landed: one row per timeline entry (``event``, ``encounter``,
+    ``added_at`` when the entry was written, ``pushed_at`` when it was published to live
+    viewers)."""
+    from encounters.models import TimelineEntry
+
+    rows = (
+        TimelineEntry.objects.filter(tenant_id=tenant_id, event_id__in=event_ids)
+        .order_by("created_at")
+        .values_list("event_id", "encounter_id", "created_at", "pushed_at")
+    )
+    return [
+        {
+            "event": str(event_id),
+            "encounter": str(encounter_id),
+            "added_at": created_at.isoformat(),
+            "pushed_at": pushed_at.isoformat() if pushed_at else None,
+        }
+        for event_id, encounter_id, created_at, pushed_at in rows
+    ]

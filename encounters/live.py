@@ -30,8 +30,11 @@ def _redis() -> redis.Redis:
     return _client
 
 
-def push(encounter_id: UUID, entry: dict[str, Any]) -> None:
+def push(encounter_id: UUID, entry: dict[str, Any]) -> bool:
+    """Publish a committed entry to the encounter's viewers; False (logged) when Redis is down."""
     try:
         _redis().publish(channel(encounter_id), json.dumps(entry))
     except redis.RedisError as exc:
         logger.warning("timeline.push_failed encounter=%s error=%s", encounter_id, type(exc).__name__)
+        return False
+    return True

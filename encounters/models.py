@@ -147,9 +147,11 @@ class TimelineEntry(TenantScopedModel):
     reference = models.CharField(max_length=200, blank=True)
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)  # when it reached the timeline
+    pushed_at = models.DateTimeField(null=True, blank=True)  # when it was published to live viewers
 
     class Meta:
         ordering = ["encounter_id", "id"]
+        indexes = [models.Index(fields=["event_id"], name="timeline_entry_by_event")]
         constraints = [
             models.UniqueConstraint(fields=["encounter", "event_id"], name="timeline_entry_once"),
             models.UniqueConstraint(fields=["encounter", "seq"], name="timeline_entry_seq_unique"),

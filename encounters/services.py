@@ -460,8 +460,14 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
             "summary": summary,
             "reference": reference,
         }
-        transaction.on_commit(partial(live.push, encounter_id, pushed))
+        transaction.on_commit(partial(_push, encounter_id, pushed))
     return created
+
+
+def _push(encounter_id: UUID, entry: dict[str, Any]) -> None:
+    """After commit: publish the entry to live viewers and record when (support quotes it)."""
+    if live.push(encounter_id, entry):
+        TimelineEntry.objects.filter(pk=entry["id"]).update(pushed_at=timezone.now())
 
 
 def _timeline_lock_id(encounter_id: UUID) -> int:

@@ -38,6 +38,7 @@ ENCOUNTER_EVENTS = [
     "charge.reversed",
     "result.available",
     "result.corrected",
+    "result.flagged",
 ]
 # Events about the patient, flagged on the encounters open when they happen.
 PATIENT_EVENTS = ["patient.merged", "patient.unmerged"]
@@ -135,6 +136,9 @@ def describe(event: Event) -> tuple[str, str]:
         return f"Charge reversed: {p.get('code', '?')}", f"charge:{p.get('charge_id', '')}"
     if kind in ("result.available", "result.corrected"):
         return p.get("summary") or "Result available", f"report:{p.get('report_id', '')}"
+    if kind == "result.flagged":
+        visit = p.get("visit_number") or "another visit"
+        return f"New result from {visit}: {p.get('summary') or 'result available'}", f"report:{p.get('report_id', '')}"
     if kind == "patient.merged":
         return "Patient record merged with a duplicate", f"merge:{p.get('merge_id', '')}"
     if kind == "patient.unmerged":

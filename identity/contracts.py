@@ -12,6 +12,7 @@ from uuid import UUID
 PATIENT_REGISTERED = "patient.registered"
 PATIENT_MERGED = "patient.merged"
 PATIENT_UNMERGED = "patient.unmerged"
+PATIENT_UPDATED = "patient.updated"
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 

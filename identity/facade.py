@@ -22,15 +22,18 @@ from identity.contracts import (
 __all__ = [
     "find_patient_by_identifier",
     "get_patient",
+    "identifier_system_uris",
     "lock_patient_for_write",
     "match_patients",
     "merge_patients",
+    "patients_by_v2_identifiers",
     "register_merge_guard",
     "register_patient",
     "register_patient_reference",
     "resolve_patient_id",
     "search_patients",
     "unmerge_patient",
+    "update_demographics",
 ]
 
 
@@ -116,3 +119,22 @@ def register_patient_reference(
     return it. Call from your app's ``AppConfig.ready``; a test fails for any model that
     references ``identity.Patient`` without doing so."""
     references.register(model, field=field, created_field=created_field)
+
+
+def patients_by_v2_identifiers(*, tenant_id: int, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
+    """The surviving patient for each HL7 v2 identifier (CX-4 assigning authority, CX-1 value)
+    the tenant knows; unknown authorities and values are left out."""
+    return selectors.patients_by_v2_identifiers(tenant_id=tenant_id, identifiers=identifiers)
+
+
+def update_demographics(*, tenant_id: int, patient_id: UUID, demographics: Demographics, actor: str) -> PatientRecord:
+    """Update a patient's demographics in the caller's transaction (see
+    ``identity.services.update_demographics``). Raises PatientNotFound, InvalidPatient."""
+    return services.update_demographics(
+        tenant_id=tenant_id, patient_id=patient_id, demographics=demographics, actor=actor
+    )
+
+
+def identifier_system_uris(*, tenant_id: int) -> dict[str, str]:
+    """The tenant's identifier system URIs by HL7 v2 assigning authority (CX-4)."""
+    return {authority: s.uri for authority, s in selectors.systems_by_authority(tenant_id=tenant_id).items()}

@@ -222,3 +222,52 @@ def merge_preview(*, tenant_id: int, source_id: UUID) -> list[tuple[str, str, in
         if count:
             rows.append(("reference", f"{ref.label}.{ref.field}", count))
     return rows
+
+
+def systems_by_authority(*, tenant_id: int) -> dict[str, IdentifierSystem]:
+    """The tenant's identifier systems by HL7 v2 assigning authority (CX-4)."""
+    return {s.assigning_authority: s for s in IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by()}
+
+
+_BY_V2_SQL = """
+SELECT s.assigning_authority, i.value, COALESCE(p.replaced_by_id, p.id), p.replaced_by_id IS NOT NULL
+  FROM identity_patientidentifier i
+  JOIN identity_identifiersystem s ON s.id = i.system_id
+  JOIN identity_patient p ON p.id = i.patient_id
+ WHERE i.tenant_id = %s AND (s.assigning_authority, i.value) IN ({pairs})
+"""
+
+
+def patients_by_v2_identifiers(*, tenant_id: int, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
+    """Surviving patient per (assigning authority, value) found; unknown authorities and values
+    are left out. Values are normalised the way their system stores them (NHS numbers without
+    spaces). One query in the common case (no merge chains)."""
+    systems = systems_by_authority(tenant_id=tenant_id)
+    wanted: dict[tuple[str, str], tuple[str, str]] = {}
+    for authority, value in identifiers:
+        system = systems.get(authority)
+        if system is None:
+            continue
+        stored, error = _normalised(system, value)
+        if error is None:
+            wanted[(authority, stored)] = (authority, value)
+    if not wanted:
+        return {}
+    params: list[Any] = [tenant_id]
+    for authority, stored in wanted:
+        params += [authority, stored]
+    with connection.cursor() as cursor:
+        cursor.execute(_BY_V2_SQL.format(pairs=", ".join(["(%s, %s)"] * len(wanted))), params)
+        rows = cursor.fetchall()
+    found: dict[tuple[str, str], UUID] = {}
+    for authority, stored, patient_id, merged in rows:
+        # A merged record's survivor may itself have been merged since: follow the chain.
+        pid = survivor_id(tenant_id=tenant_id, patient_id=patient_id) if merged else patient_id
+        found[wanted[(authority, stored)]] = pid
+    return found
+
+
+def _normalised(system: IdentifierSystem, value: str) -> tuple[str, str | None]:
+    from identity.identifiers import normalise_identifier_value
+
+    return normalise_identifier_value(system, value)

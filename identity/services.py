@@ -7,6 +7,7 @@ the HTTP edge wraps each call in ``transaction.atomic(durable=True)``.
 Events published (type → payload):
 
 - ``patient.registered`` → ``{"patient_id"}``
+- ``patient.updated`` → ``{"patient_id", "changed": [field, ...], "by"}``
 - ``patient.merged`` → ``{"merge_id", "source", "target", "reason", "moved": [{"model", "id", "field"}]}``
 - ``patient.unmerged`` → ``{"merge_id", "source", "target", "returned": [...], "review": [...]}``
 """
@@ -30,6 +31,7 @@ from identity.contracts import (
     PATIENT_MERGED,
     PATIENT_REGISTERED,
     PATIENT_UNMERGED,
+    PATIENT_UPDATED,
     Demographics,
     Gender,
     IdentifierInput,
@@ -414,6 +416,47 @@ def lock_patient_for_write(*, tenant_id: int, patient_id: UUID) -> UUID:
             return current
         current = row[0]
     raise PatientNotFound("No such patient.")
+
+
+def update_demographics(*, tenant_id: int, patient_id: UUID, demographics: Demographics, actor: str) -> PatientRecord:
+    """Replace the demographics a feed sends (an ADT^A08): name, birth date, gender, and telecom
+    and address when given. Applies to the survivor of ``patient_id``. Publishes
+    ``patient.updated`` when anything changed; nothing is written otherwise.
+
+    Raises PatientNotFound, InvalidPatient."""
+    _validate(tenant_id, [], demographics, {})
+    with transaction.atomic(savepoint=False):
+        survivor = lock_patient_for_write(tenant_id=tenant_id, patient_id=patient_id)
+        patient = Patient.objects.select_for_update().get(tenant_id=tenant_id, pk=survivor)
+        name = demographics.name
+        assert name is not None  # validated
+        wanted: dict[str, Any] = {
+            "family": name.family.strip(),
+            "given": [g.strip() for g in name.given],
+            "birth_date": demographics.birth_date,
+            "gender": (demographics.gender or Gender.UNKNOWN).value,
+        }
+        if demographics.telecom:
+            wanted["telecom"] = [
+                {"system": t.system, "value": t.value, **({"use": t.use} if t.use else {})}
+                for t in demographics.telecom
+            ]
+        if demographics.address:
+            wanted["address"] = list(demographics.address)
+        changed = sorted(k for k, v in wanted.items() if getattr(patient, k) != v)
+        if changed:
+            for key in changed:
+                setattr(patient, key, wanted[key])
+            patient.version += 1  # the row is locked: no lost update
+            patient.save(update_fields=[*changed, "version", "updated_at"])
+            publish(
+                type=PATIENT_UPDATED,
+                tenant_id=tenant_id,
+                patient_id=patient.pk,
+                payload={"patient_id": str(patient.pk), "changed": changed, "by": actor},
+            )
+            logger.info("patient.updated tenant=%s patient=%s fields=%s", tenant_id, patient.pk, len(changed))
+    return selectors.get_patient(tenant_id=tenant_id, patient_id=survivor)
 
 
 # --- Merge and unmerge -------------------------------------------------------------------------

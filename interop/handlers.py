@@ -11,3 +11,15 @@ from interop import services
 def send_order_to_lab(event: Event) -> None:
     """Queue the ORM^O01 (NW or CA) for the tenant's lab; it is sent after commit."""
     services.queue_order_message(event=event)
+
+
+@subscriber("interop.inbound_released", events_=["result.released"])
+def mark_messages_released(event: Event) -> None:
+    """A held result was charted: the messages that carried it are processed now."""
+    from uuid import UUID
+
+    from interop import inbound
+
+    inbound.mark_released(
+        held_id=UUID(event.payload["held_id"]), produced=event.payload["produced"], status=event.payload["status"]
+    )

@@ -1,7 +1,10 @@
-"""The edges: lab partners and the delivery log of messages sent to them."""
+"""The edges: lab partners, the delivery log of messages sent to them, and the store of every
+message received from them."""
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 
@@ -73,3 +76,65 @@ class OutboundMessage(TenantScopedModel):
 
     def __str__(self) -> str:
         return self.control_id
+
+
+class InboundMessage(models.Model):
+    """Every HL7 v2 message received, stored raw before anything else is done with it, with what
+    became of it. The tenant is unknown (null) when the sender is: such a message is stored,
+    refused (AR) and charts nothing."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received, not yet processed"
+        PROCESSED = "processed"
+        DUPLICATE = "duplicate", "Duplicate (already charted)"
+        HELD = "held", "Held (patient or order unknown)"
+        REJECTED = "rejected"
+
+    class Transport(models.TextChoices):
+        MLLP = "mllp"
+        HTTP = "http"
+
+    tenant = models.ForeignKey("clinic.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(LabPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="inbound")
+    transport = models.CharField(max_length=4, choices=Transport.choices)
+    peer = models.CharField(max_length=100, blank=True, help_text="Remote address, or the API client.")
+    raw = models.BinaryField(help_text="The bytes as received (they name the patient: not for logs).")
+    size = models.PositiveIntegerField()
+    truncated = models.BooleanField(default=False, help_text="Longer than the store keeps: only the start is here.")
+    sha256 = models.CharField(max_length=64)
+    sending_application = models.CharField(max_length=100, blank=True)
+    sending_facility = models.CharField(max_length=100, blank=True)
+    receiving_facility = models.CharField(max_length=100, blank=True)
+    control_id = models.CharField(max_length=200, blank=True)
+    message_type = models.CharField(max_length=20, blank=True)
+    version = models.CharField(max_length=10, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    ack_code = models.CharField(max_length=2, blank=True)
+    ack_text = models.TextField(blank=True)
+    ack_control_id = models.CharField(max_length=40, blank=True)
+    errors = models.JSONField(default=list, blank=True, help_text="[{location, code, severity, text}] as sent in ERR.")
+    produced = models.JSONField(default=dict, blank=True, help_text="IDs of what it charted, registered or merged.")
+    event_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+    accessions = ArrayField(models.CharField(max_length=80), default=list, blank=True)
+    placer_numbers = ArrayField(models.CharField(max_length=80), default=list, blank=True)
+    patient_id = models.UUIDField(null=True, blank=True, help_text="The patient it was charted to (at the time).")
+    held_id = models.UUIDField(null=True, blank=True, help_text="Its row in the held-results work queue.")
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reprocess_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField()
+    committed_at = models.DateTimeField(null=True, blank=True, help_text="When its clinical transaction committed.")
+    acknowledged_at = models.DateTimeField(null=True, blank=True, help_text="When the ACK was handed to the sender.")
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(fields=["tenant", "control_id"], name="inbound_by_control_id"),
+            models.Index(fields=["tenant", "sha256"], name="inbound_by_sha256"),
+            models.Index(fields=["tenant", "status", "received_at"], name="inbound_by_status"),
+            models.Index(fields=["tenant", "patient_id"], name="inbound_by_patient"),
+            models.Index(fields=["held_id"], name="inbound_by_held", condition=Q(held_id__isnull=False)),
+            GinIndex(fields=["accessions"], name="inbound_by_accession"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_type or '?'} {self.control_id or '(no control ID)'}"

@@ -54,3 +54,4 @@ class OrderRecord:
     version: int
     ordered_at: datetime
     cancelled_at: datetime | None
+    filler_number: str = ""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from orders import selectors
+from orders import selectors, services
 from orders.contracts import OrderRecord
 from orders.models import ServiceRequest
 
-__all__ = ["find_order", "get_order"]
+__all__ = ["find_order", "get_order", "record_result_status"]
 
 
 def get_order(*, tenant_id: int, order_id: UUID) -> OrderRecord:
@@ -16,7 +16,20 @@ def get_order(*, tenant_id: int, order_id: UUID) -> OrderRecord:
     return selectors.order_record(selectors.get_order(tenant_id=tenant_id, order_id=order_id))
 
 
-def find_order(*, tenant_id: int, placer_number: str) -> OrderRecord | None:
-    """The order with this placer number (ORC-2/OBR-2), or None."""
-    found = ServiceRequest.objects.filter(tenant_id=tenant_id, placer_number=placer_number).first()
+def find_order(*, tenant_id: int, placer_number: str = "", filler_number: str = "") -> OrderRecord | None:
+    """The order with this placer number (ORC-2/OBR-2), else the one a result already linked
+    to this filler number (ORC-3/OBR-3); None when neither finds one."""
+    found = None
+    if placer_number:
+        found = ServiceRequest.objects.filter(tenant_id=tenant_id, placer_number=placer_number).first()
+    if found is None and filler_number:
+        found = ServiceRequest.objects.filter(tenant_id=tenant_id, filler_number=filler_number).first()
     return selectors.order_record(found) if found else None
+
+
+def record_result_status(*, tenant_id: int, order_id: UUID, filler_number: str, final: bool) -> OrderRecord:
+    """A result arrived for the order, in the caller's transaction (see
+    ``orders.services.record_result_status``). Raises OrderNotFound."""
+    return selectors.order_record(
+        services.record_result_status(tenant_id=tenant_id, order_id=order_id, filler_number=filler_number, final=final)
+    )

@@ -18,6 +18,9 @@ class ServiceRequest(TenantScopedModel):
     patient = models.ForeignKey("identity.Patient", on_delete=models.PROTECT, related_name="+")
     encounter = models.ForeignKey("encounters.Encounter", on_delete=models.PROTECT, related_name="+")
     placer_number = models.CharField(max_length=30)
+    filler_number = models.CharField(
+        max_length=80, blank=True, help_text="The lab's number (ORC-3/OBR-3), from its results."
+    )
     code = models.CharField(max_length=100, help_text="The tenant's catalogue code.")
     display = models.CharField(max_length=200, blank=True)
     coded = models.JSONField(default=dict, help_text="Catalogue code, LOINC translation and the map version used.")
@@ -37,7 +40,10 @@ class ServiceRequest(TenantScopedModel):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "placer_number"], name="order_placer_number_unique"),
         ]
-        indexes = [models.Index(fields=["tenant", "encounter"], name="order_by_encounter")]
+        indexes = [
+            models.Index(fields=["tenant", "encounter"], name="order_by_encounter"),
+            models.Index(fields=["tenant", "filler_number"], name="order_by_filler_number"),
+        ]
 
     def __str__(self) -> str:
         return self.placer_number

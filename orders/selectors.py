@@ -62,6 +62,7 @@ def order_record(order: ServiceRequest) -> OrderRecord:
         version=order.version,
         ordered_at=order.ordered_at,
         cancelled_at=order.cancelled_at,
+        filler_number=order.filler_number,
     )
 
 

@@ -172,6 +172,27 @@ def cancel_order(*, tenant_id: int, order_id: UUID, actor: str) -> ServiceReques
     return order
 
 
+def record_result_status(*, tenant_id: int, order_id: UUID, filler_number: str, final: bool) -> ServiceRequest:
+    """Record what a result tells about its order, in the caller's transaction: the lab's filler
+    number (the first one sticks), and ``completed`` once a final result arrives for an active
+    order. A revoked order stays revoked (the result is charted all the same). Sends nothing to
+    the lab: the lab told us. Raises OrderNotFound."""
+    with transaction.atomic(savepoint=False):
+        order = ServiceRequest.objects.select_for_update(no_key=True).filter(tenant_id=tenant_id, pk=order_id).first()
+        if order is None:
+            raise OrderNotFound("No such order.")
+        fields = []
+        if filler_number and not order.filler_number:
+            order.filler_number = filler_number[:80]
+            fields.append("filler_number")
+        if final and order.status == OrderStatus.ACTIVE:
+            order.status = OrderStatus.COMPLETED.value
+            fields.append("status")
+        if fields:
+            order.save(update_fields=fields)
+    return order
+
+
 def _publish(event_type: str, order: ServiceRequest, *, visit_number: str) -> None:
     translated = order.coded.get("translated") or None
     publish(

@@ -5,3 +5,10 @@ class ResultsConfig(AppConfig):
     """Inbound results: DiagnosticReport and Observation, corrections, the unmatched-result queue."""
 
     name = "results"
+
+    def ready(self) -> None:
+        from identity.facade import register_patient_reference
+        from results.models import DiagnosticReport, Observation
+
+        register_patient_reference(DiagnosticReport)
+        register_patient_reference(Observation)

@@ -1,1 +1,30 @@
-"""Public functions of results for other apps (plain data in, plain data out). Built in its issue."""
+"""Public functions of results for other apps (plain data in, plain data out)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from results import selectors, services
+from results.contracts import ChartingOutcome, HeldResultRecord, ResultMessage
+
+__all__ = ["file_held_result", "held_results", "record_result"]
+
+
+def record_result(*, tenant_id: int, message: ResultMessage, actor: str) -> ChartingOutcome:
+    """Chart an ORU's results exactly once, in the caller's transaction (see
+    ``results.services.record_result``): charted, duplicate, stale, or held in the work queue."""
+    return services.record_result(tenant_id=tenant_id, message=message, actor=actor)
+
+
+def file_held_result(
+    *, tenant_id: int, held_id: UUID, actor: str, patient_id: UUID | None = None, order_id: UUID | None = None
+) -> ChartingOutcome:
+    """File a held result (see ``results.services.file_held_result``)."""
+    return services.file_held_result(
+        tenant_id=tenant_id, held_id=held_id, actor=actor, patient_id=patient_id, order_id=order_id
+    )
+
+
+def held_results(*, tenant_id: int, sources: list[str]) -> list[HeldResultRecord]:
+    """The work-queue rows held for these sources (e.g. ``hl7:<message id>``)."""
+    return selectors.held_results(tenant_id=tenant_id, sources=sources)

@@ -1,5 +1,9 @@
 """Routes of interop under /api/."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from interop.api.views import TraceView
+
+urlpatterns: list[URLPattern] = [
+    path("results/trace", TraceView.as_view(), name="results-trace"),
+]

@@ -1,0 +1,212 @@
+"""The MLLP listener (HL7 v2.5.1 appendix C, minimal lower layer protocol): persistent
+connections, many messages per connection, many connections at once.
+
+Framing is <VT> message <FS><CR>; TCP may split a frame across reads or put several frames in
+one read, and both are handled. Each connection's messages are processed in order, one ACK
+each, in a thread pool (the domain code is synchronous Django); connections do not wait for
+each other. A connection that sends garbage gets AR answers and keeps its place; a connection
+that misbehaves at the TCP level is closed without disturbing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from interop import inbound
+from interop.models import InboundMessage
+
+logger = logging.getLogger("interop.mllp")
+
+VT, FS, CR = 0x0B, 0x1C, 0x0D
+
+
+class AckRecorder:
+    """Writes the 'acknowledged at' times in batches (one UPDATE a batch), off the ACK path."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self._pending: list[tuple[int, datetime]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mllp-ack-recorder", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(self, message_id: int, at: datetime) -> None:
+        with self._lock:
+            self._pending.append((message_id, at))
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if batch:
+            try:
+                inbound.mark_acknowledged(batch)
+            except Exception:
+                logger.exception("mllp.ack_record_failed count=%s", len(batch))
+            finally:
+                close_old_connections()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+        self.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class Listener:
+    """An asyncio MLLP server. ``serve_forever`` runs it; ``start_in_thread`` runs it in a
+    background thread (tests, benchmarks) and returns once it listens."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 2575, *, workers: int = 8) -> None:
+        self.host = host
+        self.port = port
+        self.workers = workers
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mllp")
+        self.acks = AckRecorder()
+        self.server: asyncio.AbstractServer | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.connections = 0
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- Processing ---------------------------------------------------------------------------
+
+    def _process(self, payload: bytes, peer: str, size: int) -> tuple[bytes, int]:
+        try:
+            receipt = inbound.receive(raw=payload, transport=InboundMessage.Transport.MLLP, peer=peer, size=size)
+        finally:
+            close_old_connections()
+        return receipt.ack.encode("utf-8"), receipt.message_id
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer_info = writer.get_extra_info("peername")
+        peer = f"{peer_info[0]}:{peer_info[1]}" if peer_info else "unknown"
+        self.connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        loop = asyncio.get_running_loop()
+        store_limit = settings.CLINIC_HL7_STORE_BYTES
+        buffer = bytearray()
+        in_frame = False
+        overflow = 0  # bytes of the current frame dropped past the store limit
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                buffer += data
+                while True:
+                    if not in_frame:
+                        start = buffer.find(VT)
+                        if start < 0:
+                            buffer.clear()  # bytes between frames (a stray CR, noise): not a message
+                            break
+                        del buffer[: start + 1]
+                        in_frame = True
+                        overflow = 0
+                    end = buffer.find(FS)
+                    if end < 0:
+                        if len(buffer) > store_limit:
+                            # Keep the start for the store; count (and drop) the rest until FS.
+                            overflow += len(buffer) - store_limit
+                            del buffer[store_limit:]
+                        break
+                    payload = bytes(buffer[:end])
+                    del buffer[: end + 1]
+                    if buffer[:1] == bytes([CR]):
+                        del buffer[:1]
+                    in_frame = False
+                    size = len(payload) + overflow
+                    if overflow:
+                        logger.warning("mllp.frame_truncated peer=%s dropped=%s", peer, overflow)
+                    ack, message_id = await loop.run_in_executor(self.executor, self._process, payload, peer, size)
+                    writer.write(bytes([VT]) + ack + bytes([FS, CR]))
+                    await writer.drain()
+                    self.acks.add(message_id, timezone.now())
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            logger.info("mllp.connection_lost peer=%s error=%s", peer, type(exc).__name__)
+        except Exception:
+            logger.exception("mllp.connection_failed peer=%s", peer)
+        finally:
+            self.connections -= 1
+            if task is not None:
+                self._tasks.discard(task)
+            try:
+                writer.close()
+                await writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+
+    # --- Running ------------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.server = await asyncio.start_server(
+            self._handle, self.host, self.port, limit=2**20, reuse_address=True, backlog=256
+        )
+        sockets = list(self.server.sockets)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self.acks.start()
+        logger.info("mllp.listening host=%s port=%s workers=%s", self.host, self.port, self.workers)
+
+    async def _serve(self, ready: Callable[[], None] | None = None) -> None:
+        await self._start()
+        if ready is not None:
+            ready()
+        assert self.server is not None
+        async with self.server:
+            await self.server.serve_forever()
+
+    def serve_forever(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            pass
+        finally:
+            self.acks.stop()
+            self.executor.shutdown(wait=True)
+
+    def start_in_thread(self) -> Listener:
+        started = threading.Event()
+
+        def run() -> None:
+            with contextlib.suppress(asyncio.CancelledError):
+                asyncio.run(self._serve(started.set))
+
+        self._thread = threading.Thread(target=run, name="mllp-listener", daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("the MLLP listener did not start")
+        return self
+
+    def stop(self) -> None:
+        if self.loop is not None and self.server is not None:
+            server, loop = self.server, self.loop
+
+            async def shut() -> None:
+                server.close()
+                for task in list(self._tasks):
+                    task.cancel()
+
+            asyncio.run_coroutine_threadsafe(shut(), loop).result(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.executor.shutdown(wait=True)
+        self.acks.stop()

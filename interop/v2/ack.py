@@ -1,0 +1,121 @@
+"""Acknowledgements (HL7 v2.5.1 chapter 2.9 original mode; MSA, ERR of section 2.15).
+
+ERR-2 is the error location (ERL: segment ID ^ sequence ^ field ^ repetition ^ component), ERR-3
+the HL7 table 0357 code, ERR-4 the severity (table 0516) and ERR-8 the text a person reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+# HL7 table 0357, message error condition codes.
+ERROR_CODES = {
+    "0": "Message accepted",
+    "100": "Segment sequence error",
+    "101": "Required field missing",
+    "102": "Data type error",
+    "103": "Table value not found",
+    "200": "Unsupported message type",
+    "201": "Unsupported event code",
+    "202": "Unsupported processing id",
+    "203": "Unsupported version id",
+    "204": "Unknown key identifier",
+    "205": "Duplicate key identifier",
+    "206": "Application record locked",
+    "207": "Application internal error",
+}
+
+SENDING_APPLICATION = "CLINIC"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a message, as an ERR segment says it."""
+
+    code: str  # table 0357
+    text: str
+    segment: str = ""
+    sequence: int | None = None  # 1-based position of the segment in the message
+    field: int | None = None
+    component: int | None = None
+    severity: str = "E"  # E error, W warning, I information
+
+    @property
+    def location(self) -> str:
+        if not self.segment:
+            return ""
+        parts = [self.segment, str(self.sequence or ""), str(self.field or ""), "1" if self.field else ""]
+        if self.component:
+            parts.append(str(self.component))
+        return "^".join(parts).rstrip("^")
+
+    def as_json(self) -> dict[str, str]:
+        return {"location": self.location, "code": self.code, "severity": self.severity, "text": self.text}
+
+
+def _escape(text: str) -> str:
+    """HL7 escapes (2.7.4) for text placed in a field; line breaks become spaces."""
+    return (
+        text.replace("\\", "\\E\\")
+        .replace("|", "\\F\\")
+        .replace("^", "\\S\\")
+        .replace("&", "\\T\\")
+        .replace("~", "\\R\\")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
+
+
+def build_ack(
+    *,
+    code: str,
+    acknowledged_control_id: str,
+    ack_control_id: str,
+    text: str,
+    problems: list[Problem],
+    at: datetime,
+    receiving_application: str = "",
+    receiving_facility: str = "",
+    our_facility: str = "",
+    trigger: str = "",
+    version: str = "2.5.1",
+) -> str:
+    """The ER7 of an ACK: MSH, MSA (code, the control ID acknowledged, text), one ERR a problem."""
+    stamp = at.strftime("%Y%m%d%H%M%S") + at.strftime("%z")
+    msh = "|".join(
+        [
+            "MSH",
+            "^~\\&",
+            SENDING_APPLICATION,
+            _escape(our_facility),
+            _escape(receiving_application),
+            _escape(receiving_facility),
+            stamp,
+            "",
+            f"ACK^{_escape(trigger)}^ACK" if trigger else "ACK",
+            ack_control_id,
+            "P",
+            _escape(version) or "2.5.1",
+        ]
+    )
+    msa = "|".join(["MSA", code, _escape(acknowledged_control_id), _escape(text[:400])])
+    segments = [msh, msa]
+    for problem in problems:
+        name = ERROR_CODES.get(problem.code, "")
+        segments.append(
+            "|".join(
+                [
+                    "ERR",
+                    "",
+                    problem.location,
+                    f"{problem.code}^{name}^HL70357",
+                    problem.severity,
+                    "",
+                    "",
+                    "",
+                    _escape(problem.text[:400]),
+                ]
+            )
+        )
+    return "\r".join(segments) + "\r"
