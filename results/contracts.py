@@ -127,6 +127,7 @@ class ResultMessage:
     reports: tuple[ReportInput, ...]
     visit_number: str = ""  # PV1-19
     source: str = ""  # what carried it, e.g. "hl7:<message id>" (for support, never for logs)
+    sent_at: datetime | None = None  # MSH-7: orders versions of equal status sent out of order
 
     @property
     def placer_numbers(self) -> list[str]:
@@ -208,6 +209,7 @@ class ResultMessage:
             reports=tuple(reports),
             visit_number=data.get("visit_number", ""),
             source=data.get("source", ""),
+            sent_at=when(data.get("sent_at")),
         )
 
 

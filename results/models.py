@@ -36,6 +36,7 @@ class DiagnosticReport(TenantScopedModel):
     version = models.PositiveIntegerField(default=1)
     content_sha256 = models.CharField(max_length=64)
     source = models.CharField(max_length=100, blank=True, help_text="What carried the current version.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="MSH-7 of the message of the current version.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,6 +95,7 @@ class Observation(TenantScopedModel):
     version = models.PositiveIntegerField(default=1)
     content_sha256 = models.CharField(max_length=64)
     source = models.CharField(max_length=100, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="MSH-7 of the message of the current version.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -351,6 +351,7 @@ _OBSERVATION_FIELDS = [
     "comments",
     "content_sha256",
     "source",
+    "sent_at",
 ]
 _REPORT_FIELDS = [
     "encounter_id",
@@ -364,6 +365,7 @@ _REPORT_FIELDS = [
     "comments",
     "content_sha256",
     "source",
+    "sent_at",
 ]
 
 
@@ -371,7 +373,9 @@ def _snapshot(row: models.Model, names: list[str]) -> dict[str, Any]:
     out = {}
     for name in [*names, "version"]:
         value = getattr(row, name)
-        out[name] = str(value) if isinstance(value, UUID | Decimal | datetime) else value
+        if isinstance(value, Decimal):
+            value = format(value.normalize(), "f")  # 13.40000000 from the column reads 13.4
+        out[name] = str(value) if isinstance(value, UUID | datetime) else value
     return out
 
 
@@ -477,6 +481,7 @@ def _chart(tenant_id: int, message: ResultMessage, resolved: _Resolved, *, actor
             comments=list(report.comments),
             content_sha256=_sha(received),
             source=message.source,
+            sent_at=message.sent_at,
         )
         work.append(_ReportWork(input=report, target=target, row=row))
 
@@ -518,6 +523,15 @@ def _chart(tenant_id: int, message: ResultMessage, resolved: _Resolved, *, actor
         _apply_to_existing(tenant_id, message, conflicts)
 
     return _finish(tenant_id, message, patient_id, work, actor=actor)
+
+
+def _older(status: str, sent_at: datetime | None, charted_status: str, charted_sent_at: datetime | None) -> bool:
+    """Is a received version older than the charted one? A lower status is (a preliminary after
+    the final); at the same status, a message sent earlier (MSH-7) is (a final resent late)."""
+    rank, charted_rank = STATUS_RANK.get(status, 1), STATUS_RANK.get(charted_status, 1)
+    if rank != charted_rank:
+        return rank < charted_rank
+    return sent_at is not None and charted_sent_at is not None and sent_at < charted_sent_at
 
 
 def _any(conditions: Any) -> Q:
@@ -596,6 +610,7 @@ def _observation_row(
         comments=list(obs.comments),
         content_sha256=_sha(_received(obs)),
         source=message.source,
+        sent_at=message.sent_at,
     )
 
 
@@ -630,7 +645,7 @@ def _apply_to_existing(
             w.unchanged += 1
             w.observations.append(row)
             continue
-        if STATUS_RANK.get(incoming.status, 1) < STATUS_RANK.get(row.status, 1):
+        if _older(incoming.status, incoming.sent_at, row.status, row.sent_at):
             w.stale += 1
             w.observations.append(row)
             content = _snapshot(incoming, _OBSERVATION_FIELDS)
@@ -686,7 +701,7 @@ def _finish(
         changed = w.new or w.created + w.updated > 0
         if incoming is not None:
             changed_report = w.report_changed and (
-                STATUS_RANK.get(incoming.status, 1) >= STATUS_RANK.get(w.row.status, 1) or changed
+                not _older(incoming.status, incoming.sent_at, w.row.status, w.row.sent_at) or changed
             )
             if changed_report or changed:
                 _update_report(tenant_id, w.row, incoming, message.source)
@@ -776,7 +791,7 @@ def _update_report(tenant_id: int, row: DiagnosticReport, incoming: DiagnosticRe
         content=_snapshot(row, _REPORT_FIELDS),
         source=row.source,
     )
-    stale = STATUS_RANK.get(incoming.status, 1) < STATUS_RANK.get(row.status, 1)
+    stale = _older(incoming.status, incoming.sent_at, row.status, row.sent_at)
     for name in _REPORT_FIELDS:
         if stale and name in ("status", "v2_status"):
             continue  # newer results under an older report status: keep the later status

@@ -210,7 +210,11 @@ def result_message(message: Message, *, sending_facility: str, zone: ZoneInfo, s
         problems.add("100", "The message has no OBR segment: there is no result in it")
     if problems.items:
         raise MessageInvalid(problems.items)
+    sent_at = r.when(message.msh, 7)
+    if problems.items:
+        raise MessageInvalid(problems.items)
     return ResultMessage(
+        sent_at=sent_at,
         sending_facility=sending_facility,
         patient_identifiers=identifiers,
         visit_number=visit,

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('clinic', '0002_idempotency_key'),
-        ('encounters', '0005_timelineentry_pushed_at_and_more'),
+        ('encounters', '0005_timeline_entry_pushed_at'),
         ('identity', '0003_block_family_with_birth_date'),
         ('orders', '0002_placer_number_sequence'),
     ]
