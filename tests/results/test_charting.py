@@ -66,7 +66,7 @@ def test_the_final_updates_the_same_rows_and_keeps_the_preliminary():
     deliver(sample("msfc_LAB-ORU-1.hl7"))
     before = {o.code_key: o.pk for o in Observation.objects.filter(tenant_id=visit.tenant_id)}
 
-    receipt, ack = deliver(sample("msfc_LAB-ORU-2.hl7"))
+    _receipt, ack = deliver(sample("msfc_LAB-ORU-2.hl7"))
 
     assert ack["MSA"][1:3] == ["AA", "ControlID"]
     after = {o.code_key: o for o in Observation.objects.filter(tenant_id=visit.tenant_id)}
@@ -90,7 +90,7 @@ def test_a_stale_preliminary_after_the_final_is_recorded_and_does_not_undo_it():
     events_before = OutboxEvent.objects.filter(type__startswith="result.").count()
 
     # The preliminary again, but not byte-identical (a resend with a new control ID).
-    receipt, ack = deliver(sample("msfc_LAB-ORU-1.hl7").replace(b"|ORU^R01|182|", b"|ORU^R01|183|"))
+    _receipt, ack = deliver(sample("msfc_LAB-ORU-1.hl7").replace(b"|ORU^R01|182|", b"|ORU^R01|183|"))
 
     assert ack["MSA"][1:3] == ["AA", "183"]
     assert "older than" in ack["MSA"][3]
