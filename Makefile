@@ -15,7 +15,7 @@ SWEEPER_CMD = $(PY) manage.py sweep_outbox --loop
 # With the database ready: DATABASE_URL if set, else the embedded PostgreSQL under .data/.
 WITH_DB = $(PY) scripts/dev.py exec --
 
-.PHONY: setup run test pytest lint format typecheck web worker beat stop-db clean bench bench-outbox bench-identity bench-terminology bench-visit bench-terminology
+.PHONY: setup run test pytest lint format typecheck web worker beat stop-db clean bench bench-outbox bench-identity bench-terminology bench-visit bench-terminology bench-ingest
 
 setup: $(STAMP)
 
@@ -51,7 +51,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 # Benchmarks print their figures next to a floor measured in the same run (see bench/).
-bench: bench-outbox bench-identity bench-terminology bench-visit
+bench: bench-outbox bench-identity bench-terminology bench-visit bench-ingest
 
 bench-outbox: setup
 	$(WITH_DB) $(PY) bench/outbox.py
@@ -64,6 +64,9 @@ bench-terminology: setup
 
 bench-visit: setup
 	$(WITH_DB) $(PY) bench/visit.py
+
+bench-ingest: setup
+	$(WITH_DB) $(PY) bench/ingest.py $(BENCH_ARGS)
 
 web: setup
 	$(WITH_DB) $(WEB_CMD)

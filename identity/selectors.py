@@ -240,17 +240,14 @@ SELECT s.assigning_authority, i.value, COALESCE(p.replaced_by_id, p.id), p.repla
 
 def patients_by_v2_identifiers(*, tenant_id: int, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
     """Surviving patient per (assigning authority, value) found; unknown authorities and values
-    are left out. Values are normalised the way their system stores them (NHS numbers without
-    spaces). One query in the common case (no merge chains)."""
-    systems = systems_by_authority(tenant_id=tenant_id)
+    are left out. A value is looked up as sent and compacted (no spaces or hyphens: how NHS
+    numbers are stored). One query in the common case (no merge chains)."""
     wanted: dict[tuple[str, str], tuple[str, str]] = {}
     for authority, value in identifiers:
-        system = systems.get(authority)
-        if system is None:
-            continue
-        stored, error = _normalised(system, value)
-        if error is None:
-            wanted[(authority, stored)] = (authority, value)
+        stripped = value.strip()
+        for variant in (stripped, stripped.replace(" ", "").replace("-", "")):
+            if variant:
+                wanted.setdefault((authority, variant), (authority, value))
     if not wanted:
         return {}
     params: list[Any] = [tenant_id]
@@ -265,9 +262,3 @@ def patients_by_v2_identifiers(*, tenant_id: int, identifiers: list[tuple[str, s
         pid = survivor_id(tenant_id=tenant_id, patient_id=patient_id) if merged else patient_id
         found[wanted[(authority, stored)]] = pid
     return found
-
-
-def _normalised(system: IdentifierSystem, value: str) -> tuple[str, str | None]:
-    from identity.identifiers import normalise_identifier_value
-
-    return normalise_identifier_value(system, value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -93,6 +94,7 @@ class _Result:
     committed: bool = False
     accessions: list[str] = field(default_factory=list)
     placer_numbers: list[str] = field(default_factory=list)
+    recorded: bool = False  # the outcome and ACK fields were written with the commit
 
 
 class _Rejected(Exception):
@@ -136,6 +138,7 @@ def receive(
         received_at=received_at,
     )
     partner: LabPartner | None = None
+    ack_control_id = uuid.uuid4().hex[:20].upper()
     try:
         if decode_problem is not None:
             raise _Rejected("AR", [decode_problem])
@@ -147,9 +150,11 @@ def receive(
         message = _parse(text)
         _check_header(header, message)
         partner = _resolve_sender(header, tenant_id=tenant_id)
-        result = _process(stored, message, header, partner)
+        result = _process(stored, message, header, partner, ack_control_id=ack_control_id, transport=transport)
     except _Rejected as exc:
         result = _Result(status=InboundMessage.Status.REJECTED, code=exc.code, text=exc.text, problems=exc.problems)
+        if partner is None:
+            _file_under_sender(stored, header, tenant_id=tenant_id)
     except Exception:
         # A bug or an outage, not the sender's fault: AE so they retry; the raw message is kept.
         logger.exception("hl7.processing_failed message=%s", stored.pk)
@@ -159,7 +164,7 @@ def receive(
             text="Internal error while processing the message; it is stored and will be looked at. Send it again.",
             problems=[Problem("207", "Application internal error")],
         )
-    return _finish(stored, header, partner, result, transport=transport)
+    return _finish(stored, header, partner, result, transport=transport, ack_control_id=ack_control_id)
 
 
 def _decode(raw: bytes) -> tuple[str, Problem | None]:
@@ -249,7 +254,34 @@ def _check_header(header: _Header, message: er7.Message) -> None:
         raise _Rejected("AR", [Problem("101", "MSH-3/MSH-4 must name the sender.", "MSH", msh.index, 4)])
 
 
+_senders: dict[tuple[int | None, str, str, str], tuple[float, LabPartner]] = {}
+
+
 def _resolve_sender(header: _Header, *, tenant_id: int | None) -> LabPartner:
+    """The registered lab partner that sent this (see ``_find_sender``). A found partner is
+    remembered for ``CLINIC_HL7_SENDER_CACHE_SECONDS`` (a lab sends all day; deactivating one
+    takes effect within that time); an unknown sender is looked up every time, so a lab
+    registered a moment ago is recognised at once."""
+    key = (
+        tenant_id,
+        header.sending_application.lower(),
+        header.sending_facility.lower(),
+        header.receiving_facility.lower(),
+    )
+    now = time.monotonic()
+    cached = _senders.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    partner = _find_sender(header, tenant_id=tenant_id)
+    ttl = settings.CLINIC_HL7_SENDER_CACHE_SECONDS
+    if ttl > 0:
+        if len(_senders) > 1000:
+            _senders.clear()
+        _senders[key] = (now + ttl, partner)
+    return partner
+
+
+def _find_sender(header: _Header, *, tenant_id: int | None) -> LabPartner:
     """The registered lab partner that sent this: MSH-4 (facility) and, when the partner
     records one, MSH-3 (application). A lab serving several clinics is told apart by MSH-6."""
     facility = header.sending_facility or header.sending_application
@@ -294,14 +326,35 @@ def _resolve_sender(header: _Header, *, tenant_id: int | None) -> LabPartner:
     return partners[0]
 
 
+def _file_under_sender(stored: InboundMessage, header: _Header, *, tenant_id: int | None) -> None:
+    """A message refused before its sender was resolved (wrong type or version, no control ID,
+    too large) is still filed under the clinic of the registered lab that sent it, so the
+    clinic's message store and support trace show it; only an unknown sender's stays without."""
+    if not (header.sending_facility or header.sending_application):
+        return
+    try:
+        partner = _resolve_sender(header, tenant_id=tenant_id)
+    except _Rejected:
+        return
+    InboundMessage.objects.filter(pk=stored.pk).update(tenant_id=partner.tenant_id, partner=partner)
+    stored.tenant_id, stored.partner = partner.tenant_id, partner
+
+
 def _zone() -> ZoneInfo:
     return ZoneInfo(settings.CLINIC_HL7_LOCAL_TIMEZONE)
 
 
-def _process(stored: InboundMessage, message: er7.Message, header: _Header, partner: LabPartner) -> _Result:
+def _process(
+    stored: InboundMessage,
+    message: er7.Message,
+    header: _Header,
+    partner: LabPartner,
+    *,
+    ack_control_id: str,
+    transport: str,
+) -> _Result:
     tenant_id = partner.tenant_id
-    InboundMessage.objects.filter(pk=stored.pk).update(tenant_id=tenant_id, partner=partner)
-    stored.tenant_id, stored.partner = tenant_id, partner
+    stored.tenant_id, stored.partner_id = tenant_id, partner.pk  # written with the outcome
     earlier = (
         InboundMessage.objects.filter(
             tenant_id=tenant_id,
@@ -322,11 +375,13 @@ def _process(stored: InboundMessage, message: er7.Message, header: _Header, part
             duplicate_of=first,
         )
     if header.message_type == "ORU":
-        return _oru(stored, message, partner)
+        return _oru(stored, message, partner, ack_control_id=ack_control_id, transport=transport)
     return _adt(stored, message, header, partner)
 
 
-def _oru(stored: InboundMessage, message: er7.Message, partner: LabPartner) -> _Result:
+def _oru(
+    stored: InboundMessage, message: er7.Message, partner: LabPartner, *, ack_control_id: str, transport: str
+) -> _Result:
     source = f"hl7:{stored.pk}"
     try:
         results = mapping.result_message(message, sending_facility=partner.facility, zone=_zone(), source=source)
@@ -340,13 +395,23 @@ def _oru(stored: InboundMessage, message: er7.Message, partner: LabPartner) -> _
             outcome = record_result(tenant_id=partner.tenant_id, message=results, actor=f"lab:{partner.pk}")
             status = STATUS_BY_CHART[outcome.status]
             produced = outcome.produced()
+            now = timezone.now()
+            # The outcome and the ACK that will say it, in the clinical transaction: one write.
             InboundMessage.objects.filter(pk=stored.pk).update(
+                tenant_id=partner.tenant_id,
+                partner_id=partner.pk,
                 status=status,
                 produced=produced,
                 event_ids=list(outcome.event_ids),
                 patient_id=outcome.patient_id,
                 held_id=outcome.held_id,
-                committed_at=timezone.now(),
+                committed_at=now,
+                accessions=accessions,
+                placer_numbers=placers,
+                ack_code="AA",
+                ack_text=outcome.detail[:2000],
+                ack_control_id=ack_control_id,
+                **({"acknowledged_at": now} if transport == InboundMessage.Transport.HTTP else {}),
             )
     except DomainError as exc:
         return _Result(
@@ -368,6 +433,7 @@ def _oru(stored: InboundMessage, message: er7.Message, partner: LabPartner) -> _
         patient_id=outcome.patient_id,
         held_id=outcome.held_id,
         committed=True,
+        recorded=True,
     )
 
 
@@ -549,12 +615,19 @@ def _merges(
 
 
 def _finish(
-    stored: InboundMessage, header: _Header, partner: LabPartner | None, result: _Result, *, transport: str
+    stored: InboundMessage,
+    header: _Header,
+    partner: LabPartner | None,
+    result: _Result,
+    *,
+    transport: str,
+    ack_control_id: str,
 ) -> Receipt:
     now = timezone.now()
-    ack_control_id = uuid.uuid4().hex[:20].upper()
     our_facility = ""
-    if stored.tenant_id is not None:
+    if partner is not None:
+        our_facility = partner.tenant.slug.upper()
+    elif stored.tenant_id is not None:
         our_facility = get_tenant(tenant_id=stored.tenant_id).slug.upper()
     ack = build_ack(
         code=result.code,
@@ -583,7 +656,10 @@ def _finish(
         update["duplicate_of_id"] = result.duplicate_of
     if transport == InboundMessage.Transport.HTTP:
         update["acknowledged_at"] = now  # the ACK is the response body, handed over now
-    InboundMessage.objects.filter(pk=stored.pk).update(**update)
+    if partner is not None:
+        update["tenant_id"], update["partner_id"] = partner.tenant_id, partner.pk
+    if not result.recorded:
+        InboundMessage.objects.filter(pk=stored.pk).update(**update)
     logger.info(
         "hl7.received message=%s tenant=%s type=%s status=%s ack=%s",
         stored.pk,

@@ -36,7 +36,7 @@ from clinic.contracts import FieldProblem, InvalidInput, NotFound
 from clinic.facade import publish
 from encounters.facade import active_encounter_ids, find_encounter_by_visit_number, get_encounter
 from identity.facade import lock_patient_for_write, patients_by_v2_identifiers, resolve_patient_id
-from orders.contracts import OrderRecord
+from orders.contracts import OrderRecord, OrderStatus
 from orders.facade import find_order, get_order, record_result_status
 from results import units
 from results.contracts import (
@@ -382,26 +382,78 @@ def _snapshot(row: models.Model, names: list[str]) -> dict[str, Any]:
 def _insert_new(model: type[models.Model], rows: list[Any], constraint: str) -> set[UUID]:
     """INSERT ... ON CONFLICT ON CONSTRAINT ... DO NOTHING; the IDs actually inserted. A row
     whose business key exists (charted before, or by a concurrent delivery that committed while
-    we waited on the index) is skipped."""
+    we waited on the index) is skipped.
+
+    The rows go in as one array per column (``SELECT * FROM unnest(...)``): the statement text
+    is the same whatever the number of rows, so the driver prepares it once, and a 20-result
+    message costs one round trip and a few dozen parameters instead of hundreds."""
     if not rows:
         return set()
-    fields = list(model._meta.concrete_fields)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    params: list[Any] = []
+    plan = _insert_plan(model, constraint)
+    columns: list[list[Any]] = [[] for _ in plan.fields]
     for row in rows:
-        for f in fields:
-            value = f.pre_save(row, add=True)
-            params.append(f.get_db_prep_save(value, connection))
-    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    # Identifiers come from the model's metadata, values are parameters.
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608
-        + ", ".join([placeholder] * len(rows))
-        + f" ON CONFLICT ON CONSTRAINT {connection.ops.quote_name(constraint)} DO NOTHING RETURNING id"
-    )
+        for index, (f, convert) in enumerate(zip(plan.fields, plan.converters, strict=True)):
+            value = f.pre_save(row, add=True) if plan.auto[index] else getattr(row, f.attname)
+            columns[index].append(convert(value))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(plan.sql, columns)
         return {r[0] for r in cursor.fetchall()}
+
+
+@dataclass(frozen=True, slots=True)
+class _InsertPlan:
+    sql: str
+    fields: list[models.Field]  # type: ignore[type-arg]
+    converters: list[Any]
+    auto: list[bool]
+
+
+_plans: dict[tuple[str, str], _InsertPlan] = {}
+
+
+def _pg_array_literal(values: list[str] | None) -> str | None:
+    if values is None:
+        return None
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _insert_plan(model: type[models.Model], constraint: str) -> _InsertPlan:
+    key = (model._meta.label, constraint)
+    if key in _plans:
+        return _plans[key]
+    from django.contrib.postgres.fields import ArrayField
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    fields = list(model._meta.concrete_fields)
+    quote = connection.ops.quote_name
+    unnest, selected, converters, auto = [], [], [], []
+    for index, f in enumerate(fields):
+        db_type = f.db_type(connection) or "text"
+        name = f"c{index}"
+        if isinstance(f, ArrayField):
+            unnest.append("%s::text[]")
+            selected.append(f"{name}::{db_type}")
+            converters.append(_pg_array_literal)
+        elif isinstance(f, models.JSONField):
+            unnest.append("%s::jsonb[]")
+            selected.append(name)
+            converters.append(lambda v: None if v is None else json.dumps(v, cls=DjangoJSONEncoder))
+        else:
+            base = db_type.split("(")[0].strip()
+            unnest.append(f"%s::{base}[]")
+            selected.append(f"{name}::{db_type}")
+            converters.append(lambda v: v)
+        auto.append(bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)))
+    aliases = ", ".join(f"c{i}" for i in range(len(fields)))
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"SELECT {', '.join(selected)} FROM unnest({', '.join(unnest)}) AS t({aliases}) "
+        f"ON CONFLICT ON CONSTRAINT {quote(constraint)} DO NOTHING RETURNING id"
+    )
+    plan = _InsertPlan(sql=sql, fields=fields, converters=converters, auto=auto)
+    _plans[key] = plan
+    return plan
 
 
 @dataclass(slots=True)
@@ -714,12 +766,15 @@ def _finish(
         if not changed:
             continue
         order = w.target.order
-        if order is not None:
+        final = w.row.status in FINAL_REPORT_STATUSES
+        if order is not None and (
+            (w.input.filler_number and not order.filler_number) or (final and order.status == OrderStatus.ACTIVE)
+        ):
             record_result_status(
                 tenant_id=tenant_id,
                 order_id=order.id,
                 filler_number=w.input.filler_number,
-                final=w.row.status in FINAL_REPORT_STATUSES,
+                final=final,
             )
         others = [e for e in active if e != w.row.encounter_id]
         visit = w.target.visit_number

@@ -18,8 +18,30 @@ def translate(*, tenant_id: int, system: str, code: str, target_system: str, as_
     )
 
 
+_V2_SYSTEMS_TTL = 30.0
+_v2_systems: dict[tuple[int, str], tuple[float, str | None]] = {}
+
+
 def system_for_v2(*, tenant_id: int, v2_identifier: str) -> str | None:
-    """The canonical URI of a code system named in HL7 v2 (CWE-3), e.g. 'LN' → LOINC."""
+    """The canonical URI of a code system named in HL7 v2 (CWE-3), e.g. 'LN' → LOINC.
+
+    Remembered for 30 s in the process: a result feed asks for 'LN' twenty times a message,
+    and code systems change a few times a year."""
+    import time
+
+    key = (tenant_id, v2_identifier)
+    now = time.monotonic()
+    cached = _v2_systems.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    if len(_v2_systems) > 10_000:
+        _v2_systems.clear()
+    uri = _system_for_v2(tenant_id=tenant_id, v2_identifier=v2_identifier)
+    _v2_systems[key] = (now + _V2_SYSTEMS_TTL, uri)
+    return uri
+
+
+def _system_for_v2(*, tenant_id: int, v2_identifier: str) -> str | None:
     uri = (
         CodeSystem.objects.filter(Q(tenant__isnull=True) | Q(tenant_id=tenant_id), v2_identifier=v2_identifier)
         .order_by("tenant_id")  # the tenant's own before the global one (NULLs sort last)

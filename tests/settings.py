@@ -39,3 +39,6 @@ CLINIC_EVENT_RETRY_DELAYS = [0.3, 0.3, 0.5, 1.0]
 CLINIC_OUTBOX_SWEEP_GRACE_SECONDS = 1.0
 CLINIC_OUTBOUND_RETRY_DELAYS = [0.3, 0.5, 1.0]
 CLINIC_MLLP_TIMEOUT = 3.0
+
+# Tests change lab partners between messages: look the sender up every time.
+CLINIC_HL7_SENDER_CACHE_SECONDS = 0.0

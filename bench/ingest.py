@@ -1,0 +1,449 @@
+"""Benchmark of HL7 v2 result intake over MLLP, each figure next to a floor measured in the same run.
+
+1. Parsers: one 20-OBX ORU^R01 parsed by hl7apy, by the ``hl7`` package, by our ER7 reader
+   (``interop.v2.er7``) with the mapping to ``ResultMessage``, and by a bare split.
+2. Throughput: closed-loop MLLP clients (8 connections) send 20-OBX results, each new (its own
+   accession), to ``manage.py mllp_listener`` in its own process. Floor: the same clients
+   against a bare MLLP server (same framing, same thread pool) that splits the message and does
+   one multi-row INSERT of its 20 results per message, in the same run.
+3. Receipt → ACK at 50 messages/s offered (open loop, 10 connections): client-side round trip,
+   and the stored ``received_at`` → ``acknowledged_at``.
+4. Commit → encounter timeline and → SSE client at 50 messages/s, with a real Celery worker
+   (2 processes) and the ASGI server (uvicorn) with one live viewer per encounter.
+
+Targets (issue 6): ≥ 0.5x the floor and ≥ 200 messages/s; ACK p99 < 50 ms; push p99 < 100 ms.
+Usage: make bench-ingest  (options: --messages N --rate R --connections C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, pct, psycopg_url, setup_django
+
+OBX_PER_MESSAGE = 20
+VT, FS, CR = b"\x0b", b"\x1c", b"\r"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def oru(n: int, *, mrn: str, authority: str, placer: str) -> bytes:
+    """A 20-OBX ORU^R01: a full blood count style panel with units, ranges and flags."""
+    lines = [
+        f"MSH|^~\\&|BENCHLIS|BENCHLAB|CLINIC||20261201101500+0000||ORU^R01^ORU_R01|B{n:08d}|P|2.5.1",
+        f"PID|1||{mrn}^^^{authority}^MR||Bench^Pat||19700101|F",
+        f"ORC|RE|{placer}|A{n:08d}",
+        f"OBR|1|{placer}|A{n:08d}|24317-0^Hemogram and platelet count, automated^LN|||20261201090000+0000"
+        "|||||||||||||||20261201101000+0000|||F",
+    ]
+    for i in range(1, OBX_PER_MESSAGE + 1):
+        flag = "H" if i % 7 == 0 else "N"
+        lines.append(
+            f"OBX|{i}|NM|{20000 + i}-{i % 10}^Analyte {i}^LN||{4 + i / 10:.1f}|10*9/L^^UCUM|4.0-11.0|{flag}|||F"
+            "|||20261201090000+0000"
+        )
+    return ("\r".join(lines) + "\r").encode()
+
+
+# --- 1. Parsers -----------------------------------------------------------------------------
+
+
+def parsers(sample: bytes) -> None:
+    from zoneinfo import ZoneInfo
+
+    import hl7
+    from hl7apy.parser import parse_message
+
+    from interop.v2 import er7, mapping
+
+    text = er7.normalise(sample.decode())
+    zone = ZoneInfo("Europe/London")
+
+    def timed(fn, n: int) -> float:  # type: ignore[no-untyped-def]
+        fn()
+        started = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - started) / n * 1000
+
+    bare = timed(lambda: [s.split("|") for s in text.split("\r")], 2000)
+    ours = timed(
+        lambda: mapping.result_message(er7.parse(text), sending_facility="BENCHLAB", zone=zone, source="bench"), 500
+    )
+    package = timed(lambda: hl7.parse(text), 100)
+    apy = timed(lambda: parse_message(text, find_groups=False), 10)
+    print(f"parsers, one {OBX_PER_MESSAGE}-OBX ORU^R01 ({len(sample)} bytes):")
+    print(f"  bare split (floor)                     {bare:8.3f} ms")
+    print(f"  interop.v2.er7 + mapping (chosen)      {ours:8.3f} ms")
+    print(f"  hl7 package (hl7.parse)                {package:8.3f} ms")
+    print(f"  hl7apy (parse_message)                 {apy:8.3f} ms")
+
+
+# --- 2. Throughput --------------------------------------------------------------------------
+
+
+class MLLPConnection:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def send(self, message: bytes) -> bytes:
+        self.sock.sendall(VT + message + FS + CR)
+        while FS not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        end = self.buffer.index(FS)
+        ack, self.buffer = self.buffer[1:end], self.buffer[end + 2 :]
+        return ack
+
+
+def closed_loop(port: int, messages: list[bytes], connections: int) -> tuple[float, int]:
+    """Messages/s over ``connections`` persistent connections; and how many ACKs were not AA."""
+    shares = [messages[i::connections] for i in range(connections)]
+    not_aa = 0
+    lock = threading.Lock()
+
+    def run(share: list[bytes]) -> None:
+        nonlocal not_aa
+        conn = MLLPConnection(port)
+        bad = sum(1 for m in share if b"MSA|AA|" not in conn.send(m))
+        with lock:
+            not_aa += bad
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(run, shares))
+    return len(messages) / (time.perf_counter() - started), not_aa
+
+
+def floor_server(url: str, port: int, workers: int) -> None:
+    """The floor: MLLP framing, a bare split, one multi-row INSERT of the OBX values, an ACK."""
+    import psycopg
+
+    local = threading.local()
+
+    def connection() -> psycopg.Connection:  # type: ignore[type-arg]
+        if not hasattr(local, "conn"):
+            local.conn = psycopg.connect(psycopg_url(url), autocommit=True)
+        return local.conn  # type: ignore[no-any-return]
+
+    def process(payload: bytes) -> bytes:
+        segments = [s.split("|") for s in payload.decode().split("\r") if s]
+        msh = segments[0]
+        rows = [(msh[9], s[3].split("^")[0], s[5], s[6].split("^")[0]) for s in segments if s[0] == "OBX"]
+        placeholders = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+        connection().execute(
+            f"INSERT INTO bench_ingest_floor (control_id, code, value, unit) VALUES {placeholders}",
+            [v for row in rows for v in row],
+        )
+        return f"MSH|^~\\&|FLOOR||||||ACK|1|P|2.5.1\rMSA|AA|{msh[9]}\r".encode()
+
+    pool = ThreadPoolExecutor(workers)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        buffer = b""
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            buffer += data
+            while FS in buffer:
+                end = buffer.index(FS)
+                payload, buffer = buffer[buffer.index(VT) + 1 : end], buffer[end + 2 :]
+                ack = await loop.run_in_executor(pool, process, payload)
+                writer.write(VT + ack + FS + CR)
+                await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+# --- 3. Latency at a rate -------------------------------------------------------------------
+
+
+def open_loop(port: int, messages: list[bytes], rate: float, connections: int) -> list[float]:
+    """Round-trip ms per message, sent at ``rate``/s spread over ``connections``."""
+    per = rate / connections
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def run(share: list[bytes], offset: float) -> None:
+        conn = MLLPConnection(port)
+        next_at = time.perf_counter() + offset
+        for m in share:
+            now = time.perf_counter()
+            if now < next_at:
+                time.sleep(next_at - now)
+            next_at += 1.0 / per
+            started = time.perf_counter()
+            conn.send(m)
+            with lock:
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    shares = [messages[i::connections] for i in range(connections)]
+    threads = [threading.Thread(target=run, args=(s, i / rate)) for i, s in enumerate(shares)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=2000, help="messages in the throughput run")
+    parser.add_argument("--rate", type=float, default=50.0, help="offered rate of the latency runs")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each latency run")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--listener-workers", type=int, default=8)
+    parser.add_argument("--floor-server", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.floor_server:
+        floor_server(os.environ["DATABASE_URL"], int(args.floor_server), args.listener_workers)
+        return 0
+    url = setup_django()
+
+    import httpx
+    import psycopg
+    from django.db import transaction
+
+    from billing.facade import seed_demo_fees
+    from clinic import services as kernel
+    from clinic.models import Site, Tenant
+    from encounters import services as encounters
+    from encounters.contracts import EncounterStatus
+    from encounters.models import TimelineEntry
+    from identity.contracts import Demographics, HumanName, IdentifierInput
+    from identity.facade import register_patient
+    from interop import services as interop
+    from interop.models import InboundMessage
+    from orders import services as orders
+    from terminology.facade import seed_demo_catalogue
+
+    slug = f"bench-ingest-{int(time.time())}"
+    with transaction.atomic():
+        tenant = kernel.create_tenant(slug=slug, name="Bench ingest")
+        site = Site.objects.create(tenant=tenant, code="main", name="Main")
+    Tenant.objects.exclude(pk=tenant.pk).filter(slug__startswith="bench-ingest-").update(is_active=False)
+    from interop.models import LabPartner
+
+    LabPartner.objects.filter(facility="BENCHLAB").update(active=False)  # earlier runs' partners
+    seed_demo_catalogue(tenant_id=tenant.pk)
+    seed_demo_fees(tenant_id=tenant.pk)
+    interop.create_lab_partner(tenant_id=tenant.pk, name="Bench lab", facility="BENCHLAB", application="BENCHLIS")
+    authority = slug.upper()
+    patients = 10
+    visits = []  # (mrn, placer, encounter)
+    for i in range(patients):
+        with transaction.atomic():
+            patient = register_patient(
+                tenant_id=tenant.pk,
+                identifiers=[IdentifierInput(system=f"urn:clinic:{slug}:mrn", value=f"BI{i:05d}")],
+                demographics=Demographics(name=HumanName(family=f"Bench{i}", given=("Pat",))),
+                confirm_new=True,
+                actor="bench",
+            ).patient
+        with transaction.atomic():
+            encounter = encounters.open_walk_in(tenant_id=tenant.pk, patient_id=patient.id, site_id=site.pk, actor="b")
+        with transaction.atomic():
+            encounters.move_encounter(
+                tenant_id=tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="b"
+            )
+        with transaction.atomic():
+            placed, _ = orders.place_orders(tenant_id=tenant.pk, encounter_id=encounter.pk, codes=["FBC"], actor="b")
+        visits.append((f"BI{i:05d}", placed[0].placer_number, encounter.pk))
+
+    counter = iter(range(10**9))
+
+    def batch(n: int) -> list[bytes]:
+        out = []
+        for _ in range(n):
+            k = next(counter)
+            mrn, placer, _enc = visits[k % len(visits)]
+            out.append(oru(k + int(time.time()) * 1000, mrn=mrn, authority=authority, placer=placer))
+        return out
+
+    parsers(batch(1)[0])
+
+    env = {**os.environ, "DATABASE_URL": url, "CLINIC_LOG_LEVEL": "WARNING"}
+    port = free_port()
+    listener = subprocess.Popen(
+        [sys.executable, "manage.py", "mllp_listener", "--port", str(port), "--workers", str(args.listener_workers)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    floor_port = free_port()
+    with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_ingest_floor")
+        conn.execute(
+            "CREATE TABLE bench_ingest_floor"
+            " (id bigserial primary key, control_id text, code text, value text, unit text)"
+        )
+    floor = subprocess.Popen(
+        [sys.executable, __file__, "--floor-server", str(floor_port), "--listener-workers", str(args.listener_workers)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker = web = None
+    try:
+        wait_port(port)
+        wait_port(floor_port)
+        closed_loop(port, batch(100), args.connections)  # warm caches and connections
+        closed_loop(floor_port, batch(100), args.connections)
+        ours, bad = closed_loop(port, batch(args.messages), args.connections)
+        base, _ = closed_loop(floor_port, batch(args.messages), args.connections)
+        print(
+            f"throughput, {args.messages} new {OBX_PER_MESSAGE}-OBX results over {args.connections} MLLP connections:"
+        )
+        print(f"  mllp_listener (store, chart, commit, ACK)  {ours:7.0f} messages/s  ({bad} not AA)")
+        print(f"  floor (bare split + one bulk INSERT)        {base:7.0f} messages/s  → {ours / base:.2f}x the floor")
+        floor.terminate()
+
+        # 3. Receipt → ACK at the offered rate (no worker yet: the queue fills; delivery is part 4).
+        count = int(args.rate * args.seconds)
+        started_at = time.time()
+        latencies = open_loop(port, batch(count), args.rate, 10)
+        time.sleep(0.5)  # the listener records ACK times in batches
+        stored = list(
+            InboundMessage.objects.filter(tenant_id=tenant.pk, received_at__gte=_dt(started_at))
+            .exclude(acknowledged_at__isnull=True)
+            .values_list("received_at", "acknowledged_at")
+        )
+        server_side = [(a - r).total_seconds() * 1000 for r, a in stored]
+        print(f"receipt → ACK at {args.rate:g} messages/s offered ({count} messages, 10 connections):")
+        print(
+            f"  client round trip        p50 {statistics.median(latencies):6.1f} ms  p99 {pct(latencies, 99):6.1f} ms"
+        )
+        if server_side:
+            print(
+                f"  stored received → acked  p50 {statistics.median(server_side):6.1f} ms  "
+                f"p99 {pct(server_side, 99):6.1f} ms"
+            )
+
+        # 4. Commit → timeline and → SSE, with the worker draining the backlog first.
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "clinic", "worker", "-Q",
+             f"{os.environ['CLINIC_QUEUE_PREFIX']}events,{os.environ['CLINIC_QUEUE_PREFIX']}default",
+             "--concurrency", "2", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        web_port = free_port()
+        web = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "clinic.asgi:application", "--host", "127.0.0.1", "--port",
+             str(web_port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        from clinic.models import OutboxEvent
+
+        deadline = time.monotonic() + 600
+        while OutboxEvent.objects.filter(tenant_id=tenant.pk, delivered_at__isnull=True).exists():
+            if time.monotonic() > deadline:
+                print("  (the worker did not drain the backlog in 600 s)")
+                break
+            kernel.sweep_outbox()
+            time.sleep(1)
+        wait_port(web_port)
+        _client, token = kernel.create_api_client(tenant_id=tenant.pk, name="bench")
+        received: dict[str, float] = {}
+        stop = threading.Event()
+
+        def viewer(encounter_id: object) -> None:
+            stream_url = f"http://127.0.0.1:{web_port}/api/encounters/{encounter_id}/stream"
+            with (
+                httpx.Client(timeout=None) as client,
+                client.stream("GET", stream_url, headers={"Authorization": f"Bearer {token}"}) as r,
+            ):
+                for line in r.iter_lines():
+                    if line.startswith("data: "):
+                        entry = json.loads(line[6:])
+                        received.setdefault(entry["event_id"], time.time())
+                    if stop.is_set():
+                        return
+
+        for _mrn, _placer, encounter_id in visits:
+            threading.Thread(target=viewer, args=(encounter_id,), daemon=True).start()
+        time.sleep(3.0)  # the streams are up, their catch-up replay is done
+        received.clear()
+        started_at = time.time()
+        open_loop(port, batch(count), args.rate, 10)
+        deadline = time.monotonic() + 60
+        rows = []
+        while time.monotonic() < deadline:
+            rows = list(
+                InboundMessage.objects.filter(tenant_id=tenant.pk, received_at__gte=_dt(started_at))
+                .exclude(committed_at__isnull=True)
+                .values_list("committed_at", "event_ids")
+            )
+            events = [str(e) for _c, ids in rows for e in ids]
+            if len(rows) >= count and all(e in received for e in events):
+                break
+            time.sleep(0.5)
+        stop.set()
+        committed = {str(e): c for c, ids in rows for e in ids}
+        entries = TimelineEntry.objects.filter(event_id__in=list(committed)).values_list("event_id", "created_at")
+        to_entry = [(created - committed[str(e)]).total_seconds() * 1000 for e, created in entries]
+        to_sse = [(received[e] - committed[e].timestamp()) * 1000 for e in committed if e in received]
+        print(f"commit → encounter at {args.rate:g} messages/s, real worker (2 processes) and uvicorn:")
+        for label, values in (("commit → timeline entry", to_entry), ("commit → SSE client", to_sse)):
+            if values:
+                print(
+                    f"  {label:24} p50 {statistics.median(values):6.1f} ms  p99 {pct(values, 99):6.1f} ms  "
+                    f"(n={len(values)} of {len(committed)})"
+                )
+            else:
+                print(f"  {label:24} no data")
+    finally:
+        for proc in (listener, floor, worker, web):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        Tenant.objects.filter(pk=tenant.pk).update(is_active=False)
+    return 0
+
+
+def _dt(ts: float):  # type: ignore[no-untyped-def]
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
