@@ -11,11 +11,12 @@ WEB_CMD = $(BIN)/uvicorn clinic.asgi:application --host 127.0.0.1 --port 8000
 WORKER_CMD = $(BIN)/celery -A clinic worker -Q $(CLINIC_QUEUE_PREFIX)events,$(CLINIC_QUEUE_PREFIX)default --concurrency 2 --loglevel INFO
 BEAT_CMD = $(BIN)/celery -A clinic beat --schedule .data/celerybeat-schedule --loglevel INFO
 SWEEPER_CMD = $(PY) manage.py sweep_outbox --loop
+MLLP_CMD = $(PY) manage.py mllp_listener --host 127.0.0.1 --port 2575
 
 # With the database ready: DATABASE_URL if set, else the embedded PostgreSQL under .data/.
 WITH_DB = $(PY) scripts/dev.py exec --
 
-.PHONY: setup run test pytest lint format typecheck web worker beat stop-db clean bench bench-outbox bench-identity bench-terminology bench-visit bench-terminology bench-ingest
+.PHONY: setup run test pytest lint format typecheck web worker beat mllp stop-db clean bench bench-outbox bench-identity bench-terminology bench-visit bench-terminology bench-ingest
 
 setup: $(STAMP)
 
@@ -28,7 +29,7 @@ $(STAMP): pyproject.toml
 
 run: setup
 	@mkdir -p .data
-	$(PY) scripts/dev.py run --web "$(WEB_CMD)" --worker "$(WORKER_CMD)" --beat "$(BEAT_CMD)" --sweeper "$(SWEEPER_CMD)"
+	$(PY) scripts/dev.py run --web "$(WEB_CMD)" --worker "$(WORKER_CMD)" --beat "$(BEAT_CMD)" --sweeper "$(SWEEPER_CMD)" --mllp "$(MLLP_CMD)"
 
 test: setup lint pytest
 
@@ -77,6 +78,9 @@ worker: setup
 beat: setup
 	@mkdir -p .data
 	$(WITH_DB) $(BEAT_CMD)
+
+mllp: setup
+	$(WITH_DB) $(MLLP_CMD)
 
 stop-db: setup
 	$(PY) scripts/dev.py stop-db

@@ -1,15 +1,23 @@
-"""Django admin of interop: lab partners and the outbound message log."""
+"""Django admin of interop: lab partners, the outbound message log and the store of inbound
+messages (search, and reprocess after fixing the cause)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+from uuid import UUID
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html
 
 from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin
-from interop import services
-from interop.models import LabPartner, OutboundMessage
+from interop import inbound, services
+from interop.models import InboundMessage, LabPartner, OutboundMessage
+
+PREVIEW_BYTES = 64 * 1024  # a 16 MB message would make the page unusable; the start is what helps
 
 
 @admin.register(LabPartner)
@@ -44,3 +52,76 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         for message_id in pending:
             services.dispatch(message_id=message_id)
         messages.success(request, f"Queued {len(pending)} message(s) for sending.")
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Every message received. Rows of an unknown sender have no tenant: only platform operators
+    (superusers) see them, since ``TenantScopedAdmin`` filters a tenant admin's rows by tenant."""
+
+    list_display = [
+        "id",
+        "received_at",
+        "control_id",
+        "message_type",
+        "sending_facility",
+        "transport",
+        "status",
+        "ack_code",
+        "patient_id",
+        "tenant",
+    ]
+    list_filter = ["status", "ack_code", "message_type", "transport", "partner", "tenant"]
+    # The search is ``get_search_results``; this only turns the search box on.
+    search_fields = ["=control_id"]
+    search_help_text = "Control ID (MSH-10), accession, placer number, patient or held-result ID, or message ID."
+    exclude = ["raw"]  # bytes do not render; the decoded preview below does
+    readonly_fields = ["preview"]
+    actions = ["reprocess"]
+    date_hierarchy = "received_at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[InboundMessage]:
+        return super().get_queryset(request).select_related("tenant", "partner").defer("raw")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[InboundMessage], search_term: str
+    ) -> tuple[QuerySet[InboundMessage], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = (
+            Q(control_id=term)
+            | Q(ack_control_id=term)
+            | Q(accessions__contains=[term])
+            | Q(placer_numbers__contains=[term])
+        )
+        try:
+            key = UUID(term)
+        except ValueError:
+            pass
+        else:
+            condition |= Q(patient_id=key) | Q(held_id=key)
+        if term.isdigit():
+            condition |= Q(pk=int(term))
+        return queryset.filter(condition), False
+
+    @admin.display(description="Message")
+    def preview(self, obj: InboundMessage) -> Any:
+        raw = bytes(obj.raw or b"")
+        shown = raw[:PREVIEW_BYTES]
+        try:
+            text = shown.decode("utf-8")
+        except UnicodeDecodeError:
+            text = shown.decode("latin-1")
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        more = f"\n… ({len(raw) - len(shown)} more bytes)" if len(raw) > len(shown) else ""
+        return format_html('<pre style="white-space: pre-wrap">{}{}</pre>', text, more)
+
+    @admin.action(description="Reprocess the selected messages (as new deliveries)")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundMessage]) -> None:
+        codes: Counter[str] = Counter()
+        for message_id in queryset.values_list("pk", flat=True):
+            receipt = inbound.reprocess(message_id=message_id)
+            codes[f"{receipt.code} {receipt.status}"] += 1
+        summary = ", ".join(f"{n} {what}" for what, n in sorted(codes.items()))
+        messages.info(request, f"Reprocessed {sum(codes.values())} message(s): {summary or 'none'}.")

@@ -1,7 +1,7 @@
 """Development launcher behind ``make run`` and ``make test``.
 
     python scripts/dev.py exec -- CMD ...     run CMD with the database ready (DATABASE_URL set)
-    python scripts/dev.py run --web CMD --worker CMD --beat CMD --sweeper CMD
+    python scripts/dev.py run --web CMD --worker CMD --beat CMD --sweeper CMD --mllp CMD
                                               the whole product; Ctrl-C stops all of it
     python scripts/dev.py stop-db             stop the embedded PostgreSQL
 
@@ -101,7 +101,7 @@ def cmd_run(options: argparse.Namespace) -> int:
     manage("setup_demo")
     manage("seed_demo", "--tenant", "demo")
 
-    commands = [("web", options.web)]
+    commands = [("web", options.web), ("mllp", options.mllp)]
     commands += [("sweeper", options.sweeper)] if eager else [("worker", options.worker), ("beat", options.beat)]
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
@@ -118,6 +118,7 @@ def cmd_run(options: argparse.Namespace) -> int:
             # Own session per child: Ctrl-C reaches us once, and we stop each group cleanly.
             children[name] = subprocess.Popen(shlex.split(command), cwd=ROOT, start_new_session=True)
         say("serving at http://127.0.0.1:8000  (admin: /admin/, API docs: /api/docs/)  Ctrl-C stops everything")
+        say("HL7 v2 over MLLP at 127.0.0.1:2575, over HTTP at POST /hl7/v2 (lab partner 'Demo Lab', MSH-4 DEMOLAB)")
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -145,7 +146,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run")
-    for name in ("web", "worker", "beat", "sweeper"):
+    for name in ("web", "worker", "beat", "sweeper", "mllp"):
         run.add_argument(f"--{name}", required=True)
     sub.add_parser("exec")
     sub.add_parser("stop-db")

@@ -291,6 +291,9 @@ def _observation(obx: Segment, r: _Reader) -> dict[str, object]:
         "analysed_at": r.when(obx, 19),
         "comments": [],
     }
+    if not out["status"]:
+        # Required (HL7 v2.5.1 7.4.2.11); an OBX without it is most often one cut off in transit.
+        r.problems.add("101", "OBX-11 (observation result status) is required", obx, 11)
     if not vt:
         if value_raw.strip():
             r.problems.add("101", "OBX-2 (value type) is required when OBX-5 has a value", obx, 2)
