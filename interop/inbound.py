@@ -211,7 +211,6 @@ def _parse(text: str) -> er7.Message:
 
 
 def _check_header(header: _Header, message: er7.Message) -> None:
-    msh = message.msh
     if not header.control_id:
         raise _Rejected("AR", [Problem("101", "MSH-10 (message control ID) is required.", "MSH", 1, 10)])
     if not header.message_type:
@@ -251,7 +250,7 @@ def _check_header(header: _Header, message: er7.Message) -> None:
             "AR", [Problem("202", f"MSH-11 processing ID {header.processing_id!r} is not P, T or D.", "MSH", 1, 11)]
         )
     if not header.sending_facility and not header.sending_application:
-        raise _Rejected("AR", [Problem("101", "MSH-3/MSH-4 must name the sender.", "MSH", msh.index, 4)])
+        raise _Rejected("AR", [Problem("101", "MSH-3/MSH-4 must name the sender.", "MSH", 1, 4)])
 
 
 _senders: dict[tuple[int | None, str, str, str], tuple[float, LabPartner]] = {}
@@ -437,6 +436,19 @@ def _oru(
     )
 
 
+def _error_code(exc: DomainError) -> str:
+    """HL7 table 0357 for a domain refusal: the sender's data, not our failure."""
+    from clinic.contracts import Conflict, InvalidInput, NotFound
+
+    if isinstance(exc, Conflict):
+        return "205"  # duplicate key identifier: identifiers of another patient, a look-alike
+    if isinstance(exc, NotFound):
+        return "204"  # unknown key identifier
+    if isinstance(exc, InvalidInput):
+        return "102"  # a value identity refuses (a bad NHS number, a birth date in the future)
+    return "207"
+
+
 def _demographics(p: mapping.PersonInput) -> Demographics:
     return Demographics(
         name=HumanName(family=p.family, given=p.given),
@@ -484,7 +496,7 @@ def _adt(stored: InboundMessage, message: er7.Message, header: _Header, partner:
                                 "204",
                                 f"No PID-3 identifier has an assigning authority this clinic knows (known: {known}).",
                                 "PID",
-                                pids[0].index,
+                                pids[0].occurrence,
                                 3,
                             )
                         ]
@@ -530,7 +542,7 @@ def _adt(stored: InboundMessage, message: er7.Message, header: _Header, partner:
             status=InboundMessage.Status.REJECTED,
             code="AE",
             text=text,
-            problems=[Problem("205" if "duplicate" in exc.code or "conflict" in exc.code else "207", text)],
+            problems=[Problem(_error_code(exc), text)],
         )
     summary = ", ".join(f"{p['action']} {p['id']}" for p in produced["patients"])
     merges = ", ".join(f"{m['source']} into {m['target']}" for m in produced["merges"])

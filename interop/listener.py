@@ -120,7 +120,15 @@ class Listener:
                         del buffer[: start + 1]
                         in_frame = True
                         overflow = 0
+                    restart = buffer.find(VT)
                     end = buffer.find(FS)
+                    if 0 <= restart < (end if end >= 0 else len(buffer)):
+                        # A new start block before this frame ended: the sender gave up on it
+                        # (it had no ACK and will resend); the new frame starts here.
+                        logger.warning("mllp.frame_abandoned peer=%s bytes=%s", peer, restart)
+                        del buffer[: restart + 1]
+                        overflow = 0
+                        continue
                     if end < 0:
                         if len(buffer) > store_limit:
                             # Keep the start for the store; count (and drop) the rest until FS.

@@ -22,9 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -427,7 +429,10 @@ def _insert_plan(model: type[models.Model], constraint: str) -> _InsertPlan:
 
     fields = list(model._meta.concrete_fields)
     quote = connection.ops.quote_name
-    unnest, selected, converters, auto = [], [], [], []
+    unnest: list[str] = []
+    selected: list[str] = []
+    converters: list[Callable[[Any], Any]] = []
+    auto: list[bool] = []
     for index, f in enumerate(fields):
         db_type = f.db_type(connection) or "text"
         name = f"c{index}"
@@ -470,7 +475,7 @@ class _ReportWork:
     report_changed: bool = False
     incoming: DiagnosticReport | None = None  # the received version of a report charted before
     observation_ids: list[UUID] = field(default_factory=list)
-    observations: list[Observation] = field(default_factory=list)
+    observations: list[Any] = field(default_factory=list)  # Observation rows (or rows just inserted)
 
 
 def record_result(
@@ -558,7 +563,7 @@ def _chart(tenant_id: int, message: ResultMessage, resolved: _Resolved, *, actor
             w.report_changed = w.row.content_sha256 != incoming.content_sha256
             w.incoming = incoming
 
-    all_obs: list[tuple[_ReportWork, ObservationInput, Observation]] = []
+    all_obs: list[tuple[_ReportWork, ObservationInput, Any]] = []
     for w in work:
         report = w.input
         for obs in report.observations:
@@ -616,6 +621,19 @@ def _specimen_json(codes: _Codes, report: ReportInput) -> dict[str, Any]:
     }
 
 
+_defaults: dict[str, dict[str, Any]] = {}
+
+
+def _new_row(model: type[models.Model], **values: Any) -> Any:
+    """A row to insert, as a plain namespace with the model's attribute names: twenty model
+    instances a message cost more than the rest of the mapping. Rows read back from the
+    database are model instances as usual."""
+    label = model._meta.label
+    if label not in _defaults:
+        _defaults[label] = {f.attname: f.get_default() for f in model._meta.concrete_fields if not callable(f.default)}
+    return SimpleNamespace(**{**_defaults[label], **values})
+
+
 def _observation_row(
     codes: _Codes,
     tenant_id: int,
@@ -624,11 +642,12 @@ def _observation_row(
     w: _ReportWork,
     obs: ObservationInput,
     as_of: date,
-) -> Observation:
+) -> Any:
     coded = codes.test_code(obs.code, as_of)
     unit_text, ucum = _unit(obs.unit)
     report = w.row
-    return Observation(
+    return _new_row(
+        Observation,
         id=uuid4(),
         tenant_id=tenant_id,
         report_id=report.id,
@@ -667,7 +686,7 @@ def _observation_row(
 
 
 def _apply_to_existing(
-    tenant_id: int, message: ResultMessage, conflicts: list[tuple[_ReportWork, ObservationInput, Observation]]
+    tenant_id: int, message: ResultMessage, conflicts: list[tuple[_ReportWork, ObservationInput, Any]]
 ) -> None:
     """Observations charted before: the same (nothing to do), a later version (update, keep the
     prior), or an older one (record it, change nothing)."""
@@ -921,8 +940,18 @@ def _hold(tenant_id: int, message: ResultMessage, hold: _Hold) -> ChartingOutcom
     inserted = _insert_new(HeldResult, rows, "held_result_once_per_content")
     held = HeldResult.objects.get(tenant_id=tenant_id, content_sha256=content_sha)
     if not inserted and held.status != HeldResult.Status.HELD:
-        # Held before and charted since: this is a redelivery of a result already charted.
-        return record_result(tenant_id=tenant_id, message=message, actor="redelivery", hold=False)
+        # Held before and charted since (automatically, or filed by an admin to the patient
+        # they chose): the same content again is a redelivery of a result already charted.
+        produced = held.outcome or {}
+        return ChartingOutcome(
+            status=ChartStatus.DUPLICATE,
+            patient_id=UUID(produced["patient"]) if produced.get("patient") else None,
+            report_ids=tuple(UUID(r) for r in produced.get("reports", [])),
+            observation_ids=tuple(UUID(o) for o in produced.get("observations", [])),
+            held_id=held.pk,
+            detail=f"Already charted: this result was {held.get_status_display().lower()} from the work queue.",
+            placer_numbers=tuple(message.placer_numbers),
+        )
     logger.info("results.held tenant=%s held=%s reason=%s", tenant_id, held.pk, hold.reason.value)
     return ChartingOutcome(
         status=ChartStatus.HELD,
@@ -946,10 +975,13 @@ def release_held(
         condition |= Q(placer_numbers__overlap=placer_numbers)
     if not condition:
         return []
+    # Wait for a row another release holds (not skip it): that release may not see what this
+    # event brought (the order placed while it looked for the patient). Rows are locked in
+    # one order, so two releases cannot deadlock.
     candidates = list(
-        HeldResult.objects.select_for_update(skip_locked=True)
+        HeldResult.objects.select_for_update()
         .filter(condition, tenant_id=tenant_id, status=HeldResult.Status.HELD)
-        .order_by("created_at")[:200]
+        .order_by("created_at", "id")[:200]
     )
     return [_retry(held, actor="auto-release") for held in candidates]
 

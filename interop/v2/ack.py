@@ -36,7 +36,7 @@ class Problem:
     code: str  # table 0357
     text: str
     segment: str = ""
-    sequence: int | None = None  # 1-based position of the segment in the message
+    sequence: int | None = None  # which occurrence of that segment ID (ERL-2): 1 for the first OBX
     field: int | None = None
     component: int | None = None
     severity: str = "E"  # E error, W warning, I information

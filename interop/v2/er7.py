@@ -42,13 +42,14 @@ def normalise(text: str) -> str:
 class Segment:
     """One segment, split into fields. Reads return unescaped text; '' when absent."""
 
-    __slots__ = ("_fields", "id", "index", "seps")
+    __slots__ = ("_fields", "id", "index", "occurrence", "seps")
 
-    def __init__(self, fields: list[str], seps: Separators, index: int) -> None:
+    def __init__(self, fields: list[str], seps: Separators, index: int, occurrence: int = 1) -> None:
         self._fields = fields
         self.seps = seps
         self.id = fields[0]
         self.index = index  # 1-based position of the segment in the message
+        self.occurrence = occurrence  # 1-based count of this segment ID so far (ERR-2, ERL-2)
 
     def __len__(self) -> int:
         return len(self._fields) - 1
@@ -159,7 +160,9 @@ def parse(text: str) -> Message:
         subcomponent=chars[3] if len(chars) > 3 else "&",
     )
     segments = []
+    seen: dict[str, int] = {}
     for index, line in enumerate(text.split("\r"), start=1):
         fields = line.split(field_sep)
-        segments.append(Segment(fields, seps, index))
+        seen[fields[0]] = seen.get(fields[0], 0) + 1
+        segments.append(Segment(fields, seps, index, seen[fields[0]]))
     return Message(segments, seps)

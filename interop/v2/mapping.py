@@ -55,7 +55,7 @@ class Problems:
                 code=code,
                 text=text,
                 segment=segment.id if segment else "",
-                sequence=segment.index if segment else None,
+                sequence=segment.occurrence if segment else None,
                 field=f,
                 component=c,
             )

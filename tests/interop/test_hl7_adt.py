@@ -61,8 +61,8 @@ def holder(tenant, system: str, value: str) -> Patient:
     return PatientIdentifier.objects.get(tenant_id=tenant.pk, system__uri=system, value=value).patient
 
 
-def events(message_or_tenant, type_: str):
-    return OutboxEvent.objects.filter(type=type_, tenant_id=message_or_tenant.pk)
+def events(tenant, type_: str):
+    return OutboxEvent.objects.filter(type=type_, tenant_id=tenant.pk)
 
 
 # --- A04 without an assigning authority ---------------------------------------------------------
@@ -375,4 +375,4 @@ def test_an_a40_whose_second_pair_cannot_be_merged_undoes_the_first():
     assert not MergeRecord.objects.filter(tenant_id=tenant.pk).exists()
     assert Patient.objects.get(pk=merged.id).replaced_by_id is None
     assert not events(tenant, "patient.merged").exists()
-    assert survivor.id
+    assert Patient.objects.filter(tenant_id=tenant.pk, pk__in=[survivor.id, merged.id], active=True).count() == 2

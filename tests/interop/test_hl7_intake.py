@@ -264,7 +264,7 @@ def test_a_message_cut_off_in_the_middle_of_an_obx_is_refused_ae_and_charts_noth
 
     assert ack["MSA"][1:3] == ["AE", "182"], receipt.ack
     # OBX-11 (result status) is required (HL7 v2.5.1 7.4.2.11): a segment without it is incomplete.
-    assert ("OBX^5^11^1", "101") in errs(ack)
+    assert ("OBX^2^11^1", "101") in errs(ack)
     assert_stored_rejected(receipt.message_id, cut, code="AE")
     assert charted() == (0, 0, 0)
 
@@ -277,7 +277,7 @@ def test_a_message_cut_off_in_an_obx_date_is_refused_ae_102():
     receipt, ack = deliver(cut)
 
     assert ack["MSA"][1:3] == ["AE", "182"], receipt.ack
-    assert errs(ack) == [("OBX^5^14^1", "102")]
+    assert errs(ack) == [("OBX^2^14^1", "102")]
     assert_stored_rejected(receipt.message_id, cut, code="AE")
     assert charted() == (0, 0, 0)
 
@@ -297,12 +297,14 @@ def test_a_garbled_segment_id_is_refused_ae_100_and_charts_nothing():
 
 def test_a_non_numeric_nm_value_is_refused_ae_102_naming_obx_5():
     lab_visit()
-    comma = oru_1(**{"||4.06|tera.l-1|": b"||4,06|tera.l-1|"})  # a decimal comma in OBX 2, segment 5
+    comma = oru_1(
+        **{"||4.06|tera.l-1|": b"||4,06|tera.l-1|"}
+    )  # a decimal comma in the second OBX (ERL-2 counts OBX segments)
 
     receipt, ack = deliver(comma)
 
     assert ack["MSA"][1:3] == ["AE", "182"], receipt.ack
-    assert errs(ack) == [("OBX^5^5^1", "102")]
+    assert errs(ack) == [("OBX^2^5^1", "102")]
     assert "'4,06' is not a number" in ack["ERR"][8]
     assert ack["ERR"][3] == "102^Data type error^HL70357"
     assert_stored_rejected(receipt.message_id, comma, code="AE")
@@ -316,7 +318,7 @@ def test_every_bad_value_in_a_message_is_named_at_once():
     receipt, ack = deliver(bad)
 
     assert ack["MSA"][1] == "AE", receipt.ack
-    assert errs(ack) == [("OBX^5^5^1", "102"), ("OBX^8^5^1", "102")]
+    assert errs(ack) == [("OBX^2^5^1", "102"), ("OBX^5^5^1", "102")]
     assert charted() == (0, 0, 0)
 
 
@@ -328,7 +330,7 @@ def test_a_bad_birth_date_from_a_registered_lab_is_refused_ae_102_naming_pid_7()
     receipt, ack = deliver(raw)
 
     assert ack["MSA"][1:3] == ["AE", "12345678"], receipt.ack
-    assert errs(ack) == [("PID^2^7^1", "102")]
+    assert errs(ack) == [("PID^1^7^1", "102")]
     assert "PID-7 'Aug 15, 1942' is not an HL7 date/time" in ack["ERR"][8]
     stored = assert_stored_rejected(receipt.message_id, raw, code="AE")
     assert stored.tenant_id == visit.tenant_id

@@ -299,11 +299,6 @@ def test_a_result_naming_an_order_of_another_patient_is_held_as_a_patient_mismat
     assert not DiagnosticReport.objects.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="results.services._hold re-resolves a redelivered, admin-filed result by PID-3 lookup "
-    "(record_result(hold=False)); the lookup still fails, so the lab gets AE for a result we charted",
-)
 def test_a_redelivery_of_a_result_an_admin_filed_is_acknowledged_as_a_duplicate():
     visit = lab_visit()
     raw = sample("msfc_LAB-ORU-1.hl7").replace(b"|10006579^^^1^MR^1|", b"|77777777^^^1^MR^1|")
