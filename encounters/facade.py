@@ -54,14 +54,17 @@ def seed_demo_schedule(*, tenant_id: int, site_id: int, days: int = 14) -> str:
 def active_encounter_ids(*, tenant_id: int, patient_id: UUID) -> list[UUID]:
     """The patient's encounters in progress (at any site), oldest first: where a clinician is
     looking at the patient now."""
-    from encounters.contracts import EncounterStatus
-    from encounters.models import Encounter
+    from django.db import connection
 
-    return list(
-        Encounter.objects.filter(tenant_id=tenant_id, patient_id=patient_id, status=EncounterStatus.IN_PROGRESS)
-        .order_by("period_start", "id")
-        .values_list("pk", flat=True)
-    )
+    from encounters.contracts import EncounterStatus
+
+    with connection.cursor() as cursor:  # no ORM: every lab result asks
+        cursor.execute(
+            "SELECT id FROM encounters_encounter WHERE tenant_id = %s AND patient_id = %s AND status = %s"
+            " ORDER BY period_start, id",
+            [tenant_id, patient_id, EncounterStatus.IN_PROGRESS.value],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def find_encounter_by_visit_number(*, tenant_id: int, visit_number: str) -> EncounterRef | None:

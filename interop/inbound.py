@@ -15,6 +15,7 @@ redelivery is recognised by the business keys results enforces.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 import uuid
@@ -121,8 +122,12 @@ def receive(
     size = max(size or 0, len(raw))
     text, decode_problem = _decode(raw)
     header = _header(text) if decode_problem is None else _Header()
-    stored = InboundMessage.objects.create(
-        tenant_id=tenant_id,
+    # A lab that sent a moment ago is known without a query: file its message under it at once
+    # and look for a byte-identical earlier delivery in the same statement.
+    known = _cached_sender(header, tenant_id=tenant_id) if decode_problem is None else None
+    stored = _store(
+        known=known,
+        tenant_id=known.tenant_id if known is not None else tenant_id,
         transport=transport,
         peer=peer[:100],
         raw=raw[: settings.CLINIC_HL7_STORE_BYTES],
@@ -165,6 +170,99 @@ def receive(
             problems=[Problem("207", "Application internal error")],
         )
     return _finish(stored, header, partner, result, transport=transport, ack_control_id=ack_control_id)
+
+
+_STORE_SQL = """
+INSERT INTO interop_inboundmessage
+       (tenant_id, transport, peer, raw, size, truncated, sha256, sending_application, sending_facility,
+        receiving_facility, control_id, message_type, version, status, ack_code, ack_text, ack_control_id,
+        errors, produced, event_ids, accessions, placer_numbers, received_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', '', '', '', '[]', '{}', '{}', '{}', '{}', %s)
+RETURNING id
+"""
+_EARLIER_SQL = """
+SELECT id, duplicate_of_id FROM interop_inboundmessage
+ WHERE tenant_id = %s AND sha256 = %s AND id <> %s AND status IN ('processed', 'duplicate', 'held')
+ ORDER BY received_at LIMIT 1
+"""
+_OUTCOME_SQL = """
+UPDATE interop_inboundmessage
+   SET tenant_id = %s, partner_id = %s, status = %s, produced = %s::jsonb, event_ids = %s::uuid[],
+       patient_id = %s, held_id = %s, committed_at = %s, accessions = %s::varchar[],
+       placer_numbers = %s::varchar[], ack_code = 'AA', ack_text = %s, ack_control_id = %s,
+       acknowledged_at = COALESCE(%s, acknowledged_at)
+ WHERE id = %s
+"""
+
+
+_STORE_FINDING_EARLIER_SQL = """
+WITH earlier AS (
+    SELECT id, duplicate_of_id FROM interop_inboundmessage
+     WHERE tenant_id = %s AND sha256 = %s AND status IN ('processed', 'duplicate', 'held')
+     ORDER BY received_at LIMIT 1
+), stored AS (
+    INSERT INTO interop_inboundmessage
+           (partner_id, tenant_id, transport, peer, raw, size, truncated, sha256, sending_application,
+            sending_facility, receiving_facility, control_id, message_type, version, status, ack_code, ack_text,
+            ack_control_id, errors, produced, event_ids, accessions, placer_numbers, received_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', '', '', '', '[]', '{}', '{}', '{}',
+            '{}', %s)
+    RETURNING id
+)
+SELECT stored.id, earlier.id, earlier.duplicate_of_id FROM stored LEFT JOIN earlier ON true
+"""
+
+
+def _store(*, known: LabPartner | None, **values: Any) -> InboundMessage:
+    """Write the received message (one INSERT, no ORM: every delivery pays it). With the
+    sender ``known``, the same statement finds an earlier byte-identical delivery
+    (``stored.earlier``: (id, duplicate_of) or None)."""
+    stored = InboundMessage(**values)
+    params = [
+        stored.tenant_id,
+        stored.transport,
+        stored.peer,
+        bytes(stored.raw),
+        stored.size,
+        stored.truncated,
+        stored.sha256,
+        stored.sending_application,
+        stored.sending_facility,
+        stored.receiving_facility,
+        stored.control_id,
+        stored.message_type,
+        stored.version,
+        stored.received_at,
+    ]
+    if known is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(_STORE_FINDING_EARLIER_SQL, [known.tenant_id, stored.sha256, known.pk, *params])
+            pk, earlier, duplicate_of = cursor.fetchone()
+        stored.pk, stored.partner_id = pk, known.pk
+        stored.earlier = (earlier, duplicate_of) if earlier is not None else None  # type: ignore[attr-defined]
+        return stored
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STORE_SQL,
+            [
+                stored.tenant_id,
+                stored.transport,
+                stored.peer,
+                bytes(stored.raw),
+                stored.size,
+                stored.truncated,
+                stored.sha256,
+                stored.sending_application,
+                stored.sending_facility,
+                stored.receiving_facility,
+                stored.control_id,
+                stored.message_type,
+                stored.version,
+                stored.received_at,
+            ],
+        )
+        (stored.pk,) = cursor.fetchone()
+    return stored
 
 
 def _decode(raw: bytes) -> tuple[str, Problem | None]:
@@ -280,6 +378,18 @@ def _resolve_sender(header: _Header, *, tenant_id: int | None) -> LabPartner:
     return partner
 
 
+def _cached_sender(header: _Header, *, tenant_id: int | None) -> LabPartner | None:
+    """The sender if ``_resolve_sender`` recognised it within the cache time, else None."""
+    key = (
+        tenant_id,
+        header.sending_application.lower(),
+        header.sending_facility.lower(),
+        header.receiving_facility.lower(),
+    )
+    cached = _senders.get(key)
+    return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+
 def _find_sender(header: _Header, *, tenant_id: int | None) -> LabPartner:
     """The registered lab partner that sent this: MSH-4 (facility) and, when the partner
     records one, MSH-3 (application). A lab serving several clinics is told apart by MSH-6."""
@@ -353,20 +463,16 @@ def _process(
     transport: str,
 ) -> _Result:
     tenant_id = partner.tenant_id
+    checked = hasattr(stored, "earlier") and stored.partner_id == partner.pk
     stored.tenant_id, stored.partner_id = tenant_id, partner.pk  # written with the outcome
-    earlier = (
-        InboundMessage.objects.filter(
-            tenant_id=tenant_id,
-            sha256=stored.sha256,
-            status__in=[InboundMessage.Status.PROCESSED, InboundMessage.Status.DUPLICATE, InboundMessage.Status.HELD],
-        )
-        .exclude(pk=stored.pk)
-        .order_by("received_at")
-        .values_list("pk", "status", "duplicate_of_id")
-        .first()
-    )
+    if checked:
+        earlier = stored.earlier  # type: ignore[attr-defined]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_EARLIER_SQL, [tenant_id, stored.sha256, stored.pk])
+            earlier = cursor.fetchone()
     if earlier is not None:
-        first = earlier[2] or earlier[0]
+        first = earlier[1] or earlier[0]
         return _Result(
             status=InboundMessage.Status.DUPLICATE,
             code="AA",
@@ -396,22 +502,26 @@ def _oru(
             produced = outcome.produced()
             now = timezone.now()
             # The outcome and the ACK that will say it, in the clinical transaction: one write.
-            InboundMessage.objects.filter(pk=stored.pk).update(
-                tenant_id=partner.tenant_id,
-                partner_id=partner.pk,
-                status=status,
-                produced=produced,
-                event_ids=list(outcome.event_ids),
-                patient_id=outcome.patient_id,
-                held_id=outcome.held_id,
-                committed_at=now,
-                accessions=accessions,
-                placer_numbers=placers,
-                ack_code="AA",
-                ack_text=outcome.detail[:2000],
-                ack_control_id=ack_control_id,
-                **({"acknowledged_at": now} if transport == InboundMessage.Transport.HTTP else {}),
-            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _OUTCOME_SQL,
+                    [
+                        partner.tenant_id,
+                        partner.pk,
+                        status,
+                        json.dumps(produced),
+                        [str(e) for e in outcome.event_ids],
+                        outcome.patient_id,
+                        outcome.held_id,
+                        now,
+                        accessions,
+                        placers,
+                        outcome.detail[:2000],
+                        ack_control_id,
+                        now if transport == InboundMessage.Transport.HTTP else None,
+                        stored.pk,
+                    ],
+                )
     except DomainError as exc:
         return _Result(
             status=InboundMessage.Status.REJECTED,

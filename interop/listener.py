@@ -13,7 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -72,9 +76,12 @@ class Listener:
     """An asyncio MLLP server. ``serve_forever`` runs it; ``start_in_thread`` runs it in a
     background thread (tests, benchmarks) and returns once it listens."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 2575, *, workers: int = 8) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 2575, *, workers: int = 8, sock: socket.socket | None = None
+    ) -> None:
         self.host = host
         self.port = port
+        self.sock = sock  # an already listening socket (shared by the processes of serve_processes)
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mllp")
         self.acks = AckRecorder()
@@ -165,9 +172,12 @@ class Listener:
 
     async def _start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.server = await asyncio.start_server(
-            self._handle, self.host, self.port, limit=2**20, reuse_address=True, backlog=256
-        )
+        if self.sock is not None:
+            self.server = await asyncio.start_server(self._handle, sock=self.sock, limit=2**20)
+        else:
+            self.server = await asyncio.start_server(
+                self._handle, self.host, self.port, limit=2**20, reuse_address=True, backlog=256
+            )
         sockets = list(self.server.sockets)
         if sockets:
             self.port = sockets[0].getsockname()[1]
@@ -218,3 +228,59 @@ class Listener:
             self._thread.join(timeout=10)
         self.executor.shutdown(wait=True)
         self.acks.stop()
+
+
+def serve_processes(host: str, port: int, *, processes: int, workers: int) -> None:
+    """Serve from ``processes`` processes sharing one listening socket (the kernel hands each
+    new connection to one of them): the domain code holds the GIL, so one process uses one
+    core. A connection stays with its process, so its messages keep their order. The parent
+    stops every child on SIGINT or SIGTERM, and stops them all if one dies."""
+    from django.db import connections
+
+    if processes <= 1:
+        Listener(host, port, workers=workers).serve_forever()
+        return
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(256)
+    sock.setblocking(False)
+    connections.close_all()  # children open their own database connections
+    children = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # the child
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+            try:
+                Listener(host, port, workers=workers, sock=sock).serve_forever()
+            finally:
+                os._exit(0)
+        children.append(pid)
+    logger.info("mllp.processes started=%s port=%s", len(children), port)
+    stopping = False
+
+    def stop(*_args: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid:
+                logger.error("mllp.process_exited pid=%s", pid)
+                break
+            time.sleep(0.5)
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        sock.close()

@@ -6,7 +6,6 @@ from uuid import UUID
 
 from orders import selectors, services
 from orders.contracts import OrderRecord
-from orders.models import ServiceRequest
 
 __all__ = ["find_order", "get_order", "record_result_status"]
 
@@ -19,12 +18,7 @@ def get_order(*, tenant_id: int, order_id: UUID) -> OrderRecord:
 def find_order(*, tenant_id: int, placer_number: str = "", filler_number: str = "") -> OrderRecord | None:
     """The order with this placer number (ORC-2/OBR-2), else the one a result already linked
     to this filler number (ORC-3/OBR-3); None when neither finds one."""
-    found = None
-    if placer_number:
-        found = ServiceRequest.objects.filter(tenant_id=tenant_id, placer_number=placer_number).first()
-    if found is None and filler_number:
-        found = ServiceRequest.objects.filter(tenant_id=tenant_id, filler_number=filler_number).first()
-    return selectors.order_record(found) if found else None
+    return selectors.find_order_record(tenant_id=tenant_id, placer_number=placer_number, filler_number=filler_number)
 
 
 def record_result_status(*, tenant_id: int, order_id: UUID, filler_number: str, final: bool) -> OrderRecord:

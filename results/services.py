@@ -397,8 +397,16 @@ def _insert_new(model: type[models.Model], rows: list[Any], constraint: str) -> 
         for index, (f, convert) in enumerate(zip(plan.fields, plan.converters, strict=True)):
             value = f.pre_save(row, add=True) if plan.auto[index] else getattr(row, f.attname)
             columns[index].append(convert(value))
-    with connection.cursor() as cursor:
-        cursor.execute(plan.sql, columns)
+    connection.ensure_connection()
+    # Django's cursors bind parameters client-side, escaping every array element through a
+    # regular expression; a cursor of the same connection (same transaction) that sends them
+    # bound and binary costs a tenth of that.
+    raw = connection.connection
+    assert raw is not None
+    import psycopg
+
+    with psycopg.Cursor(raw) as cursor:
+        cursor.execute(plan.sql, [c if any(v is not None for v in c) else None for c in columns])
         return {r[0] for r in cursor.fetchall()}
 
 
@@ -437,16 +445,16 @@ def _insert_plan(model: type[models.Model], constraint: str) -> _InsertPlan:
         db_type = f.db_type(connection) or "text"
         name = f"c{index}"
         if isinstance(f, ArrayField):
-            unnest.append("%s::text[]")
+            unnest.append("%b::text[]")
             selected.append(f"{name}::{db_type}")
             converters.append(_pg_array_literal)
         elif isinstance(f, models.JSONField):
-            unnest.append("%s::jsonb[]")
-            selected.append(name)
+            unnest.append("%b::text[]")
+            selected.append(f"{name}::jsonb")
             converters.append(lambda v: None if v is None else json.dumps(v, cls=DjangoJSONEncoder))
         else:
             base = db_type.split("(")[0].strip()
-            unnest.append(f"%s::{base}[]")
+            unnest.append(f"%b::{base}[]")
             selected.append(f"{name}::{db_type}")
             converters.append(lambda v: v)
         auto.append(bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)))

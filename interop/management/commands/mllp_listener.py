@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from interop.listener import Listener
+from interop.listener import serve_processes
 
 
 class Command(BaseCommand):
@@ -17,8 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=2575, help="Port to listen on (default 2575)")
+        parser.add_argument("--workers", type=int, default=8, help="Messages processed at once per process (default 8)")
         parser.add_argument(
-            "--workers", type=int, default=8, help="Messages processed at once across connections (default 8)"
+            "--processes", type=int, default=1, help="Listener processes sharing the port, one core each (default 1)"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -26,10 +27,16 @@ class Command(BaseCommand):
             raise CommandError("--port must be 1 to 65535.")
         if not 0 < options["workers"] <= 64:
             raise CommandError("--workers must be 1 to 64.")
+        if not 0 < options["processes"] <= 16:
+            raise CommandError("--processes must be 1 to 16.")
         logging.getLogger("interop.mllp").setLevel(logging.INFO)
-        listener = Listener(options["host"], options["port"], workers=options["workers"])
-        self.stdout.write(f"MLLP listener on {options['host']}:{options['port']} (Ctrl-C stops it)")
+        self.stdout.write(
+            f"MLLP listener on {options['host']}:{options['port']}, {options['processes']} process(es) "
+            "(Ctrl-C stops it)"
+        )
         try:
-            listener.serve_forever()
+            serve_processes(
+                options["host"], options["port"], processes=options["processes"], workers=options["workers"]
+            )
         except OSError as exc:
             raise CommandError(f"Cannot listen on {options['host']}:{options['port']}: {exc}") from exc
