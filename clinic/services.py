@@ -401,15 +401,28 @@ def deliver_event(*, event_id: UUID) -> DeliveryOutcome:
     effect at most once. A failing subscriber is recorded (attempts, last error) and reported
     in the outcome; the others are unaffected.
     """
-    row = OutboxEvent.objects.filter(pk=event_id).first()
-    if row is None:
+    # Raw SQL on this path: every event of every clinical step comes through here.
+    with connection.cursor() as cursor:
+        cursor.execute(_EVENT_SQL, [event_id])
+        found = cursor.fetchone()
+    if found is None:
         raise NotFound(f"No event {event_id}.")
     outcome_delivered: list[str] = []
     outcome_already: list[str] = []
     outcome_failed: list[str] = []
-    if row.delivered_at is None:
-        event = as_contract(row)
-        for subscriber in events.subscribers_for(row.type):
+    if found[-1] is None:  # delivered_at
+        payload = found[3] if isinstance(found[3], dict) else json.loads(found[3])
+        event = Event(
+            id=found[0],
+            type=found[1],
+            tenant_id=found[2],
+            payload=payload,
+            occurred_at=found[4],
+            recorded_at=found[5],
+            patient_id=found[6],
+            encounter_id=found[7],
+        )
+        for subscriber in events.subscribers_for(event.type):
             try:
                 result = _deliver_to(event, subscriber)
             except Exception as exc:
@@ -426,7 +439,14 @@ def deliver_event(*, event_id: UUID) -> DeliveryOutcome:
                 subscriber.name
             )
         if not outcome_failed:
-            OutboxEvent.objects.filter(pk=event_id, delivered_at__isnull=True).update(delivered_at=timezone.now())
+            # Bookkeeping, not a clinical write: without waiting for the disk (if it is lost in a
+            # crash, the sweep re-dispatches the event and every subscriber answers "already").
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                cursor.execute(
+                    "UPDATE clinic_outboxevent SET delivered_at = %s WHERE id = %s AND delivered_at IS NULL",
+                    [timezone.now(), event_id],
+                )
     return DeliveryOutcome(
         event_id=event_id,
         delivered=tuple(outcome_delivered),
@@ -434,6 +454,11 @@ def deliver_event(*, event_id: UUID) -> DeliveryOutcome:
         failed=tuple(outcome_failed),
     )
 
+
+_EVENT_SQL = """
+SELECT id, type, tenant_id, payload, occurred_at, recorded_at, patient_id, encounter_id, delivered_at
+  FROM clinic_outboxevent WHERE id = %s
+"""
 
 # Claim the (event, subscriber) delivery row, locked, in one statement: the insert when it is
 # new, the row (locked by the no-op update) when it exists. A concurrent delivery waits here.
@@ -462,9 +487,12 @@ def _deliver_to(event: Event, subscriber: events.Subscriber) -> str:
                 return "already"
             subscriber.handler(event)
             now = timezone.now()
-            EventDelivery.objects.filter(pk=delivery_id).update(
-                attempts=attempts + 1, last_attempt_at=now, last_error="", delivered_at=now
-            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE clinic_eventdelivery SET attempts = %s, last_attempt_at = %s, last_error = '',"
+                    " delivered_at = %s WHERE id = %s",
+                    [attempts + 1, now, now, delivery_id],
+                )
     except Exception as exc:
         with transaction.atomic(durable=True):
             delivery_id, attempts, delivered_at = _claim(event, subscriber)

@@ -805,7 +805,8 @@ def mark_acknowledged(acknowledged: list[tuple[int, datetime]]) -> None:
     statement for a batch."""
     if not acknowledged:
         return
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")  # bookkeeping: no wait for the disk
         cursor.execute(_ACK_SQL, [[i for i, _ in acknowledged], [at for _, at in acknowledged]])
 
 
