@@ -11,8 +11,10 @@ from typing import Any
 from django.db import transaction
 
 from billing.facade import seed_demo_fees
+from clinic.models import Site
 from encounters import services as encounters
 from encounters.contracts import EncounterStatus
+from encounters.models import Encounter
 from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.facade import register_patient
 from identity.models import IdentifierSystem
@@ -160,3 +162,30 @@ def ack_fields(ack: str) -> dict[str, list[str]]:
             errs.append(fields)
     out["ERR*"] = errs  # type: ignore[assignment]
     return out
+
+
+def sample_patient_with_order(
+    tenant_id: int, *, facility: str, authority: str, mrn: str, placer: str, family: str
+) -> tuple[Any, Encounter]:
+    """For a sample from another lab: register that lab (MSH-4 ``facility``), its identifier
+    system (CX-4 ``authority``), the patient with ``mrn``, and an order with the sample's
+    ``placer`` number in a visit of that patient."""
+    interop.create_lab_partner(tenant_id=tenant_id, name=f"{facility} lab", facility=facility)
+    uri = f"urn:lab:{authority or 'none'}:mrn"
+    add_lab_identifier_system(tenant_id, authority=authority, uri=uri)
+    with transaction.atomic():
+        patient = register_patient(
+            tenant_id=tenant_id,
+            identifiers=[IdentifierInput(system=uri, value=mrn)],
+            demographics=Demographics(name=HumanName(family=family, given=("Test",))),
+            confirm_new=True,
+            actor="test",
+        ).patient
+    site = Site.objects.filter(tenant_id=tenant_id).first()
+    assert site is not None
+    with transaction.atomic():
+        encounter = encounters.open_walk_in(tenant_id=tenant_id, patient_id=patient.id, site_id=site.pk, actor="t")
+    with transaction.atomic():
+        placed, _ = orders.place_orders(tenant_id=tenant_id, encounter_id=encounter.pk, codes=["FBC"], actor="t")
+    ServiceRequest.objects.filter(pk=placed[0].pk).update(placer_number=placer)
+    return patient, encounter

@@ -12,7 +12,7 @@ from interop.inbound import receive
 from interop.models import InboundMessage
 from orders.models import ServiceRequest
 from results.models import DiagnosticReport, Observation, ResultRevision
-from tests.interop.hl7 import ack_fields, lab_visit, sample
+from tests.interop.hl7 import ack_fields, lab_visit, sample, sample_patient_with_order
 
 pytestmark = pytest.mark.django_db
 
@@ -148,3 +148,60 @@ def test_a_correction_creates_a_corrected_version_and_publishes_result_corrected
         )
     )
     assert "result.corrected" in types
+
+
+def test_the_nist_lri_cbc_charts_every_value_type_unit_and_flag():
+    visit = lab_visit(register=False)
+    patient, _encounter = sample_patient_with_order(
+        visit.tenant_id,
+        facility="NIST Lab Facility",
+        authority="NIST MPI",
+        mrn="PATID1234",
+        placer="ORD666555",
+        family="Jones",
+    )
+
+    receipt, ack = deliver(sample("msfc_LRI_2.0-NG_CBC_Typ_Message.hl7"))
+
+    assert ack["MSA"][1:3] == ["AA", "NIST-LRI-NG-002.00"], receipt.ack
+    report = DiagnosticReport.objects.get(tenant_id=visit.tenant_id)
+    assert report.patient_id == patient.id and report.accession == "R-991133"
+    assert report.coded["original"]["code"] == "57021-8" and report.status == "final"
+    assert report.specimen["type"]["code"] == "119297000"
+    observations = {o.code_key: o for o in Observation.objects.filter(report=report)}
+    assert len(observations) == 28
+    leukocytes = observations["LN|26464-8"]
+    assert leukocytes.value_quantity == Decimal("105600") and leukocytes.unit_ucum == "{cells}/uL"
+    assert leukocytes.abnormal_flags == ["HH"] and leukocytes.interpretation[0]["code"] == "HH"
+    assert leukocytes.reference_range == "4300 to 10800"
+    assert observations["LN|26453-1"].unit_ucum == "10*6/uL"
+    anisocytosis = observations["LN|38892-6"]
+    assert anisocytosis.value_type == "CWE"
+    assert anisocytosis.value_coded == {
+        "system": "http://snomed.info/sct",
+        "code": "260348001",
+        "display": "Present ++ out of ++++",
+    }
+    assert observations["LN|6742-1"].value_string == "Many spherocytes present."
+    assert all(o.status == "final" for o in observations.values())
+
+
+def test_the_hl7_glucose_example_charts_a_structured_numeric_with_its_range_and_flag():
+    visit = lab_visit(register=False)
+    sample_patient_with_order(
+        visit.tenant_id, facility="ELAB-3", authority="", mrn="555-44-4444", placer="845439", family="Everywoman"
+    )
+
+    receipt, ack = deliver(sample("msfc_ORU-R01-RMGEAD.hl7"))
+
+    assert ack["MSA"][1:3] == ["AA", "CNTRL-3456"], receipt.ack
+    glucose = Observation.objects.get(tenant_id=visit.tenant_id)
+    assert glucose.value_type == "SN" and glucose.value_quantity == Decimal("182") and glucose.value_comparator == ""
+    assert glucose.unit == "mg/dl" and glucose.unit_ucum == "mg/dl"  # UCUM accepts dl (deci-litre)
+    assert glucose.reference_range == "70_105" and glucose.abnormal_flags == ["H"]
+    assert glucose.status == "final"
+    # A local test code (no coding system named): kept as received, on the unmapped work list.
+    assert glucose.coded["original"]["code"] == "1554-5" and glucose.loinc == ""
+    from terminology.models import UnmappedCode
+
+    assert UnmappedCode.objects.filter(tenant_id=visit.tenant_id, code="1554-5").exists()
