@@ -97,8 +97,24 @@ class Listener:
         try:
             receipt = inbound.receive(raw=payload, transport=InboundMessage.Transport.MLLP, peer=peer, size=size)
         finally:
-            close_old_connections()
+            self._recycle_connection()
         return receipt.ack.encode("utf-8"), receipt.message_id
+
+    _checked = threading.local()
+
+    def _recycle_connection(self) -> None:
+        """What Django does between requests (drop a broken or too old connection), but at most
+        once a second per thread unless a database error occurred: each check makes the next
+        query pay a health-check round trip, and a lab sends many messages a second."""
+        from django.db import connection
+
+        if not connection.settings_dict.get("CONN_MAX_AGE"):
+            connection.close()  # no persistent connections configured: one per message, as Django does
+            return
+        now = time.monotonic()
+        if connection.errors_occurred or now - getattr(self._checked, "at", 0.0) > 1.0:
+            close_old_connections()
+            self._checked.at = now
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer_info = writer.get_extra_info("peername")

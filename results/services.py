@@ -198,6 +198,12 @@ class _Codes:
         self.facility = sending_facility
         self.source = source
         self._systems: dict[str, str] = {}
+        self._memo: dict[tuple[Any, ...], Any] = {}  # twenty results of a panel share flags and statuses
+
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def system(self, v2_system: str) -> str:
         if v2_system not in self._systems:
@@ -681,8 +687,10 @@ def _observation_row(
         unit_ucum=ucum[:100],
         reference_range=obs.reference_range[:200],
         abnormal_flags=list(obs.abnormal_flags),
-        interpretation=codes.interpretation(obs.abnormal_flags, as_of),
-        status=codes.observation_status(obs.status, as_of),
+        interpretation=codes.memo(
+            ("flags", obs.abnormal_flags, as_of), lambda: codes.interpretation(obs.abnormal_flags, as_of)
+        ),
+        status=codes.memo(("status", obs.status, as_of), lambda: codes.observation_status(obs.status, as_of)),
         v2_status=obs.status[:2],
         effective_at=obs.observed_at or w.input.observed_at,
         issued_at=obs.analysed_at or w.input.reported_at,
