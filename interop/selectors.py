@@ -26,8 +26,11 @@ def trace(
     pushes = timeline_pushes(tenant_id=tenant_id, event_ids=event_ids) if event_ids else []
     out = []
     for m in rows:
-        mine = [p for p in pushes if p["event"] in {str(e) for e in m.event_ids}]
+        events = {str(e) for e in m.event_ids}
+        mine = [p for p in pushes if p["event"] in events]
         pushed = [p["pushed_at"] for p in mine if p["pushed_at"]]
+        # Pushed once every event of the message is on its timeline and every entry was pushed.
+        complete = events <= {p["event"] for p in mine} and len(pushed) == len(mine)
         out.append(
             {
                 "id": m.pk,
@@ -48,7 +51,7 @@ def trace(
                 "received_at": m.received_at.isoformat(),
                 "committed_at": m.committed_at.isoformat() if m.committed_at else None,
                 "acknowledged_at": m.acknowledged_at.isoformat() if m.acknowledged_at else None,
-                "pushed_at": max(pushed) if pushed and len(pushed) == len(mine) else None,
+                "pushed_at": max(pushed) if pushed and complete else None,
             }
         )
     return out
