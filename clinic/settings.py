@@ -169,7 +169,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = CLINIC_DEFAULT_QUEUE
-CELERY_TASK_ROUTES = {"clinic.*": {"queue": CLINIC_EVENTS_QUEUE}, "interop.*": {"queue": CLINIC_DEFAULT_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "clinic.*": {"queue": CLINIC_EVENTS_QUEUE},
+    "interop.*": {"queue": CLINIC_DEFAULT_QUEUE},
+    "results.*": {"queue": CLINIC_DEFAULT_QUEUE},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -195,6 +199,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "interop.sweep_outbound",
         "schedule": 30.0,
         "options": {"expires": 30.0},
+    },
+    "results.retry_held": {
+        "task": "results.retry_held",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
     },
 }
 

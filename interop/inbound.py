@@ -125,23 +125,39 @@ def receive(
     # A lab that sent a moment ago is known without a query: file its message under it at once
     # and look for a byte-identical earlier delivery in the same statement.
     known = _cached_sender(header, tenant_id=tenant_id) if decode_problem is None else None
-    stored = _store(
-        known=known,
-        tenant_id=known.tenant_id if known is not None else tenant_id,
-        transport=transport,
-        peer=peer[:100],
-        raw=raw[: settings.CLINIC_HL7_STORE_BYTES],
-        size=size,
-        truncated=size > settings.CLINIC_HL7_STORE_BYTES,
-        sha256=hashlib.sha256(raw).hexdigest(),
-        sending_application=header.sending_application[:100],
-        sending_facility=header.sending_facility[:100],
-        receiving_facility=header.receiving_facility[:100],
-        control_id=header.control_id[:200],
-        message_type=f"{header.message_type}^{header.event}".strip("^")[:20],
-        version=header.version[:10],
-        received_at=received_at,
-    )
+    try:
+        stored = _store(
+            known=known,
+            tenant_id=known.tenant_id if known is not None else tenant_id,
+            transport=transport,
+            peer=peer[:100],
+            raw=raw[: settings.CLINIC_HL7_STORE_BYTES],
+            size=size,
+            truncated=size > settings.CLINIC_HL7_STORE_BYTES,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            sending_application=header.sending_application[:100],
+            sending_facility=header.sending_facility[:100],
+            receiving_facility=header.receiving_facility[:100],
+            control_id=header.control_id[:200],
+            message_type=f"{header.message_type}^{header.event}".strip("^")[:20],
+            version=header.version[:10],
+            received_at=received_at,
+        )
+    except Exception:
+        # The store is down or refused the row: nothing is kept, so say so and let the lab resend.
+        logger.exception("hl7.store_failed transport=%s", transport)
+        ack = build_ack(
+            code="AE",
+            acknowledged_control_id=header.control_id,
+            ack_control_id=uuid.uuid4().hex[:20].upper(),
+            text="The message could not be stored; nothing was charted. Send it again.",
+            problems=[Problem("207", "Application internal error: the message store is unavailable")],
+            at=timezone.localtime(received_at, _zone()),
+            receiving_application=header.sending_application,
+            receiving_facility=header.sending_facility,
+            trigger=header.event,
+        )
+        return Receipt(ack=ack, code="AE", message_id=0, status="unstored")
     partner: LabPartner | None = None
     ack_control_id = uuid.uuid4().hex[:20].upper()
     try:
@@ -268,6 +284,8 @@ def _store(*, known: LabPartner | None, **values: Any) -> InboundMessage:
 def _decode(raw: bytes) -> tuple[str, Problem | None]:
     if not raw.strip():
         return "", Problem("100", "The message is empty.")
+    if b"\x00" in raw and raw.lstrip(b"\xef\xbb\xbf\r\n \t").startswith(b"MSH"):
+        return "", Problem("102", "The message contains NUL bytes: HL7 v2 is text.")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -432,7 +450,28 @@ def _find_sender(header: _Header, *, tenant_id: int | None) -> LabPartner:
                 )
             ],
         )
-    return partners[0]
+    partner = partners[0]
+    receiving = header.receiving_facility.strip().lower()
+    if receiving and receiving != partner.tenant.slug.lower():
+        from clinic.models import Tenant
+
+        if Tenant.objects.filter(slug__iexact=receiving).exclude(pk=partner.tenant_id).exists():
+            # Addressed (MSH-6) to another clinic of this platform that has not registered the
+            # lab: never chart it in the clinic that has.
+            raise _Rejected(
+                "AR",
+                [
+                    Problem(
+                        "204",
+                        f"MSH-6 addresses clinic {header.receiving_facility!r}, which has not registered this lab "
+                        "as a partner.",
+                        "MSH",
+                        1,
+                        6,
+                    )
+                ],
+            )
+    return partner
 
 
 def _file_under_sender(stored: InboundMessage, header: _Header, *, tenant_id: int | None) -> None:
@@ -491,8 +530,14 @@ def _oru(
     try:
         results = mapping.result_message(message, sending_facility=partner.facility, zone=_zone(), source=source)
     except mapping.MessageInvalid as exc:
+        accessions, placers = _order_numbers(message)
         return _Result(
-            status=InboundMessage.Status.REJECTED, code="AE", text=exc.problems[0].text, problems=exc.problems
+            status=InboundMessage.Status.REJECTED,
+            code="AE",
+            text=exc.problems[0].text,
+            problems=exc.problems,
+            accessions=accessions,
+            placer_numbers=placers,
         )
     accessions, placers = results.accessions, results.placer_numbers
     try:
@@ -557,6 +602,19 @@ def _error_code(exc: DomainError) -> str:
     if isinstance(exc, InvalidInput):
         return "102"  # a value identity refuses (a bad NHS number, a birth date in the future)
     return "207"
+
+
+def _order_numbers(message: er7.Message) -> tuple[list[str], list[str]]:
+    """(accessions, placer numbers) of a message that could not be mapped, best effort: the
+    support trace must find a refused result by the numbers the lab quotes."""
+    accessions, placers = set(), set()
+    for obr in message.all("OBR"):
+        filler, placer = obr.component(3, 1).strip()[:80], obr.component(2, 1).strip()[:80]
+        if filler:
+            accessions.add(filler)
+        if placer:
+            placers.add(placer)
+    return sorted(accessions), sorted(placers)
 
 
 def _demographics(p: mapping.PersonInput) -> Demographics:

@@ -128,6 +128,7 @@ class Listener:
         buffer = bytearray()
         in_frame = False
         overflow = 0  # bytes of the current frame dropped past the store limit
+        scanned = 0  # bytes of the current frame already searched for VT/FS (no rescans)
         try:
             while True:
                 data = await reader.read(65536)
@@ -143,23 +144,27 @@ class Listener:
                         del buffer[: start + 1]
                         in_frame = True
                         overflow = 0
-                    restart = buffer.find(VT)
-                    end = buffer.find(FS)
+                        scanned = 0
+                    restart = buffer.find(VT, scanned)
+                    end = buffer.find(FS, scanned)
                     if 0 <= restart < (end if end >= 0 else len(buffer)):
                         # A new start block before this frame ended: the sender gave up on it
                         # (it had no ACK and will resend); the new frame starts here.
                         logger.warning("mllp.frame_abandoned peer=%s bytes=%s", peer, restart)
                         del buffer[: restart + 1]
                         overflow = 0
+                        scanned = 0
                         continue
                     if end < 0:
                         if len(buffer) > store_limit:
                             # Keep the start for the store; count (and drop) the rest until FS.
                             overflow += len(buffer) - store_limit
                             del buffer[store_limit:]
+                        scanned = len(buffer)
                         break
                     payload = bytes(buffer[:end])
                     del buffer[: end + 1]
+                    scanned = 0
                     if buffer[:1] == bytes([CR]):
                         del buffer[:1]
                     in_frame = False
@@ -169,7 +174,8 @@ class Listener:
                     ack, message_id = await loop.run_in_executor(self.executor, self._process, payload, peer, size)
                     writer.write(bytes([VT]) + ack + bytes([FS, CR]))
                     await writer.drain()
-                    self.acks.add(message_id, timezone.now())
+                    if message_id:
+                        self.acks.add(message_id, timezone.now())
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             logger.info("mllp.connection_lost peer=%s error=%s", peer, type(exc).__name__)
         except Exception:

@@ -21,7 +21,8 @@ def trace(
         qs = qs.filter(control_id=control_id)
     else:
         qs = qs.filter(placer_numbers__contains=[placer_number])
-    rows = list(qs.order_by("received_at", "id").defer("raw")[:100])
+    # The newest hundred (a missing-result ticket is about the latest), shown oldest first.
+    rows = list(reversed(qs.order_by("-received_at", "-id").defer("raw")[:100]))
     event_ids = [UUID(str(e)) for m in rows for e in m.event_ids]
     pushes = timeline_pushes(tenant_id=tenant_id, event_ids=event_ids) if event_ids else []
     out = []

@@ -59,7 +59,7 @@ class DiagnosticReport(TenantScopedModel):
 
 
 class Observation(TenantScopedModel):
-    """One OBX. Its business key is the report's plus the OBX-3 code and OBX-4 sub-ID (HL7 does
+    """One OBX. Its business key is its report's plus the OBX-3 code and OBX-4 sub-ID (HL7 does
     not promise MSH-10 is unique, so it is no part of it)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -102,22 +102,12 @@ class Observation(TenantScopedModel):
     class Meta:
         ordering = ["report_id", "set_id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=[
-                    "tenant",
-                    "sending_facility",
-                    "placer_number",
-                    "filler_number",
-                    "accession",
-                    "code_key",
-                    "sub_id",
-                ],
-                name="observation_business_key",
-            ),
+            # The report is the result's key up to the OBR (tenant, sending facility, placer,
+            # filler, accession, OBR-4); OBX-3 and OBX-4 tell its results apart.
+            models.UniqueConstraint(fields=["report", "code_key", "sub_id"], name="observation_business_key"),
         ]
         indexes = [
             models.Index(fields=["tenant", "patient"], name="observation_by_patient"),
-            models.Index(fields=["report"], name="observation_by_report"),
         ]
 
     def __str__(self) -> str:

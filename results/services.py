@@ -81,6 +81,7 @@ OBSERVATION_STATUS_FALLBACK = {
     "S": "preliminary",
     "U": "final",
     "N": "cancelled",
+    "B": "amended",  # appended (v2.9): R4 Observation.status has no "appended"
 }
 # How far along a result is. A version ranked below the charted one arrived late: recorded, not
 # applied (a preliminary after the final must not undo it; a final resent after a correction
@@ -92,10 +93,11 @@ STATUS_RANK = {
     "partial": 1,
     "final": 2,
     "cancelled": 2,
+    # Marked in error: a re-issued final (sent later) or a correction applies over it.
+    "entered-in-error": 2,
     "amended": 3,
     "corrected": 3,
     "appended": 3,
-    "entered-in-error": 4,
 }
 FINAL_REPORT_STATUSES = {"final", "amended", "corrected", "appended"}
 
@@ -153,17 +155,19 @@ def _resolve(
         visit = find_encounter_by_visit_number(tenant_id=tenant_id, visit_number=message.visit_number)
     forced = get_order(tenant_id=tenant_id, order_id=order_id) if order_id is not None else None
     for report in message.reports:
-        order = forced
-        if order is None and (report.placer_number or report.filler_number):
+        order = None
+        if report.placer_number or report.filler_number:
             order = find_order(
                 tenant_id=tenant_id, placer_number=report.placer_number, filler_number=report.filler_number
             )
-            if order is None:
-                return _Hold(
-                    HoldReason.ORDER_UNKNOWN,
-                    f"No order with placer number {report.placer_number!r} or filler number "
-                    f"{report.filler_number!r} (OBR {report.set_id}).",
-                )
+        # An admin's choice of order applies to the reports whose own numbers find none.
+        order = order or forced
+        if order is None and (report.placer_number or report.filler_number):
+            return _Hold(
+                HoldReason.ORDER_UNKNOWN,
+                f"No order with placer number {report.placer_number!r} or filler number "
+                f"{report.filler_number!r} (OBR {report.set_id}).",
+            )
         if order is not None:
             if order.patient_id != patient_id and resolve_patient_id(
                 tenant_id=tenant_id, patient_id=order.patient_id
@@ -488,6 +492,7 @@ class _ReportWork:
     corrected: bool = False
     report_changed: bool = False
     incoming: DiagnosticReport | None = None  # the received version of a report charted before
+    changed: bool = False
     observation_ids: list[UUID] = field(default_factory=list)
     observations: list[Any] = field(default_factory=list)  # Observation rows (or rows just inserted)
 
@@ -556,7 +561,11 @@ def _chart(tenant_id: int, message: ResultMessage, resolved: _Resolved, *, actor
         )
         work.append(_ReportWork(input=report, target=target, row=row))
 
-    inserted = _insert_new(DiagnosticReport, [w.row for w in work], "report_business_key")
+    inserted = _insert_new(
+        DiagnosticReport,
+        sorted((w.row for w in work), key=lambda r: (r.placer_number, r.filler_number, r.accession, r.code_key)),
+        "report_business_key",
+    )
     existing_keys = [w for w in work if w.row.id not in inserted]
     if existing_keys:
         found = {
@@ -583,7 +592,11 @@ def _chart(tenant_id: int, message: ResultMessage, resolved: _Resolved, *, actor
         for obs in report.observations:
             as_of = (obs.observed_at or report.observed_at or timezone.now()).date()
             all_obs.append((w, obs, _observation_row(codes, tenant_id, patient_id, message, w, obs, as_of)))
-    new_obs = _insert_new(Observation, [r for _w, _o, r in all_obs], "observation_business_key")
+    new_obs = _insert_new(
+        Observation,
+        sorted((r for _w, _o, r in all_obs), key=lambda r: (str(r.report_id), r.code_key, r.sub_id)),
+        "observation_business_key",
+    )
     for w, _obs, obs_row in all_obs:
         if obs_row.id in new_obs:
             w.created += 1
@@ -707,26 +720,17 @@ def _apply_to_existing(
     """Observations charted before: the same (nothing to do), a later version (update, keep the
     prior), or an older one (record it, change nothing)."""
     current = {
-        (o.placer_number, o.filler_number, o.accession, o.code_key, o.sub_id): o
-        for o in Observation.objects.select_for_update().filter(
-            Q(tenant_id=tenant_id, sending_facility=message.sending_facility),
-            _any(
-                Q(
-                    placer_number=r.placer_number,
-                    filler_number=r.filler_number,
-                    accession=r.accession,
-                    code_key=r.code_key,
-                    sub_id=r.sub_id,
-                )
-                for _w, _o, r in conflicts
-            ),
+        (o.report_id, o.code_key, o.sub_id): o
+        for o in Observation.objects.select_for_update()
+        .filter(
+            Q(tenant_id=tenant_id),
+            _any(Q(report_id=r.report_id, code_key=r.code_key, sub_id=r.sub_id) for _w, _o, r in conflicts),
         )
+        .order_by("report_id", "code_key", "sub_id")  # one lock order for every delivery
     }
     revisions: list[ResultRevision] = []
     for w, _obs, incoming in conflicts:
-        row = current[
-            (incoming.placer_number, incoming.filler_number, incoming.accession, incoming.code_key, incoming.sub_id)
-        ]
+        row = current[(incoming.report_id, incoming.code_key, incoming.sub_id)]
         w.observation_ids.append(row.id)
         if row.content_sha256 == incoming.content_sha256:
             w.unchanged += 1
@@ -798,19 +802,27 @@ def _finish(
             totals[key] += getattr(w, key)
         if w.row.encounter_id and w.row.encounter_id not in encounters:
             encounters.append(w.row.encounter_id)
-        if not changed:
-            continue
+        w.changed = changed
+    # Orders are locked in one order (by ID), whatever order the OBRs came in: two messages
+    # for the same two orders never wait on each other.
+    order_updates: dict[UUID, tuple[str, bool]] = {}
+    for w in work:
         order = w.target.order
         final = w.row.status in FINAL_REPORT_STATUSES
-        if order is not None and (
-            (w.input.filler_number and not order.filler_number) or (final and order.status == OrderStatus.ACTIVE)
+        if (
+            w.changed
+            and order is not None
+            and ((w.input.filler_number and not order.filler_number) or (final and order.status == OrderStatus.ACTIVE))
         ):
-            record_result_status(
-                tenant_id=tenant_id,
-                order_id=order.id,
-                filler_number=w.input.filler_number,
-                final=final,
-            )
+            filler, was_final = order_updates.get(order.id, ("", False))
+            order_updates[order.id] = (filler or w.input.filler_number, was_final or final)
+    for order_id in sorted(order_updates, key=str):
+        filler, final = order_updates[order_id]
+        record_result_status(tenant_id=tenant_id, order_id=order_id, filler_number=filler, final=final)
+    for w in work:
+        if not w.changed:
+            continue
+        order = w.target.order
         others = [e for e in active if e != w.row.encounter_id]
         visit = w.target.visit_number
         if others and not visit and w.row.encounter_id:
@@ -930,13 +942,35 @@ def _patient_keys(message: ResultMessage) -> list[str]:
     for p in message.patient_identifiers:
         value = p.value.strip()
         keys.add(f"{p.authority}|{value}")
-        keys.add(f"{p.authority}|{value.replace(' ', '')}")
+        # As identity stores values (NHS numbers compacted): the release must find them.
+        keys.add(f"{p.authority}|{value.replace(' ', '').replace('-', '')}")
     return sorted(keys)
+
+
+def _held_digest(message: ResultMessage) -> str:
+    """What makes two held messages the same result: what charting compares (the patient, the
+    orders and what each result says), not the message's own time or set IDs."""
+    return _sha(
+        {
+            "patient": sorted((p.authority, p.value.strip()) for p in message.patient_identifiers),
+            "visit": message.visit_number,
+            "reports": sorted(
+                [
+                    r.placer_number,
+                    r.filler_number,
+                    r.accession,
+                    _report_received(r),
+                    sorted(_sha(_received(o)) for o in r.observations),
+                ]
+                for r in message.reports
+            ),
+        }
+    )
 
 
 def _hold(tenant_id: int, message: ResultMessage, hold: _Hold) -> ChartingOutcome:
     content = message.to_json()
-    content_sha = _sha({**content, "source": ""})
+    content_sha = _held_digest(message)
     rows = [
         HeldResult(
             id=uuid4(),
@@ -954,7 +988,8 @@ def _hold(tenant_id: int, message: ResultMessage, hold: _Hold) -> ChartingOutcom
         )
     ]
     inserted = _insert_new(HeldResult, rows, "held_result_once_per_content")
-    held = HeldResult.objects.get(tenant_id=tenant_id, content_sha256=content_sha)
+    # Locked: a release charting it now finishes first, and this delivery then sees it charted.
+    held = HeldResult.objects.select_for_update().get(tenant_id=tenant_id, content_sha256=content_sha)
     if not inserted and held.status != HeldResult.Status.HELD:
         # Held before and charted since (automatically, or filed by an admin to the patient
         # they chose): the same content again is a redelivery of a result already charted.
@@ -999,7 +1034,41 @@ def release_held(
         .filter(condition, tenant_id=tenant_id, status=HeldResult.Status.HELD)
         .order_by("created_at", "id")[:200]
     )
-    return [_retry(held, actor="auto-release") for held in candidates]
+    outcomes = []
+    for held in candidates:
+        try:
+            with transaction.atomic():  # a savepoint: one result that fails does not undo the others
+                outcomes.append(_retry(held, actor="auto-release"))
+        except Exception:
+            logger.exception("results.release_failed tenant=%s held=%s", tenant_id, held.pk)
+    return outcomes
+
+
+def retry_held(*, limit: int = 200) -> int:
+    """Try every held result again (oldest tried first), whatever event was missed: a patient
+    registered while the result was being held, an event lost. Run by beat; each in its own
+    transaction. Returns how many were charted."""
+    charted = 0
+    ids = list(
+        HeldResult.objects.filter(status=HeldResult.Status.HELD)
+        .order_by("last_tried_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for held_id in ids:
+        try:
+            with transaction.atomic(durable=True):
+                held = (
+                    HeldResult.objects.select_for_update(skip_locked=True)
+                    .filter(pk=held_id, status=HeldResult.Status.HELD)
+                    .first()
+                )
+                if held is None:
+                    continue
+                outcome = _retry(held, actor="held-sweep")
+                charted += outcome.status != ChartStatus.HELD
+        except Exception:
+            logger.exception("results.retry_failed held=%s", held_id)
+    return charted
 
 
 def file_held_result(

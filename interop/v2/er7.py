@@ -110,7 +110,8 @@ class Segment:
                 out.append("\n")
             elif code.startswith("X") and len(code) > 1:
                 try:
-                    out.append(bytes.fromhex(code[1:]).decode("utf-8", errors="replace"))
+                    # A NUL cannot be stored in text (PostgreSQL refuses it): it is dropped.
+                    out.append(bytes.fromhex(code[1:]).decode("utf-8", errors="replace").replace("\x00", ""))
                 except ValueError:
                     out.append(value[i : end + 1])
             else:

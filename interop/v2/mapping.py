@@ -62,6 +62,9 @@ class Problems:
         )
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1800, 2200
+
+
 def parse_dtm(value: str, zone: ZoneInfo) -> datetime:
     """An HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]) as an aware datetime; without an
     offset it is the clinic's local time. Raises ValueError."""
@@ -77,7 +80,7 @@ def parse_dtm(value: str, zone: ZoneInfo) -> datetime:
         if hours > 14 or minutes > 59:
             raise ValueError(value)
         tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    return datetime(
+    parsed = datetime(
         int(year),
         int(month or 1),
         int(day or 1),
@@ -87,6 +90,11 @@ def parse_dtm(value: str, zone: ZoneInfo) -> datetime:
         int((sec % 1) * 1_000_000),
         tzinfo=tz,
     )
+    # Outside what a clinical record holds (and what survives a round trip through the
+    # database and Python at every offset): a typo, not a date.
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        raise ValueError(value)
+    return parsed
 
 
 class _Reader:
@@ -133,6 +141,7 @@ class _Reader:
         except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
             self.problems.add("102", f"{segment.id}-{n} {raw!r} is not a number", segment, n, c)
             return None
+        value = value.quantize(Decimal("1e-8"))  # the precision stored (numeric(24, 8))
         if abs(value) >= Decimal("1e16"):
             self.problems.add("102", f"{segment.id}-{n} {raw!r} is too large", segment, n, c)
             return None
@@ -160,6 +169,13 @@ def result_message(message: Message, *, sending_facility: str, zone: ZoneInfo, s
     r = _Reader(zone, problems)
     pid = message.first("PID")
     identifiers: tuple[PatientIdentifierInput, ...] = ()
+    pids = message.all("PID")
+    if len(pids) > 1:
+        # ORU^R01 may carry several patients; we chart one patient per message, never guess
+        # which results belong to whom.
+        problems.add(
+            "100", f"The message names {len(pids)} patients (PID segments): send one patient per message", pids[1]
+        )
     if pid is None:
         problems.add("100", "The message has no PID segment: results must name their patient")
     else:
@@ -208,6 +224,10 @@ def result_message(message: Message, *, sending_facility: str, zone: ZoneInfo, s
             )
     if not reports and not problems.items:
         problems.add("100", "The message has no OBR segment: there is no result in it")
+    for report in reports:
+        observations = report["observations"]
+        assert isinstance(observations, list)
+        report["observations"] = _merge_text_lines(observations, problems)
     if problems.items:
         raise MessageInvalid(problems.items)
     sent_at = r.when(message.msh, 7)
@@ -236,6 +256,38 @@ def result_message(message: Message, *, sending_facility: str, zone: ZoneInfo, s
             for rep in reports
         ),
     )
+
+
+TEXT_TYPES = {"ST", "TX", "FT"}
+
+
+def _merge_text_lines(observations: list[dict[str, object]], problems: Problems) -> list[dict[str, object]]:
+    """OBX with the same OBX-3 and OBX-4 in one OBR: consecutive text ones are the lines of
+    one narrative (how labs send reports); other repeats have no key of their own and are
+    refused rather than charted over each other (HL7 v2.5.1 7.4.2.4: OBX-4 tells them apart)."""
+    merged: list[dict[str, object]] = []
+    seen: dict[tuple[object, object], dict[str, object]] = {}
+    for obs in observations:
+        code = obs["code"]
+        key = ((code.v2_system, code.code) if isinstance(code, CodedInput) else code, obs["sub_id"])
+        first = seen.get(key)
+        if first is None:
+            seen[key] = obs
+            merged.append(obs)
+            continue
+        if first["value_type"] in TEXT_TYPES and obs["value_type"] in TEXT_TYPES and merged[-1] is first:
+            first["text"] = f"{first['text']}\n{obs['text']}"[:20000]
+            first_comments, more = first["comments"], obs["comments"]
+            assert isinstance(first_comments, list)
+            assert isinstance(more, list)
+            first_comments.extend(more)
+            continue
+        problems.add(
+            "205",
+            f"OBX {obs['set_id']} repeats the observation identifier and sub-ID of OBX {first['set_id']} "
+            "(give each result its own OBX-4 sub-ID)",
+        )
+    return merged
 
 
 def _report(obr: Segment, orc: Segment | None, r: _Reader) -> dict[str, object]:

@@ -787,17 +787,26 @@ def test_a_10_mb_message_over_http_is_answered_ar_not_413(asgi_server):
 def test_the_same_message_over_http_and_mllp_gets_the_same_ack(listener):
     over_http = lab_visit(slug="north")
     over_mllp = lab_visit(slug="south")  # SomeSystem serves both: MSH-6 names the clinic over MLLP
-    to_south = {"|TransformationAgent||": b"|TransformationAgent|SOUTH|"}
-    raw = oru_1(**to_south)
-    bad = oru_1(**to_south, **{"||4.06|tera.l-1|": b"||4,06|tera.l-1|"})
+    # The same message, each copy addressed (MSH-6) to the clinic that receives it.
+    comma = {"||4.06|tera.l-1|": b"||4,06|tera.l-1|"}
+    messages = {
+        clinic: (oru_1(**to), oru_1(**to, **comma))
+        for clinic, to in (
+            ("north", {"|TransformationAgent||": b"|TransformationAgent|NORTH|"}),
+            ("south", {"|TransformationAgent||": b"|TransformationAgent|SOUTH|"}),
+        )
+    }
     http = hl7_client(over_http.clinic.tenant)
     mllp = MLLPClient(listener.port)
 
     acks = []
-    for message in (bad, raw, raw):  # refused, charted, then a byte-identical redelivery
-        response = http.post("/hl7/v2", data=message, content_type=HL7_MEDIA)
-        acks.append((response["X-HL7-Ack-Code"], response.content.decode(), mllp.send(message)))
+    for index in (1, 0, 0):  # refused, charted, then a byte-identical redelivery
+        response = http.post("/hl7/v2", data=messages["north"][index], content_type=HL7_MEDIA)
+        acks.append((response["X-HL7-Ack-Code"], response.content.decode(), mllp.send(messages["south"][index])))
     mllp.close()
+    # A copy addressed to the other clinic is refused, whoever submits it.
+    misrouted = http.post("/hl7/v2", data=messages["south"][0], content_type=HL7_MEDIA)
+    assert misrouted["X-HL7-Ack-Code"] == "AR"
 
     assert [code for code, _, _ in acks] == ["AE", "AA", "AA"]
     for code, via_http, via_mllp in acks:
@@ -810,7 +819,8 @@ def test_the_same_message_over_http_and_mllp_gets_the_same_ack(listener):
     for visit in (over_http, over_mllp):
         assert Observation.objects.filter(tenant_id=visit.tenant_id).count() == 10
         statuses = InboundMessage.objects.filter(tenant_id=visit.tenant_id).order_by("id").values_list("status")
-        assert [s for (s,) in statuses] == ["rejected", "processed", "duplicate"]
+        expected = ["rejected", "processed", "duplicate"] + (["rejected"] if visit is over_http else [])
+        assert [s for (s,) in statuses] == expected
 
 
 # --- The mllp_listener command ----------------------------------------------------------------
