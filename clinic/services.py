@@ -335,7 +335,9 @@ def publish(
         encounter_id=encounter_id,
     )
     # One statement, no ORM: clinical steps publish on their hot path (a lab result, an order).
-    with connection.cursor() as cursor:
+    from clinic.db import prepared_cursor
+
+    with prepared_cursor() as cursor:
         cursor.execute(
             _PUBLISH_SQL,
             [

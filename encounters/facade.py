@@ -54,11 +54,10 @@ def seed_demo_schedule(*, tenant_id: int, site_id: int, days: int = 14) -> str:
 def active_encounter_ids(*, tenant_id: int, patient_id: UUID) -> list[UUID]:
     """The patient's encounters in progress (at any site), oldest first: where a clinician is
     looking at the patient now."""
-    from django.db import connection
-
+    from clinic.db import prepared_cursor
     from encounters.contracts import EncounterStatus
 
-    with connection.cursor() as cursor:  # no ORM: every lab result asks
+    with prepared_cursor() as cursor:  # no ORM: every lab result asks
         cursor.execute(
             "SELECT id FROM encounters_encounter WHERE tenant_id = %s AND patient_id = %s AND status = %s"
             " ORDER BY period_start, id",

@@ -253,7 +253,9 @@ def patients_by_v2_identifiers(*, tenant_id: int, identifiers: list[tuple[str, s
     params: list[Any] = [tenant_id]
     for authority, stored in wanted:
         params += [authority, stored]
-    with connection.cursor() as cursor:
+    from clinic.db import prepared_cursor
+
+    with prepared_cursor() as cursor:
         cursor.execute(_BY_V2_SQL.format(pairs=", ".join(["(%s, %s)"] * len(wanted))), params)
         rows = cursor.fetchall()
     found: dict[tuple[str, str], UUID] = {}

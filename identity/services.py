@@ -403,8 +403,10 @@ def lock_patient_for_write(*, tenant_id: int, patient_id: UUID) -> UUID:
     if not connection.in_atomic_block:
         raise RuntimeError("lock_patient_for_write must run inside the transaction that writes the rows")
     current = patient_id
+    from clinic.db import prepared_cursor
+
     for _ in range(selectors.MAX_MERGE_CHAIN):
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 "SELECT replaced_by_id FROM identity_patient WHERE tenant_id = %s AND id = %s FOR SHARE",
                 [tenant_id, current],

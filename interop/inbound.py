@@ -31,6 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clinic.contracts import DomainError
+from clinic.db import prepared_cursor
 from clinic.facade import get_tenant
 from identity.contracts import ContactPoint as Phone
 from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
@@ -251,13 +252,13 @@ def _store(*, known: LabPartner | None, **values: Any) -> InboundMessage:
         stored.received_at,
     ]
     if known is not None:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_STORE_FINDING_EARLIER_SQL, [known.tenant_id, stored.sha256, known.pk, *params])
             pk, earlier, duplicate_of = cursor.fetchone()
         stored.pk, stored.partner_id = pk, known.pk
         stored.earlier = (earlier, duplicate_of) if earlier is not None else None  # type: ignore[attr-defined]
         return stored
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _STORE_SQL,
             [
@@ -452,26 +453,33 @@ def _find_sender(header: _Header, *, tenant_id: int | None) -> LabPartner:
         )
     partner = partners[0]
     receiving = header.receiving_facility.strip().lower()
-    if receiving and receiving != partner.tenant.slug.lower():
-        from clinic.models import Tenant
-
-        if Tenant.objects.filter(slug__iexact=receiving).exclude(pk=partner.tenant_id).exists():
-            # Addressed (MSH-6) to another clinic of this platform that has not registered the
-            # lab: never chart it in the clinic that has.
-            raise _Rejected(
-                "AR",
-                [
-                    Problem(
-                        "204",
-                        f"MSH-6 addresses clinic {header.receiving_facility!r}, which has not registered this lab "
-                        "as a partner.",
-                        "MSH",
-                        1,
-                        6,
-                    )
-                ],
-            )
+    if receiving and receiving != partner.tenant.slug.lower() and _is_another_clinic(receiving):
+        # Addressed (MSH-6) to another clinic of this platform that has not registered the
+        # lab: never chart it in the clinic that has.
+        raise _Rejected(
+            "AR",
+            [
+                Problem(
+                    "204",
+                    f"MSH-6 addresses clinic {header.receiving_facility!r}, which has not registered this lab "
+                    "as a partner.",
+                    "MSH",
+                    1,
+                    6,
+                )
+            ],
+        )
     return partner
+
+
+def _is_another_clinic(slug: str) -> bool:
+    from clinic.contracts import NotFound
+
+    try:
+        get_tenant(slug=slug)
+    except NotFound:
+        return False
+    return True
 
 
 def _file_under_sender(stored: InboundMessage, header: _Header, *, tenant_id: int | None) -> None:
@@ -507,7 +515,7 @@ def _process(
     if checked:
         earlier = stored.earlier  # type: ignore[attr-defined]
     else:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_EARLIER_SQL, [tenant_id, stored.sha256, stored.pk])
             earlier = cursor.fetchone()
     if earlier is not None:
@@ -547,7 +555,7 @@ def _oru(
             produced = outcome.produced()
             now = timezone.now()
             # The outcome and the ACK that will say it, in the clinical transaction: one write.
-            with connection.cursor() as cursor:
+            with prepared_cursor() as cursor:
                 cursor.execute(
                     _OUTCOME_SQL,
                     [

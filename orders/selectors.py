@@ -91,9 +91,9 @@ def find_order_record(*, tenant_id: int, placer_number: str, filler_number: str)
     query, no ORM: a lab result looks its order up on the hot path)."""
     if not placer_number and not filler_number:
         return None
-    from django.db import connection
+    from clinic.db import prepared_cursor
 
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _FIND_SQL, [tenant_id, placer_number, placer_number, filler_number, filler_number, placer_number]
         )
