@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 # The processes of the product (docker-compose.yml runs the same commands).
 WEB_CMD = $(BIN)/uvicorn clinic.asgi:application --host 127.0.0.1 --port 8000
-WORKER_CMD = $(BIN)/celery -A clinic worker -Q $(CLINIC_QUEUE_PREFIX)events,$(CLINIC_QUEUE_PREFIX)default --concurrency 2 --loglevel INFO
+WORKER_CMD = $(BIN)/celery -A clinic worker -Q $(CLINIC_QUEUE_PREFIX)events,$(CLINIC_QUEUE_PREFIX)default --pool threads --concurrency 8 --loglevel INFO
 BEAT_CMD = $(BIN)/celery -A clinic beat --schedule .data/celerybeat-schedule --loglevel INFO
 SWEEPER_CMD = $(PY) manage.py sweep_outbox --loop
 MLLP_CMD = $(PY) manage.py mllp_listener --host 127.0.0.1 --port 2575

@@ -195,6 +195,41 @@ def wait_port(port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children that are still running, from
+    /proc (Linux): where the machine's two cores went during a run."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:  # fields[1] is the parent's PID
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def postgres_cpu_seconds() -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        if "(postgres)" in raw:
+            fields = raw.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 # --- 3. Latency at a rate -------------------------------------------------------------------
 
 
@@ -233,7 +268,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each latency run")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--listener-workers", type=int, default=8)
-    parser.add_argument("--listener-processes", type=int, default=2, help="mllp_listener --processes")
+    parser.add_argument("--listener-processes", type=int, default=1, help="mllp_listener --processes")
+    parser.add_argument(
+        "--worker-options",
+        default="--pool threads --concurrency 8",
+        help="pool options of the Celery worker (as make run)",
+    )
     parser.add_argument("--skip-throughput", action="store_true", help="only the latency runs (3 and 4)")
     parser.add_argument("--floor-server", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -370,7 +410,7 @@ def main() -> int:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "clinic", "worker", "-Q",
              f"{os.environ['CLINIC_QUEUE_PREFIX']}events,{os.environ['CLINIC_QUEUE_PREFIX']}default",
-             "--concurrency", "2", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
+             *args.worker_options.split(), "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         web_port = free_port()
@@ -410,7 +450,22 @@ def main() -> int:
         time.sleep(3.0)  # the streams are up, their catch-up replay is done
         received.clear()
         started_at = time.time()
+        cpu_before = {
+            "listener": cpu_seconds(listener.pid),
+            "worker": cpu_seconds(worker.pid),
+            "web (SSE)": cpu_seconds(web.pid),
+            "PostgreSQL": postgres_cpu_seconds(),
+            "bench client": time.process_time(),
+        }
         open_loop(port, batch(count), args.rate, 10)
+        elapsed = time.time() - started_at
+        cpu_after = {
+            "listener": cpu_seconds(listener.pid),
+            "worker": cpu_seconds(worker.pid),
+            "web (SSE)": cpu_seconds(web.pid),
+            "PostgreSQL": postgres_cpu_seconds(),
+            "bench client": time.process_time(),
+        }
         deadline = time.monotonic() + 60
         rows = []
         while time.monotonic() < deadline:
@@ -428,7 +483,7 @@ def main() -> int:
         entries = TimelineEntry.objects.filter(event_id__in=list(committed)).values_list("event_id", "created_at")
         to_entry = [(created - committed[str(e)]).total_seconds() * 1000 for e, created in entries]
         to_sse = [(received[e] - committed[e].timestamp()) * 1000 for e in committed if e in received]
-        print(f"commit → encounter at {args.rate:g} messages/s, real worker (2 processes) and uvicorn:")
+        print(f"commit → encounter at {args.rate:g} messages/s, real worker ({args.worker_options}) and uvicorn:")
         for label, values in (("commit → timeline entry", to_entry), ("commit → SSE client", to_sse)):
             if values:
                 print(
@@ -437,6 +492,8 @@ def main() -> int:
                 )
             else:
                 print(f"  {label:24} no data")
+        shares = ", ".join(f"{k} {(cpu_after[k] - cpu_before[k]) / elapsed:.2f}" for k in cpu_before)
+        print(f"  CPU in cores while sending: {shares}")
     finally:
         for proc in (listener, floor, worker, web):
             if proc is not None:
