@@ -214,8 +214,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def postgres_cpu_seconds() -> float:
+    """CPU time of the PostgreSQL server: its live processes, plus what the postmaster has
+    collected from backends that have exited (cutime/cstime)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -225,8 +227,12 @@ def postgres_cpu_seconds() -> float:
         except OSError:
             continue
         if "(postgres)" in raw:
-            fields = raw.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            stats[int(entry)] = raw.rsplit(")", 1)[1].split()
+    total = 0.0
+    for fields in stats.values():
+        total += (int(fields[11]) + int(fields[12])) / tick
+        if int(fields[1]) not in stats:  # the postmaster: add its exited children
+            total += (int(fields[13]) + int(fields[14])) / tick
     return total
 
 
