@@ -32,7 +32,7 @@ from interop.models import InboundMessage
 from results.models import DiagnosticReport, Observation
 from tests.clinic.factories import TenantFactory, api_token
 from tests.interop.hl7 import MLLPClient, ack_fields, lab_visit, sample
-from tests.support.waiting import wait_for
+from tests.support.waiting import child_database_url, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -849,13 +849,12 @@ def free_port() -> int:
 @pytest.mark.django_db(transaction=True)
 def test_the_mllp_listener_command_serves_until_interrupted():
     visit = lab_visit()
-    db = connection.settings_dict
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "clinic.settings",
         # The test database (its data is committed: transaction=True) and this run's queues.
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": child_database_url(),
         "CLINIC_QUEUE_PREFIX": django_settings.CLINIC_QUEUE_PREFIX,
     }
     command = subprocess.Popen(

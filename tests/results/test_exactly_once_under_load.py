@@ -27,7 +27,7 @@ from interop.models import InboundMessage
 from orders import services as orders
 from results.models import DiagnosticReport, Observation
 from tests.interop.hl7 import MLLPClient, ack_fields, lab_visit, register_duck
-from tests.support.waiting import wait_for
+from tests.support.waiting import child_database_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -170,11 +170,10 @@ def test_a_worker_killed_while_delivering_result_events_loses_none(broker_proxy)
     )
     assert len(events) == 100
 
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "clinic.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": child_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.REDIS_URL,
         "CLINIC_QUEUE_PREFIX": settings.CLINIC_QUEUE_PREFIX,

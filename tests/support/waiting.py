@@ -19,3 +19,16 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def child_database_url() -> str:
+    """A DATABASE_URL for a child process (a worker, a listener) that reaches this run's test
+    database: the URL the project uses (TCP, or the embedded server's socket) with the test
+    database's name."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.db import connection
+
+    from clinic import devdb
+
+    return urlunsplit(urlsplit(devdb.database_url())._replace(path="/" + connection.settings_dict["NAME"]))
