@@ -259,25 +259,7 @@ def _store(*, known: LabPartner | None, **values: Any) -> InboundMessage:
         stored.earlier = (earlier, duplicate_of) if earlier is not None else None  # type: ignore[attr-defined]
         return stored
     with prepared_cursor() as cursor:
-        cursor.execute(
-            _STORE_SQL,
-            [
-                stored.tenant_id,
-                stored.transport,
-                stored.peer,
-                bytes(stored.raw),
-                stored.size,
-                stored.truncated,
-                stored.sha256,
-                stored.sending_application,
-                stored.sending_facility,
-                stored.receiving_facility,
-                stored.control_id,
-                stored.message_type,
-                stored.version,
-                stored.received_at,
-            ],
-        )
+        cursor.execute(_STORE_SQL, params)
         (stored.pk,) = cursor.fetchone()
     return stored
 

@@ -735,35 +735,12 @@ def _apply_to_existing(
         if _older(incoming.status, incoming.sent_at, row.status, row.sent_at):
             w.stale += 1
             w.observations.append(row)
-            content = _snapshot(incoming, _OBSERVATION_FIELDS)
             if not ResultRevision.objects.filter(
                 object_id=row.id, outcome=ResultRevision.Outcome.STALE, content__content_sha256=incoming.content_sha256
             ).exists():
-                revisions.append(
-                    ResultRevision(
-                        tenant_id=tenant_id,
-                        kind=ResultRevision.Kind.OBSERVATION,
-                        object_id=row.id,
-                        version=row.version,
-                        status=incoming.status,
-                        outcome=ResultRevision.Outcome.STALE,
-                        content=content,
-                        source=message.source,
-                    )
-                )
+                revisions.append(_revision(tenant_id, row, incoming, ResultRevision.Outcome.STALE, message.source))
             continue
-        revisions.append(
-            ResultRevision(
-                tenant_id=tenant_id,
-                kind=ResultRevision.Kind.OBSERVATION,
-                object_id=row.id,
-                version=row.version,
-                status=row.status,
-                outcome=ResultRevision.Outcome.SUPERSEDED,
-                content=_snapshot(row, _OBSERVATION_FIELDS),
-                source=row.source,
-            )
-        )
+        revisions.append(_revision(tenant_id, row, row, ResultRevision.Outcome.SUPERSEDED, row.source))
         for name in _OBSERVATION_FIELDS:
             if name == "report_id":
                 continue  # an observation stays on the report it was charted on
@@ -774,6 +751,21 @@ def _apply_to_existing(
         w.corrected = w.corrected or incoming.v2_status == "C"
         w.observations.append(row)
     ResultRevision.objects.bulk_create(revisions)
+
+
+def _revision(tenant_id: int, row: Observation, version: Any, outcome: str, source: str) -> ResultRevision:
+    """A version of observation ``row`` kept aside: its prior self (superseded) or a received
+    version that was not applied (stale)."""
+    return ResultRevision(
+        tenant_id=tenant_id,
+        kind=ResultRevision.Kind.OBSERVATION,
+        object_id=row.id,
+        version=row.version,
+        status=version.status,
+        outcome=outcome,
+        content=_snapshot(version, _OBSERVATION_FIELDS),
+        source=source,
+    )
 
 
 def _finish(
