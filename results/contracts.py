@@ -260,17 +260,3 @@ class ChartingOutcome:
                 "stale": self.stale,
             },
         }
-
-
-@dataclass(frozen=True, slots=True)
-class HeldResultRecord:
-    id: UUID
-    tenant_id: int
-    source: str
-    reason: HoldReason
-    detail: str
-    status: str
-    placer_numbers: tuple[str, ...]
-    accessions: tuple[str, ...]
-    created_at: datetime
-    released_at: datetime | None

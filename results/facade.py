@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from results import selectors, services
-from results.contracts import ChartingOutcome, HeldResultRecord, ResultMessage
+from results import services
+from results.contracts import ChartingOutcome, ResultMessage
 
-__all__ = ["file_held_result", "held_results", "record_result"]
+__all__ = ["file_held_result", "record_result"]
 
 
 def record_result(*, tenant_id: int, message: ResultMessage, actor: str) -> ChartingOutcome:
@@ -23,8 +23,3 @@ def file_held_result(
     return services.file_held_result(
         tenant_id=tenant_id, held_id=held_id, actor=actor, patient_id=patient_id, order_id=order_id
     )
-
-
-def held_results(*, tenant_id: int, sources: list[str]) -> list[HeldResultRecord]:
-    """The work-queue rows held for these sources (e.g. ``hl7:<message id>``)."""
-    return selectors.held_results(tenant_id=tenant_id, sources=sources)
