@@ -252,6 +252,10 @@ class Listener:
         self.acks.stop()
 
 
+def _interrupt(*_args: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve_processes(host: str, port: int, *, processes: int, workers: int) -> None:
     """Serve from ``processes`` processes sharing one listening socket (the kernel hands each
     new connection to one of them): the domain code holds the GIL, so one process uses one
@@ -273,7 +277,7 @@ def serve_processes(host: str, port: int, *, processes: int, workers: int) -> No
         pid = os.fork()
         if pid == 0:  # the child
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+            signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: ACK times are flushed
             try:
                 Listener(host, port, workers=workers, sock=sock).serve_forever()
             finally:

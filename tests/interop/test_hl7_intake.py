@@ -847,7 +847,8 @@ def free_port() -> int:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_mllp_listener_command_serves_until_interrupted():
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_mllp_listener_command_serves_until_interrupted(processes):
     visit = lab_visit()
     port = free_port()
     env = {
@@ -858,7 +859,17 @@ def test_the_mllp_listener_command_serves_until_interrupted():
         "CLINIC_QUEUE_PREFIX": django_settings.CLINIC_QUEUE_PREFIX,
     }
     command = subprocess.Popen(
-        [str(ROOT / ".venv/bin/python"), "manage.py", "mllp_listener", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            str(ROOT / ".venv/bin/python"),
+            "manage.py",
+            "mllp_listener",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--processes",
+            str(processes),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -875,7 +886,11 @@ def test_the_mllp_listener_command_serves_until_interrupted():
 
         client = wait_for(connected, timeout=20, what="the listener to accept connections")
         ack = ack_fields(client.send(sample("msfc_LAB-ORM-1.hl7")))
-        client.close()
+        # More connections at once (spread over the processes by the kernel): each is served.
+        others = [MLLPClient(port, timeout=10) for _ in range(4)]
+        more = [ack_fields(o.send(sample("msfc_LAB-ORM-1.hl7")))["MSA"][1] for o in others]
+        for o in [client, *others]:
+            o.close()
         command.send_signal(signal.SIGINT)
         out, _err = command.communicate(timeout=15)
     finally:
@@ -884,8 +899,12 @@ def test_the_mllp_listener_command_serves_until_interrupted():
             command.wait()
 
     assert ack["MSA"][1:3] == ["AR", "MSGID20060307110114"] and errs(ack) == [("MSH^1^9^1", "200")]
+    assert more == ["AR"] * 4
     assert command.returncode == 0
-    assert f"MLLP listener on 127.0.0.1:{port}" in out.decode()
-    stored = InboundMessage.objects.get(control_id="MSGID20060307110114")
+    assert f"MLLP listener on 127.0.0.1:{port}, {processes} process(es)" in out.decode()
+    leftovers = subprocess.run(["pgrep", "-f", f"mllp_listener.*--port {port}"], capture_output=True, check=False)
+    assert leftovers.stdout == b""  # the children stopped with the parent
+    stored = InboundMessage.objects.filter(control_id="MSGID20060307110114").order_by("id").first()
     assert (stored.transport, stored.status, stored.tenant_id) == ("mllp", "rejected", visit.tenant_id)
     assert stored.acknowledged_at is not None  # recorded before the command exited
+    assert not InboundMessage.objects.filter(acknowledged_at__isnull=True).exists()  # in every process
