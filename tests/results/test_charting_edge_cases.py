@@ -211,3 +211,55 @@ def test_a_refused_result_is_found_by_its_accession_in_the_trace(api):
 
     assert found["count"] == 1 and found["messages"][0]["ack"]["code"] == "AE"
     assert not DiagnosticReport.objects.exists()
+
+
+@pytest.fixture
+def sender_cache(settings):
+    """The sender cache on, as in production (the suite runs with it off)."""
+    from interop import inbound
+
+    settings.CLINIC_HL7_SENDER_CACHE_SECONDS = 5.0
+    inbound._senders.clear()
+    yield
+    inbound._senders.clear()
+
+
+def test_with_the_sender_known_a_byte_identical_redelivery_is_found_by_the_store_statement(sender_cache):
+    visit = lab_visit()
+    raw = oru(obx=["OBX|1|NM|718-7^Hemoglobin^LN||13.1|g/dL^^UCUM|||||F"])
+    first, _ = deliver(raw)  # looks the lab up and remembers it
+    from interop import inbound
+
+    assert inbound._cached_sender(inbound._header(inbound.er7.normalise(raw.decode())), tenant_id=None) is not None
+
+    again, ack = deliver(raw)  # stored and checked for an earlier copy in one statement
+
+    assert ack["MSA"][1] == "AA" and again.status == "duplicate"
+    stored = InboundMessage.objects.get(pk=again.message_id)
+    assert stored.duplicate_of_id == first.message_id
+    assert (stored.tenant_id, stored.partner_id) == (visit.tenant_id, visit.partner.pk)
+    assert Observation.objects.count() == 1
+
+
+def test_the_held_results_sweep_charts_what_a_missed_event_left_waiting():
+    from orders import services as orders
+    from results.services import retry_held
+    from tests.results.test_held_results import next_placer_numbers
+
+    visit = lab_visit(order=False)
+    (placer,) = next_placer_numbers(1)
+    raw = oru(obx=["OBX|1|NM|718-7^Hemoglobin^LN||13.1|g/dL^^UCUM|||||F"]).replace(
+        b"|88502218|", f"|{placer}|".encode()
+    )
+    _receipt, ack = deliver(raw)
+    assert "order-unknown" in ack["MSA"][3]
+    with transaction.atomic():
+        orders.place_orders(tenant_id=visit.tenant_id, encounter_id=visit.encounter.pk, codes=["FBC"], actor="t")
+    # The order.placed event is never delivered (no worker): only the sweep can release it.
+
+    assert retry_held() == 1
+
+    held = HeldResult.objects.get(tenant_id=visit.tenant_id)
+    assert held.status == "released" and held.released_by == "held-sweep"
+    assert Observation.objects.get().report.placer_number == placer
+    assert retry_held() == 0
