@@ -724,6 +724,12 @@ def _apply_to_existing(
         )
         .order_by("report_id", "code_key", "sub_id")  # one lock order for every delivery
     }
+    # Late versions recorded before (one query for the message, not one per result).
+    recorded_stale = set(
+        ResultRevision.objects.filter(
+            object_id__in=[o.id for o in current.values()], outcome=ResultRevision.Outcome.STALE
+        ).values_list("object_id", "content__content_sha256")
+    )
     revisions: list[ResultRevision] = []
     for w, _obs, incoming in conflicts:
         row = current[(incoming.report_id, incoming.code_key, incoming.sub_id)]
@@ -735,9 +741,7 @@ def _apply_to_existing(
         if _older(incoming.status, incoming.sent_at, row.status, row.sent_at):
             w.stale += 1
             w.observations.append(row)
-            if not ResultRevision.objects.filter(
-                object_id=row.id, outcome=ResultRevision.Outcome.STALE, content__content_sha256=incoming.content_sha256
-            ).exists():
+            if (row.id, incoming.content_sha256) not in recorded_stale:
                 revisions.append(_revision(tenant_id, row, incoming, ResultRevision.Outcome.STALE, message.source))
             continue
         revisions.append(_revision(tenant_id, row, row, ResultRevision.Outcome.SUPERSEDED, row.source))

@@ -99,6 +99,9 @@ def test_a_stale_preliminary_after_the_final_is_recorded_and_does_not_undo_it():
     stale = ResultRevision.objects.filter(object_id=hematocrit.pk, outcome="stale")
     assert stale.count() == 1 and stale.get().content["value_quantity"] == "40.1"
     assert OutboxEvent.objects.filter(type__startswith="result.").count() == events_before
+    # The same late version once more: already recorded, not recorded twice.
+    deliver(sample("msfc_LAB-ORU-1.hl7").replace(b"|ORU^R01|182|", b"|ORU^R01|184|"))
+    assert ResultRevision.objects.filter(object_id=hematocrit.pk, outcome="stale").count() == 1
 
 
 def test_a_byte_identical_redelivery_is_acknowledged_and_writes_nothing():
