@@ -8,6 +8,7 @@ from uuid import UUID
 
 from billing import selectors, services
 from billing.contracts import ChargeRecord
+from clinic.rows import Publisher
 
 __all__ = ["charges_of_encounter", "post_charge", "reverse_charges", "seed_demo_fees"]
 
@@ -69,3 +70,10 @@ def seed_demo_fees(*, tenant_id: int) -> int:
             valid_from=date(2020, 1, 1),
         )
     return len(DEMO_FEES)
+
+
+# Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR
+# API): ``read_rows(view=..., query=clinic.rows.RowQuery(...))`` and ``count_rows``.
+_published = Publisher(selectors.READ_VIEWS)
+read_rows = _published.read_rows
+count_rows = _published.count_rows

@@ -50,6 +50,7 @@ class ChargeItem(TenantScopedModel):
     occurred_at = models.DateTimeField()
     reversed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["occurred_at", "id"]
@@ -59,7 +60,12 @@ class ChargeItem(TenantScopedModel):
                 fields=["tenant", "source"], condition=Q(status="billed"), name="charge_once_per_source"
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "encounter"], name="charge_by_encounter")]
+        indexes = [
+            models.Index(fields=["tenant", "encounter"], name="charge_by_encounter"),
+            # FHIR search parameters (interop/fhir): patient, _lastUpdated.
+            models.Index(fields=["tenant", "patient"], name="charge_by_patient"),
+            models.Index(fields=["tenant", "updated_at"], name="charge_by_last_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} x {self.quantity}"

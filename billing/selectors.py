@@ -6,6 +6,7 @@ from uuid import UUID
 
 from billing.contracts import ChargeRecord
 from billing.models import ChargeItem
+from clinic.rows import ReadView
 
 
 def charge_record(charge: ChargeItem) -> ChargeRecord:
@@ -28,3 +29,29 @@ def charge_record(charge: ChargeItem) -> ChargeRecord:
 
 def charges_of_encounter(*, tenant_id: int, encounter_id: UUID) -> list[ChargeRecord]:
     return [charge_record(c) for c in ChargeItem.objects.filter(tenant_id=tenant_id, encounter_id=encounter_id)]
+
+
+# --- Read views (clinic.rows): the FHIR API's ChargeItem --------------------------------------
+
+READ_VIEWS = {
+    "charge_item": ReadView(
+        model=ChargeItem,
+        fields={
+            "id": "id",
+            "patient": "patient_id",
+            "encounter": "encounter_id",
+            "code": "code",
+            "display": "display",
+            "quantity": "quantity",
+            "unit_price": "unit_price",
+            "currency": "currency",
+            "status": "status",
+            "source": "source",
+            "coded": "coded",
+            "occurred_at": "occurred_at",
+            "reversed_at": "reversed_at",
+            "created_at": "created_at",
+            "updated_at": "updated_at",
+        },
+    ),
+}

@@ -114,7 +114,7 @@ def reverse_charges(*, tenant_id: int, source: str) -> list[ChargeItem]:
     for charge in charges:
         charge.status = ChargeItem.Status.REVERSED
         charge.reversed_at = now
-        charge.save(update_fields=["status", "reversed_at"])
+        charge.save(update_fields=["status", "reversed_at", "updated_at"])
         _publish(CHARGE_REVERSED, charge)
     return charges
 

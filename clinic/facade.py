@@ -11,7 +11,8 @@ from uuid import UUID
 
 from clinic import events as event_registry
 from clinic import flags, policy, selectors, services
-from clinic.contracts import Event, IdempotentReplay, PolicySection, TenantRef
+from clinic.contracts import Event, IdempotentReplay, PolicySection, Principal, TenantRef
+from clinic.rows import Publisher
 
 __all__ = [
     "claim_idempotency_key",
@@ -130,3 +131,20 @@ def site_ids(*, tenant_id: int) -> set[int]:
 def get_tenant(*, tenant_id: int | None = None, slug: str | None = None) -> TenantRef:
     """The tenant with this ID or slug. Raises NotFound."""
     return selectors.get_tenant_ref(tenant_id=tenant_id, slug=slug)
+
+
+# Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR
+# API): ``read_rows(view=..., query=clinic.rows.RowQuery(...))`` and ``count_rows``.
+_published = Publisher(selectors.READ_VIEWS)
+read_rows = _published.read_rows
+count_rows = _published.count_rows
+
+
+def principal_for_token(token: str) -> Principal | None:
+    """The principal of the active API client holding this bearer token (in an active tenant),
+    or None. Records the client's use (at most once a minute)."""
+    client = selectors.client_for_token(token)
+    if client is None:
+        return None
+    services.touch_api_client(client_id=client.pk)
+    return selectors.client_principal(client)

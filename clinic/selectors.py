@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from clinic import flags, policy
 from clinic.contracts import NotFound, Principal, Role, TenantRef
 from clinic.models import ApiClient, Membership, OutboxEvent, Site, Tenant
+from clinic.rows import ReadView
 from clinic.services import hash_token
 
 
@@ -169,3 +170,27 @@ def events_for_projection(
     for key, value in (payload_equals or {}).items():
         qs = qs.filter(**{f"payload__{key}": value})
     return list(qs.order_by("recorded_at", "id"))
+
+
+# --- Read views (clinic.rows): the FHIR API's Organization and Location -------------------------
+
+READ_VIEWS = {
+    "tenant": ReadView(
+        model=Tenant,
+        tenant_path="id",
+        fields={"id": "id", "slug": "slug", "name": "name", "active": "is_active", "updated_at": "updated_at"},
+    ),
+    "site": ReadView(
+        model=Site,
+        fields={
+            "id": "id",
+            "code": "code",
+            "name": "name",
+            "timezone": "timezone",
+            "address": "address",
+            "active": "is_active",
+            "tenant": "tenant_id",
+            "updated_at": "updated_at",
+        },
+    ),
+}

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from uuid import UUID
 
+from clinic.rows import Publisher
 from encounters import selectors
-from encounters.contracts import EncounterRef
+from encounters.contracts import EncounterRef, EncounterStatus
 
 __all__ = [
     "active_encounter_ids",
     "find_encounter_by_visit_number",
     "get_encounter",
+    "import_encounter",
     "lock_encounter",
     "register_cancel_guard",
     "seed_demo_schedule",
@@ -42,6 +45,36 @@ def lock_encounter(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
     if found is None:
         raise EncounterNotFound("No such encounter.")
     return selectors.encounter_ref(found)
+
+
+def import_encounter(
+    *,
+    tenant_id: int,
+    patient_id: UUID,
+    site_id: int,
+    visit_number: str,
+    status: EncounterStatus,
+    period_start: datetime | None,
+    period_end: datetime | None,
+    actor: str,
+) -> EncounterRef:
+    """Record a visit that happened elsewhere or earlier, as it was, in the caller's transaction
+    (see ``encounters.services.import_encounter``). Idempotent on the visit number: a re-run
+    returns the encounter the first run made. Raises InvalidInput, NotFound, VisitNumberTaken,
+    AlreadyInProgress."""
+    from encounters import services
+
+    encounter, _created = services.import_encounter(
+        tenant_id=tenant_id,
+        patient_id=patient_id,
+        site_id=site_id,
+        visit_number=visit_number,
+        status=status,
+        period_start=period_start,
+        period_end=period_end,
+        actor=actor,
+    )
+    return selectors.encounter_ref(encounter)
 
 
 def seed_demo_schedule(*, tenant_id: int, site_id: int, days: int = 14) -> str:
@@ -94,3 +127,10 @@ def timeline_pushes(*, tenant_id: int, event_ids: list[UUID]) -> list[dict[str, 
         }
         for event_id, encounter_id, created_at, pushed_at in rows
     ]
+
+
+# Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR
+# API): ``read_rows(view=..., query=clinic.rows.RowQuery(...))`` and ``count_rows``.
+_published = Publisher(selectors.READ_VIEWS)
+read_rows = _published.read_rows
+count_rows = _published.count_rows

@@ -80,6 +80,7 @@ class Appointment(TenantScopedModel):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.BOOKED)
     rescheduled_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -87,6 +88,11 @@ class Appointment(TenantScopedModel):
         constraints = [
             # The 08:00 rush: a slot is booked at most once, whoever books it.
             models.UniqueConstraint(fields=["slot"], condition=~Q(status="cancelled"), name="appointment_one_per_slot"),
+        ]
+        indexes = [
+            # FHIR search parameters (interop/fhir): patient, _lastUpdated.
+            models.Index(fields=["tenant", "patient"], name="appointment_by_patient"),
+            models.Index(fields=["tenant", "updated_at"], name="appointment_by_last_updated"),
         ]
 
     def __str__(self) -> str:
@@ -124,7 +130,12 @@ class Encounter(TenantScopedModel):
                 name="encounter_one_in_progress_per_site",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "patient", "status"], name="encounter_by_patient")]
+        indexes = [
+            models.Index(fields=["tenant", "patient", "status"], name="encounter_by_patient"),
+            # FHIR search parameters (interop/fhir): date, _lastUpdated.
+            models.Index(fields=["tenant", "period_start"], name="encounter_by_date"),
+            models.Index(fields=["tenant", "updated_at"], name="encounter_by_last_updated"),
+        ]
 
     def __str__(self) -> str:
         return self.visit_number

@@ -9,6 +9,7 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from clinic.rows import ReadView
 from encounters.contracts import EncounterRef, EncounterStatus
 from encounters.models import Appointment, Encounter, Practitioner, Slot, TimelineEntry
 
@@ -111,3 +112,47 @@ def timeline_json(entry: TimelineEntry) -> dict[str, Any]:
         "summary": entry.summary,
         "reference": entry.reference,
     }
+
+
+# --- Read views (clinic.rows): the FHIR API's Practitioner, Appointment and Encounter ---------
+
+READ_VIEWS = {
+    "practitioner": ReadView(
+        model=Practitioner,
+        fields={"id": "id", "name": "name", "active": "active", "created_at": "created_at"},
+    ),
+    "appointment": ReadView(
+        model=Appointment,
+        fields={
+            "id": "id",
+            "patient": "patient_id",
+            "practitioner": "slot__practitioner_id",
+            "site": "slot__site_id",
+            "start_at": "slot__start_at",
+            "end_at": "slot__end_at",
+            "reason": "reason",
+            "status": "status",
+            "rescheduled_from": "rescheduled_from_id",
+            "created_at": "created_at",
+            "updated_at": "updated_at",
+            "cancelled_at": "cancelled_at",
+        },
+    ),
+    "encounter": ReadView(
+        model=Encounter,
+        fields={
+            "id": "id",
+            "patient": "patient_id",
+            "site": "site_id",
+            "practitioner": "practitioner_id",
+            "appointment": "appointment_id",
+            "visit_number": "visit_number",
+            "status": "status",
+            "period_start": "period_start",
+            "period_end": "period_end",
+            "version": "version",
+            "created_at": "created_at",
+            "updated_at": "updated_at",
+        },
+    ),
+}

@@ -41,6 +41,8 @@ from identity.facade import lock_patient_for_write
 
 logger = logging.getLogger("encounters")
 
+VISIT_NUMBER_LENGTH = Encounter._meta.get_field("visit_number").max_length or 20
+
 
 class SlotNotFound(NotFound):
     code = "slot-not-found"
@@ -68,6 +70,10 @@ class InvalidTransition(Conflict):
 
 class AlreadyInProgress(Conflict):
     code = "encounter-already-in-progress"
+
+
+class VisitNumberTaken(Conflict):
+    code = "visit-number-taken"
 
 
 # --- Practitioners, templates, slots -----------------------------------------------------------
@@ -230,7 +236,7 @@ def cancel_appointment(*, tenant_id: int, appointment_id: UUID, actor: str) -> A
             raise InvalidTransition("A checked-in appointment cannot be cancelled; cancel the encounter.")
         appointment.status = Appointment.Status.CANCELLED
         appointment.cancelled_at = timezone.now()
-        appointment.save(update_fields=["status", "cancelled_at"])
+        appointment.save(update_fields=["status", "cancelled_at", "updated_at"])
         _publish_appointment(APPOINTMENT_CANCELLED, appointment, appointment.slot)
     return appointment
 
@@ -248,7 +254,7 @@ def reschedule(*, tenant_id: int, appointment_id: UUID, slot_id: int, actor: str
             raise InvalidTransition(f"Only a booked appointment can be rescheduled (this one is {old.status}).")
         old.status = Appointment.Status.CANCELLED
         old.cancelled_at = timezone.now()
-        old.save(update_fields=["status", "cancelled_at"])
+        old.save(update_fields=["status", "cancelled_at", "updated_at"])
         new, _ = book(tenant_id=tenant_id, slot_id=slot_id, patient_id=old.patient_id, reason=old.reason, actor=actor)
         Appointment.objects.filter(pk=new.pk).update(rescheduled_from=old)
         _publish_appointment(APPOINTMENT_RESCHEDULED, old, old.slot, new_appointment_id=str(new.pk))
@@ -265,12 +271,13 @@ def _visit_number() -> str:
     return f"V{number:08d}"
 
 
-def _publish_encounter(event_type: str, encounter: Encounter) -> None:
+def _publish_encounter(event_type: str, encounter: Encounter, *, occurred_at: datetime | None = None) -> None:
     publish(
         type=event_type,
         tenant_id=encounter.tenant_id,
         patient_id=encounter.patient_id,
         encounter_id=encounter.pk,
+        occurred_at=occurred_at,
         payload={
             "encounter_id": str(encounter.pk),
             "visit_number": encounter.visit_number,
@@ -307,7 +314,7 @@ def check_in(*, tenant_id: int, appointment_id: UUID, actor: str) -> tuple[Encou
             period_start=timezone.now(),
         )
         appointment.status = Appointment.Status.CHECKED_IN
-        appointment.save(update_fields=["status"])
+        appointment.save(update_fields=["status", "updated_at"])
         _publish_encounter(ENCOUNTER_CHECKED_IN, encounter)
     return encounter, True
 
@@ -337,6 +344,77 @@ def open_walk_in(
         )
         _publish_encounter(ENCOUNTER_CHECKED_IN, encounter)
     return encounter
+
+
+def import_encounter(
+    *,
+    tenant_id: int,
+    patient_id: UUID,
+    site_id: int,
+    visit_number: str,
+    status: EncounterStatus,
+    period_start: datetime | None,
+    period_end: datetime | None,
+    actor: str,
+) -> tuple[Encounter, bool]:
+    """Record a visit that happened elsewhere or earlier (a record brought in from another
+    system), as it was; returns (encounter, created).
+
+    Idempotent on (tenant, visit number): a second import of the visit returns the encounter
+    the first one made, unchanged. A new encounter publishes ``encounter.checked_in`` dated at
+    its start, so its timeline begins where the visit began. Raises InvalidInput (blank or too
+    long visit number, end before start), NotFound (site, patient), VisitNumberTaken (the
+    visit number is another patient's visit), AlreadyInProgress.
+    """
+    visit_number = visit_number.strip()
+    problems: list[FieldProblem] = []
+    if not visit_number:
+        problems.append(FieldProblem("visit_number", "must not be blank"))
+    elif len(visit_number) > VISIT_NUMBER_LENGTH:
+        problems.append(FieldProblem("visit_number", f"must be at most {VISIT_NUMBER_LENGTH} characters"))
+    if period_start is not None and period_end is not None and period_end < period_start:
+        problems.append(FieldProblem("period_end", "is before period_start"))
+    if problems:
+        raise InvalidInput("The encounter is not valid.", problems)
+    with transaction.atomic(savepoint=False):
+        if not selectors.site_exists(tenant_id=tenant_id, site_id=site_id):
+            raise NotFound("No such site.")
+        patient_id = lock_patient_for_write(tenant_id=tenant_id, patient_id=patient_id)
+        existing = _imported(tenant_id, visit_number, patient_id)
+        if existing is not None:
+            return existing, False
+        try:
+            with transaction.atomic():
+                encounter = Encounter.objects.create(
+                    tenant_id=tenant_id,
+                    patient_id=patient_id,
+                    site_id=site_id,
+                    visit_number=visit_number,
+                    status=status,
+                    period_start=period_start,
+                    period_end=period_end,
+                )
+        except IntegrityError:
+            # A concurrent import of the same visit committed first (we waited for it on the
+            # unique index): return it. Otherwise the patient already has a visit in progress.
+            existing = _imported(tenant_id, visit_number, patient_id)
+            if existing is not None:
+                return existing, False
+            active = selectors.active_encounter_id(tenant_id=tenant_id, patient_id=patient_id, site_id=site_id)
+            raise AlreadyInProgress(
+                "The patient already has an encounter in progress at this site.",
+                extra={"active_encounter": str(active) if active else None},
+            ) from None
+        _publish_encounter(ENCOUNTER_CHECKED_IN, encounter, occurred_at=period_start)
+    logger.info("encounter.imported tenant=%s encounter=%s", tenant_id, encounter.pk)
+    return encounter, True
+
+
+def _imported(tenant_id: int, visit_number: str, patient_id: UUID) -> Encounter | None:
+    existing = Encounter.objects.filter(tenant_id=tenant_id, visit_number=visit_number).first()
+    if existing is not None and existing.patient_id != patient_id:
+        raise VisitNumberTaken(f"Visit number {visit_number} belongs to another patient's encounter.")
+    return existing
 
 
 _TRANSITIONS = {

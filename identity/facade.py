@@ -8,6 +8,7 @@ from uuid import UUID
 
 from django.db.models import Model
 
+from clinic.rows import Publisher
 from identity import matching, references, selectors, services
 from identity.contracts import (
     Demographics,
@@ -20,6 +21,7 @@ from identity.contracts import (
 )
 
 __all__ = [
+    "ensure_identifier_system",
     "find_patient_by_identifier",
     "get_patient",
     "identifier_system_uris",
@@ -135,6 +137,53 @@ def update_demographics(*, tenant_id: int, patient_id: UUID, demographics: Demog
     )
 
 
+def ensure_identifier_system(*, tenant_id: int, uri: str, name: str, assigning_authority: str, pattern: str) -> None:
+    """Make sure the tenant accepts identifiers of system ``uri`` (HL7 v2 assigning authority
+    ``assigning_authority``, values matching ``pattern``), not authoritative, for an edge that
+    brings in another system's patients under that system's own IDs. Idempotent: an existing
+    system with this URI is kept as the tenant configured it. The systems of the tenant's
+    policy are seeded first (as a first registration would). Raises Conflict when another
+    system of the tenant has this assigning authority."""
+    from clinic.contracts import Conflict
+    from identity.models import IdentifierSystem
+
+    services.ensure_identifier_systems(tenant_id=tenant_id)
+    IdentifierSystem.objects.bulk_create(
+        [
+            IdentifierSystem(
+                tenant_id=tenant_id,
+                uri=uri,
+                name=name,
+                assigning_authority=assigning_authority,
+                validator=IdentifierSystem.Validator.PATTERN,
+                pattern=pattern,
+                authoritative=False,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    if not IdentifierSystem.objects.filter(tenant_id=tenant_id, uri=uri).exists():
+        raise Conflict(
+            f"Another identifier system of this tenant has the assigning authority {assigning_authority!r}: "
+            f"rename one of them (admin) before using {uri}."
+        )
+
+
 def identifier_system_uris(*, tenant_id: int) -> dict[str, str]:
     """The tenant's identifier system URIs by HL7 v2 assigning authority (CX-4)."""
     return {authority: s.uri for authority, s in selectors.systems_by_authority(tenant_id=tenant_id).items()}
+
+
+# Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR
+# API): ``read_rows(view=..., query=clinic.rows.RowQuery(...))`` and ``count_rows``.
+_published = Publisher(selectors.READ_VIEWS)
+read_rows = _published.read_rows
+count_rows = _published.count_rows
+
+
+def name_search_key(text: str) -> str:
+    """The normalised form names are searched by (lower case; no accents, punctuation or
+    spaces): ``family_key``/``given_key`` of the patient read view start with it."""
+    from identity.normalise import name_key
+
+    return name_key(text)

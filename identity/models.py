@@ -90,6 +90,7 @@ class Patient(TenantScopedModel):
         indexes = [
             models.Index(fields=["tenant", "birth_date"], name="patient_block_birth_date"),
             models.Index(fields=["tenant", "family_key", "given_key", "birth_date"], name="patient_block_family"),
+            models.Index(fields=["tenant", "updated_at"], name="patient_by_last_updated"),
         ]
 
     def __str__(self) -> str:
@@ -106,6 +107,26 @@ class Patient(TenantScopedModel):
         if kwargs.get("update_fields") is not None:
             kwargs["update_fields"] = {*kwargs["update_fields"], "family_key", "given_key", "phone_keys"}
         super().save(*args, **kwargs)
+
+
+class PatientRevision(TenantScopedModel):
+    """A version of a patient that is no longer current, as it stood (its row and identifiers)
+    just before the change that bumped ``Patient.version``. Written by a database trigger
+    (migration 0004), so every writer keeps history: services, the admin, raw SQL."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField()
+    content = models.JSONField()
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["patient_id", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "version"], name="patient_revision_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} v{self.version}"
 
 
 class PatientIdentifier(TenantScopedModel):

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from clinic.contracts import NotFound
+from clinic.rows import ReadView
 from identity.contracts import (
     ContactPoint,
     Gender,
@@ -19,7 +20,7 @@ from identity.contracts import (
     PatientLink,
     PatientRecord,
 )
-from identity.models import IdentifierSystem, Patient, PatientIdentifier
+from identity.models import IdentifierSystem, Patient, PatientIdentifier, PatientRevision
 from identity.normalise import name_key
 
 MAX_MERGE_CHAIN = 50
@@ -264,3 +265,44 @@ def patients_by_v2_identifiers(*, tenant_id: int, identifiers: list[tuple[str, s
         pid = survivor_id(tenant_id=tenant_id, patient_id=patient_id) if merged else patient_id
         found[wanted[(authority, stored)]] = pid
     return found
+
+
+# --- Read views (clinic.rows): the FHIR API's Patient -----------------------------------------
+
+READ_VIEWS = {
+    "patient": ReadView(
+        model=Patient,
+        fields={
+            "id": "id",
+            "family": "family",
+            "given": "given",
+            "other_names": "other_names",
+            "birth_date": "birth_date",
+            "gender": "gender",
+            "telecom": "telecom",
+            "address": "address",
+            "active": "active",
+            "replaced_by": "replaced_by_id",
+            "version": "version",
+            "created_at": "created_at",
+            "updated_at": "updated_at",
+            "family_key": "family_key",
+            "given_key": "given_key",
+        },
+    ),
+    "patient_identifier": ReadView(
+        model=PatientIdentifier,
+        fields={"id": "id", "patient": "patient_id", "system": "system__uri", "value": "value", "use": "use"},
+    ),
+    # Versions a change replaced (trigger of migration 0004); the current one is the patient row.
+    "patient_revision": ReadView(
+        model=PatientRevision,
+        fields={
+            "id": "id",
+            "patient": "patient_id",
+            "version": "version",
+            "content": "content",
+            "recorded_at": "recorded_at",
+        },
+    ),
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from clinic.rows import Publisher
 from orders import selectors, services
 from orders.contracts import OrderRecord
 
@@ -27,3 +28,10 @@ def record_result_status(*, tenant_id: int, order_id: UUID, filler_number: str, 
     return selectors.order_record(
         services.record_result_status(tenant_id=tenant_id, order_id=order_id, filler_number=filler_number, final=final)
     )
+
+
+# Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR
+# API): ``read_rows(view=..., query=clinic.rows.RowQuery(...))`` and ``count_rows``.
+_published = Publisher(selectors.READ_VIEWS)
+read_rows = _published.read_rows
+count_rows = _published.count_rows

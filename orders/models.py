@@ -34,6 +34,7 @@ class ServiceRequest(TenantScopedModel):
     ordered_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["ordered_at", "placer_number"]
@@ -43,6 +44,9 @@ class ServiceRequest(TenantScopedModel):
         indexes = [
             models.Index(fields=["tenant", "encounter"], name="order_by_encounter"),
             models.Index(fields=["tenant", "filler_number"], name="order_by_filler_number"),
+            # FHIR search parameters (interop/fhir): patient, _lastUpdated.
+            models.Index(fields=["tenant", "patient", "ordered_at"], name="order_by_patient"),
+            models.Index(fields=["tenant", "updated_at"], name="order_by_last_updated"),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from clinic.facade import get_tenant
+from clinic.rows import ReadView
 from orders.contracts import CatalogueItem, OrderRecord, OrderStatus, Priority
 from orders.models import ServiceRequest
 from terminology.contracts import LOINC, catalogue_system
@@ -119,3 +120,37 @@ def find_order_record(*, tenant_id: int, placer_number: str, filler_number: str)
         cancelled_at=row[14],
         filler_number=row[15],
     )
+
+
+# --- Read views (clinic.rows): the FHIR API's ServiceRequest ----------------------------------
+
+READ_VIEWS = {
+    "service_request": ReadView(
+        model=ServiceRequest,
+        fields={
+            "id": "id",
+            "patient": "patient_id",
+            "encounter": "encounter_id",
+            "placer_number": "placer_number",
+            "filler_number": "filler_number",
+            "code": "code",
+            "display": "display",
+            "coded": "coded",
+            "priority": "priority",
+            "status": "status",
+            "requester": "requester",
+            "specimen_note": "specimen_note",
+            "version": "version",
+            "ordered_at": "ordered_at",
+            "cancelled_at": "cancelled_at",
+            "created_at": "created_at",
+            "updated_at": "updated_at",
+        },
+        filters={
+            "original_system": "coded__original__system",
+            "original_code": "coded__original__code",
+            "translated_system": "coded__translated__system",
+            "translated_code": "coded__translated__code",
+        },
+    ),
+}

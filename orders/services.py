@@ -165,7 +165,7 @@ def cancel_order(*, tenant_id: int, order_id: UUID, actor: str) -> ServiceReques
         order.status = OrderStatus.REVOKED.value
         order.version += 1
         order.cancelled_at = timezone.now()
-        order.save(update_fields=["status", "version", "cancelled_at"])
+        order.save(update_fields=["status", "version", "cancelled_at", "updated_at"])
         visit_number = lock_encounter(tenant_id=tenant_id, encounter_id=order.encounter_id).visit_number
         _publish(ORDER_CANCELLED, order, visit_number=visit_number)
         reverse_charges(tenant_id=tenant_id, source=f"order:{order.pk}")
@@ -189,7 +189,7 @@ def record_result_status(*, tenant_id: int, order_id: UUID, filler_number: str, 
             order.status = OrderStatus.COMPLETED.value
             fields.append("status")
         if fields:
-            order.save(update_fields=fields)
+            order.save(update_fields=[*fields, "updated_at"])
     return order
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from results import services
+from clinic.rows import Publisher
+from results import selectors, services
 from results.contracts import ChartingOutcome, ResultMessage
 
 __all__ = ["file_held_result", "record_result"]
@@ -23,3 +24,10 @@ def file_held_result(
     return services.file_held_result(
         tenant_id=tenant_id, held_id=held_id, actor=actor, patient_id=patient_id, order_id=order_id
     )
+
+
+# Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR
+# API): ``read_rows(view=..., query=clinic.rows.RowQuery(...))`` and ``count_rows``.
+_published = Publisher(selectors.READ_VIEWS)
+read_rows = _published.read_rows
+count_rows = _published.count_rows

@@ -52,6 +52,10 @@ class DiagnosticReport(TenantScopedModel):
             models.Index(fields=["tenant", "patient"], name="report_by_patient"),
             models.Index(fields=["tenant", "encounter"], name="report_by_encounter"),
             models.Index(fields=["tenant", "accession"], name="report_by_accession"),
+            # FHIR search parameters (interop/fhir): date, _lastUpdated (based-on uses the
+            # order foreign key's own index).
+            models.Index(fields=["tenant", "effective_at"], name="report_by_date"),
+            models.Index(fields=["tenant", "updated_at"], name="report_by_last_updated"),
         ]
 
     def __str__(self) -> str:
@@ -108,6 +112,11 @@ class Observation(TenantScopedModel):
         ]
         indexes = [
             models.Index(fields=["tenant", "patient"], name="observation_by_patient"),
+            # FHIR search parameters (interop/fhir): encounter, code, date, _lastUpdated.
+            models.Index(fields=["tenant", "encounter"], name="observation_by_encounter"),
+            models.Index(fields=["tenant", "loinc", "effective_at"], name="observation_by_code"),
+            models.Index(fields=["tenant", "effective_at"], name="observation_by_date"),
+            models.Index(fields=["tenant", "updated_at"], name="observation_by_last_updated"),
         ]
 
     def __str__(self) -> str:

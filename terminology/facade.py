@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from clinic.rows import Publisher
 from terminology import demo, selectors, services
 from terminology.contracts import CodedValue, Coding, Translation
 
@@ -76,3 +77,10 @@ def system_for_v2(*, tenant_id: int, v2_identifier: str) -> str | None:
 def seed_demo_catalogue(*, tenant_id: int) -> list[str]:
     """The demo lab catalogue with its LOINC and fee-code maps (idempotent)."""
     return demo.seed(tenant_id=tenant_id)
+
+
+# Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR
+# API): ``read_rows(view=..., query=clinic.rows.RowQuery(...))`` and ``count_rows``.
+_published = Publisher(selectors.READ_VIEWS)
+read_rows = _published.read_rows
+count_rows = _published.count_rows

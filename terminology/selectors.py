@@ -6,9 +6,10 @@ from datetime import date
 
 from django.db.models import Q, QuerySet
 
+from clinic.rows import ReadView
 from terminology import engine
 from terminology.contracts import Coding, Translation, UnmappedRecord
-from terminology.models import CodeSystem, UnmappedCode
+from terminology.models import CodeSystem, ConceptMapEntry, ConceptMapVersion, UnmappedCode
 
 
 def translate(*, tenant_id: int, system: str, code: str, target_system: str, as_of: date) -> Translation | None:
@@ -81,3 +82,44 @@ def unmapped_record(row: UnmappedCode) -> UnmappedRecord:
         last_reference=row.last_reference,
         resolved_at=row.resolved_at,
     )
+
+
+# --- Read views (clinic.rows): the FHIR API's ConceptMap (one per published version) ----------
+
+READ_VIEWS = {
+    "concept_map": ReadView(
+        model=ConceptMapVersion,
+        tenant_path="concept_map__tenant_id",
+        shared=True,
+        scope=Q(published_at__isnull=False),
+        fields={
+            "id": "id",
+            "name": "concept_map__name",
+            "url": "concept_map__url",
+            "title": "concept_map__title",
+            "version": "label",
+            "published_at": "published_at",
+            "created_at": "created_at",
+        },
+    ),
+    "concept_map_entry": ReadView(
+        model=ConceptMapEntry,
+        tenant_path="version__concept_map__tenant_id",
+        shared=True,
+        scope=Q(version__published_at__isnull=False),
+        fields={
+            "id": "id",
+            "map_version": "version_id",
+            "source_system": "source_system",
+            "source_code": "source_code",
+            "source_display": "source_display",
+            "target_system": "target_system",
+            "target_code": "target_code",
+            "target_display": "target_display",
+            "equivalence": "equivalence",
+            "comment": "comment",
+            "valid_from": "valid_from",
+            "valid_to": "valid_to",
+        },
+    ),
+}
