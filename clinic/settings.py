@@ -223,6 +223,10 @@ CLINIC_HL7_STORE_BYTES = 16 * 1024 * 1024
 CLINIC_HL7_HTTP_MAX_BODY_BYTES = 16 * 1024 * 1024
 CLINIC_HL7_LOCAL_TIMEZONE = os.environ.get("CLINIC_HL7_LOCAL_TIMEZONE", "Europe/London")
 CLINIC_HL7_SENDER_CACHE_SECONDS = float(os.environ.get("CLINIC_HL7_SENDER_CACHE_SECONDS", 5))
+# A revoked API token stops reaching the FHIR API within this many seconds (0: no cache).
+CLINIC_FHIR_TOKEN_CACHE_SECONDS = float(os.environ.get("CLINIC_FHIR_TOKEN_CACHE_SECONDS", 5))
+CLINIC_FHIR_BASE_URL = os.environ.get("CLINIC_FHIR_BASE_URL", "")  # default: from the request
+CLINIC_FHIR_IDENTIFIER_BASE = os.environ.get("CLINIC_FHIR_IDENTIFIER_BASE", "https://clinic.example/fhir/sid")
 CLINIC_MLLP_TIMEOUT = float(os.environ.get("CLINIC_MLLP_TIMEOUT", 10.0))
 # Seconds before the n-th retry of a message whose lab could not be reached (the last repeats).
 CLINIC_OUTBOUND_RETRY_DELAYS = [2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0]

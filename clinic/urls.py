@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/", include("clinic.api.urls")),
     *[path("api/", include(f"{app}.api.urls")) for app in APPS_WITH_API],
     path("hl7/", include("interop.api.hl7_urls")),
+    path("fhir/", include("interop.fhir.urls")),
     # Anything else under /api/ is a JSON 404, also when DEBUG is on.
     re_path(r"^api(/.*)?$", api_not_found),
 ]

@@ -42,3 +42,4 @@ CLINIC_MLLP_TIMEOUT = 3.0
 
 # Tests change lab partners between messages: look the sender up every time.
 CLINIC_HL7_SENDER_CACHE_SECONDS = 0.0
+CLINIC_FHIR_TOKEN_CACHE_SECONDS = 0.0

@@ -1,0 +1,137 @@
+"""``Patient/{id}/$everything`` and ``Encounter/{id}/$everything``
+(http://hl7.org/fhir/R4/patient-operation-everything.html,
+http://hl7.org/fhir/R4/encounter-operation-everything.html), paged.
+
+A page holds up to ``_count`` resources, type after type in a fixed order; ``next`` carries the
+type and the last ID reached, so paging survives concurrent writes like search does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clinic.rows import RowQuery, Where
+from interop.fhir import registry
+from interop.fhir.bundle import bundle, decode_cursor, encode_cursor, link, match
+from interop.fhir.errors import BadRequest, Forbidden, MergedPatient
+from interop.fhir.read import current
+from interop.fhir.registry import Ctx, ResourceType, Row
+from interop.fhir.resources.common import rows_by
+from interop.fhir.search import DEFAULT_COUNT, MAX_COUNT, check_format
+
+PATIENT_TYPES: tuple[str, ...] = (
+    "Encounter",
+    "Appointment",
+    "ServiceRequest",
+    "DiagnosticReport",
+    "Observation",
+    "ChargeItem",
+)
+ENCOUNTER_TYPES: tuple[str, ...] = ("ServiceRequest", "DiagnosticReport", "Observation", "ChargeItem")
+
+
+def _count(items: list[tuple[str, str]]) -> tuple[int, str]:
+    count, cursor = DEFAULT_COUNT, ""
+    for key, value in items:
+        if key == "_count":
+            try:
+                count = min(int(value), MAX_COUNT)
+                if count < 1:
+                    raise ValueError
+            except ValueError:
+                raise BadRequest(
+                    f"_count must be a whole number from 1, not {value!r}.", expression=["_count"]
+                ) from None
+        elif key == "_cursor":
+            cursor = value
+        elif key == "_format":
+            check_format(value)
+    return count, cursor
+
+
+def everything(ctx: Ctx, resource: ResourceType, resource_id: str, items: list[tuple[str, str]]) -> dict[str, Any]:
+    if not ctx.can_read(resource.name):
+        raise Forbidden(f"$everything on {resource.name} requires the scope system/{resource.name}.read.")
+    count, cursor = _count(items)
+    row = current(ctx, resource, resource_id)
+    if resource.name == "Patient":
+        if row.get("replaced_by"):
+            survivor = row["replaced_by"]
+            raise MergedPatient(
+                f"Patient/{resource_id} was merged into Patient/{survivor}; its records are under the "
+                f"survivor: ask Patient/{survivor}/$everything.",
+                expression=["Patient.link"],
+                headers={"Location": f"{ctx.base}/Patient/{survivor}/$everything"},
+            )
+        head = _head_patient(ctx, row)
+        field, names = "patient_field", PATIENT_TYPES[:]
+    else:
+        head = _head_encounter(ctx, row)
+        field, names = "encounter_field", ENCOUNTER_TYPES
+    types = [t for t in (registry.get(n) for n in names) if t is not None and ctx.can_read(t.name)]
+    kind = f"{resource.name}/$everything"
+    # Position: -1 is the head (the resource itself and what it refers to), then each type.
+    position, after = -1, None
+    if cursor:
+        values = decode_cursor(kind, cursor)
+        if len(values) != 2 or not isinstance(values[0], int):
+            raise BadRequest("_cursor does not belong to this operation.", expression=["_cursor"])
+        position, after = values
+    entries: list[dict[str, Any]] = []
+    remaining = count
+    next_cursor = None
+    if position == -1:
+        entries = [match(ctx, r) for r in head]
+        position = 0
+    while position < len(types):
+        t = types[position]
+        probe = max(remaining, 0) + 1
+        rows = t.source.rows(
+            RowQuery(
+                tenant_id=ctx.tenant_id,
+                where=(Where(getattr(t, field), "eq", row["id"]),),
+                order=("id",),
+                after=(after,) if after is not None else None,
+                limit=probe,
+                fields=t.fields,
+            )
+        )
+        taken = rows[:remaining]
+        if len(rows) > len(taken):
+            next_cursor = [position, str(taken[-1]["id"]) if taken else after]
+            entries += [match(ctx, r) for r in t.to_fhir(ctx, taken)]
+            break
+        entries += [match(ctx, r) for r in t.to_fhir(ctx, taken)]
+        remaining -= len(taken)
+        position, after = position + 1, None
+    path = f"{resource.name}/{resource_id}/$everything"
+    params = [("_count", str(count))]
+    links = {"self": link(ctx, path, params + ([("_cursor", cursor)] if cursor else []))}
+    if next_cursor is not None:
+        links["next"] = link(ctx, path, [*params, ("_cursor", encode_cursor(kind, next_cursor))])
+    return bundle("searchset", entries, links=links)
+
+
+def _readable(ctx: Ctx, type_name: str, field: str, ids: list[Any]) -> list[dict[str, Any]]:
+    t = registry.get(type_name)
+    if t is None or not ctx.can_read(type_name):
+        return []
+    return t.to_fhir(ctx, rows_by(t.source, ctx, field, ids))
+
+
+def _head_patient(ctx: Ctx, row: Row) -> list[dict[str, Any]]:
+    patient = registry.get("Patient")
+    assert patient is not None
+    return [*patient.to_fhir(ctx, [row]), *_readable(ctx, "Organization", "id", [ctx.tenant_id])]
+
+
+def _head_encounter(ctx: Ctx, row: Row) -> list[dict[str, Any]]:
+    encounter = registry.get("Encounter")
+    assert encounter is not None
+    return [
+        *encounter.to_fhir(ctx, [row]),
+        *_readable(ctx, "Patient", "id", [row["patient"]]),
+        *_readable(ctx, "Appointment", "id", [row["appointment"]]),
+        *_readable(ctx, "Practitioner", "id", [row["practitioner"]]),
+        *_readable(ctx, "Location", "id", [row["site"]]),
+        *_readable(ctx, "Organization", "id", [ctx.tenant_id]),
+    ]

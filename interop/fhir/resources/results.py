@@ -1,0 +1,276 @@
+"""Observation (http://hl7.org/fhir/R4/observation.html) and DiagnosticReport
+(http://hl7.org/fhir/R4/diagnosticreport.html): lab results, with every version kept."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from clinic.rows import RowQuery, Where
+from interop.fhir import params
+from interop.fhir.registry import NOTHING, Ctx, Include, ResourceType, Row, Source, Term, register
+from interop.fhir.resources.common import meta, ref, rows_by, system
+from interop.fhir.values import compact, concept, decimal, instant
+from results import facade as results
+
+OBSERVATIONS = Source(results.read_rows, results.count_rows, "observation")
+REPORTS = Source(results.read_rows, results.count_rows, "diagnostic_report")
+REVISIONS = Source(results.read_rows, results.count_rows, "result_revision")
+
+UCUM = "http://unitsofmeasure.org"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+LABORATORY = {"coding": [{"system": CATEGORY, "code": "laboratory", "display": "Laboratory"}]}
+LAB_SECTION = {
+    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB", "display": "Laboratory"}]
+}
+
+
+def _quantity(value: Any, row: Row) -> dict[str, Any]:
+    return compact(
+        {
+            "value": decimal(value),
+            "unit": row["unit"] or row["unit_ucum"],
+            "system": UCUM if row["unit_ucum"] else None,
+            "code": row["unit_ucum"],
+        }
+    )
+
+
+def _value(row: Row) -> dict[str, Any]:
+    """value[x] from the OBX-2 value type and what the value columns hold."""
+    if row["value_quantity"] is not None:
+        separator = row["value_separator"]
+        if row["value_high"] is not None and separator == "-":
+            return {
+                "valueRange": {"low": _quantity(row["value_quantity"], row), "high": _quantity(row["value_high"], row)}
+            }
+        if row["value_high"] is not None and separator in (":", "/"):
+            return {
+                "valueRatio": {
+                    "numerator": {"value": decimal(row["value_quantity"])},
+                    "denominator": {"value": decimal(row["value_high"])},
+                }
+            }
+        quantity = _quantity(row["value_quantity"], row)
+        if row["value_comparator"] in ("<", "<=", ">", ">="):
+            quantity = {
+                "value": quantity["value"],
+                "comparator": row["value_comparator"],
+                **{k: v for k, v in quantity.items() if k != "value"},
+            }
+        return {"valueQuantity": quantity}
+    if row["value_coded"]:
+        coded = row["value_coded"]
+        coding = compact({"system": coded.get("system"), "code": coded.get("code"), "display": coded.get("display")})
+        return {
+            "valueCodeableConcept": compact(
+                {"coding": [coding] if coding.get("code") else [], "text": coded.get("display")}
+            )
+        }
+    if row["value_string"]:
+        return {"valueString": row["value_string"]}
+    return {}
+
+
+def observation(ctx: Ctx, rows: list[Row]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        resource: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": str(row["id"]),
+            "meta": meta(row, version=row["version"]),
+            "basedOn": [ref("ServiceRequest", row["order"])] if row.get("order") else [],
+            "status": row["status"],
+            "category": [LABORATORY],
+            "code": concept(row["coded"]),
+            "subject": ref("Patient", row["patient"]),
+            "encounter": ref("Encounter", row["encounter"]),
+            "effectiveDateTime": instant(row["effective_at"]),
+            "issued": instant(row["issued_at"]),
+            **_value(row),
+            "interpretation": [{"coding": [c]} for c in row["interpretation"] or [] if c.get("code")],
+            "note": [{"text": c} for c in row["comments"] or [] if c],
+            "referenceRange": [{"text": row["reference_range"]}] if row["reference_range"] else [],
+        }
+        if not any(k.startswith("value") for k in resource):
+            # obs-6: no value says why (http://hl7.org/fhir/R4/observation.html#invs)
+            resource["dataAbsentReason"] = {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "unknown"}]
+            }
+        out.append(compact(resource))
+    return out
+
+
+def diagnostic_report(ctx: Ctx, rows: list[Row]) -> list[dict[str, Any]]:
+    members: dict[Any, list[Any]] = {}
+    for o in rows_by(OBSERVATIONS, ctx, "report", [r["id"] for r in rows], fields=("id", "report", "set_id")):
+        members.setdefault(o["report"], []).append(o)
+    out = []
+    for row in rows:
+        key = row["id"] if isinstance(row["id"], UUID) else UUID(str(row["id"]))
+        identifiers = []
+        if row["accession"]:
+            identifiers.append(
+                {"system": system(ctx, f"accession/{row['sending_facility']}"), "value": row["accession"]}
+            )
+        if row["filler_number"]:
+            identifiers.append({"system": system(ctx, "filler-number"), "value": row["filler_number"]})
+        observations = sorted(members.get(key, []), key=lambda o: (len(o["set_id"]), o["set_id"], str(o["id"])))
+        out.append(
+            compact(
+                {
+                    "resourceType": "DiagnosticReport",
+                    "id": str(row["id"]),
+                    "meta": meta(row, version=row["version"]),
+                    "identifier": identifiers,
+                    "basedOn": [ref("ServiceRequest", row["order"])] if row["order"] else [],
+                    "status": row["status"],
+                    "category": [LAB_SECTION],
+                    "code": concept(row["coded"]),
+                    "subject": ref("Patient", row["patient"]),
+                    "encounter": ref("Encounter", row["encounter"]),
+                    "effectiveDateTime": instant(row["effective_at"]),
+                    "issued": instant(row["issued_at"]),
+                    "performer": [{"display": row["sending_facility"]}] if row["sending_facility"] else [],
+                    "result": [ref("Observation", o["id"]) for o in observations],
+                    "conclusion": "\n".join(c for c in row["comments"] or [] if c),
+                }
+            )
+        )
+    return out
+
+
+def _history(kind: str, project: Any) -> Any:
+    def history(ctx: Ctx, row: Row) -> list[dict[str, Any]]:
+        """Every applied version, oldest first (results' superseded revisions, then the row).
+        A version's lastUpdated is when it was charted: when the one before it was replaced."""
+        kept = REVISIONS.rows(
+            RowQuery(
+                tenant_id=ctx.tenant_id,
+                where=(Where("object_id", "eq", row["id"]), Where("kind", "eq", kind)),
+                order=("version", "id"),
+            )
+        )
+        versions = []
+        made_at = row["created_at"]
+        for revision in kept:
+            content = revision["content"]
+            snapshot = {**row, **{k: v for k, v in content.items() if k in row}}
+            for fk in ("encounter", "order", "report"):
+                if f"{fk}_id" in content:
+                    snapshot[fk] = content[f"{fk}_id"]
+            snapshot["version"] = revision["version"]
+            snapshot["updated_at"] = made_at
+            versions.append(project(ctx, [snapshot])[0])
+            made_at = revision["recorded_at"]
+        versions.append(project(ctx, [row])[0])
+        return versions
+
+    return history
+
+
+def by_category(ctx: Ctx, modifier: str, value: str) -> Term:
+    """Every result charted here is a laboratory result."""
+    system_, code = params.split_token(value)
+    if code == "laboratory" and system_ in (None, CATEGORY):
+        return Where("id", "isnull", False)
+    return NOTHING
+
+
+def by_report_category(ctx: Ctx, modifier: str, value: str) -> Term:
+    system_, code = params.split_token(value)
+    if code == "LAB" and system_ in (None, "http://terminology.hl7.org/CodeSystem/v2-0074"):
+        return Where("id", "isnull", False)
+    return NOTHING
+
+
+def by_result(ctx: Ctx, modifier: str, value: str) -> Term:
+    _, resource_id = params.reference_id("result", value, ("Observation",))
+    try:
+        observation_id = UUID(resource_id)
+    except ValueError:
+        return NOTHING
+    found = OBSERVATIONS.rows(
+        RowQuery(tenant_id=ctx.tenant_id, where=(Where("id", "eq", observation_id),), fields=("report",), limit=1)
+    )
+    return Where("id", "eq", found[0]["report"]) if found else NOTHING
+
+
+STATUS = "http://hl7.org/fhir/observation-status"
+REPORT_STATUS = "http://hl7.org/fhir/diagnostic-report-status"
+
+register(
+    ResourceType(
+        name="Observation",
+        source=OBSERVATIONS,
+        to_fhir=observation,
+        doc="One lab result (an OBX). Preliminary, final and corrected versions are kept (vread, _history).",
+        params={
+            **params.common("updated_at", UUID),
+            "patient": params.reference("patient", "patient", "Patient", "The patient"),
+            "subject": params.reference("subject", "patient", "Patient", "The patient"),
+            "encounter": params.reference("encounter", "encounter", "Encounter", "The encounter it belongs to"),
+            "code": params.coded("code", "The test (LOINC, or the lab's own code): system|code", loinc_field="loinc"),
+            "category": params.custom("category", "token", "laboratory", by_category),
+            "date": params.date_param("date", "effective_at", "When the specimen was taken / the result observed"),
+            "status": params.token(
+                "status",
+                "status",
+                "registered | preliminary | final | amended | corrected | cancelled | entered-in-error",
+                system=STATUS,
+            ),
+            "based-on": params.reference("based-on", "order", "ServiceRequest", "The order"),
+        },
+        sorts={"date": "effective_at", "_lastUpdated": "updated_at"},
+        includes={
+            "patient": Include("patient", "Patient", from_field="patient"),
+            "subject": Include("subject", "Patient", from_field="patient"),
+            "encounter": Include("encounter", "Encounter", from_field="encounter"),
+            "based-on": Include("based-on", "ServiceRequest", from_field="order"),
+        },
+        versioned=True,
+        history=_history("observation", observation),
+        patient_field="patient",
+        encounter_field="encounter",
+    )
+)
+register(
+    ResourceType(
+        name="DiagnosticReport",
+        source=REPORTS,
+        to_fhir=diagnostic_report,
+        doc="A lab report (an OBR) and its results. Every version is kept (vread, _history).",
+        params={
+            **params.common("updated_at", UUID),
+            "patient": params.reference("patient", "patient", "Patient", "The patient"),
+            "subject": params.reference("subject", "patient", "Patient", "The patient"),
+            "encounter": params.reference("encounter", "encounter", "Encounter", "The encounter it belongs to"),
+            "code": params.coded("code", "The panel or test: system|code"),
+            "category": params.custom("category", "token", "LAB", by_report_category),
+            "date": params.date_param("date", "effective_at", "When the specimen was taken"),
+            "status": params.token(
+                "status",
+                "status",
+                "registered | partial | preliminary | final | corrected | cancelled | entered-in-error",
+                system=REPORT_STATUS,
+            ),
+            "based-on": params.reference("based-on", "order", "ServiceRequest", "The order"),
+            "result": params.custom("result", "reference", "One of its results", by_result, targets=("Observation",)),
+            "identifier": params.identifier(
+                "identifier", lambda ctx: {system(ctx, "filler-number"): "filler_number"}, "The lab's filler number"
+            ),
+        },
+        sorts={"date": "effective_at", "_lastUpdated": "updated_at"},
+        includes={
+            "patient": Include("patient", "Patient", from_field="patient"),
+            "subject": Include("subject", "Patient", from_field="patient"),
+            "encounter": Include("encounter", "Encounter", from_field="encounter"),
+            "based-on": Include("based-on", "ServiceRequest", from_field="order"),
+            "result": Include("result", "Observation", reverse_field="report"),
+        },
+        versioned=True,
+        history=_history("report", diagnostic_report),
+        patient_field="patient",
+        encounter_field="encounter",
+    )
+)

@@ -1,0 +1,300 @@
+"""Search (http://hl7.org/fhir/R4/search.html): GET ``/<type>?...`` and POST ``/<type>/_search``.
+
+Pages are keyset-paged: ``next`` carries the sort values of the page's last row (``_cursor``),
+so following it while data is written never repeats or skips a row that matched before; every
+link keeps the search's parameters, ``_include`` and ``_revinclude`` included."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from clinic.rows import AnyOf, RowQuery, Where
+from interop.fhir import registry
+from interop.fhir.bundle import bundle, decode_cursor, encode_cursor, link, match, notes_entry
+from interop.fhir.errors import BadRequest, NotAcceptable
+from interop.fhir.registry import Ctx, Include, ResourceType, Row, Term
+from interop.fhir.resources.common import rows_by
+
+DEFAULT_COUNT = 50
+MAX_COUNT = 1000
+MAX_REVINCLUDE = 1000  # per _revinclude per page
+JSON_FORMATS = {"json", "application/json", "application/fhir+json"}
+CONTROL = {
+    "_count",
+    "_sort",
+    "_summary",
+    "_elements",
+    "_include",
+    "_revinclude",
+    "_format",
+    "_cursor",
+    "_total",
+    "_pretty",
+}
+_ELEMENT = re.compile(r"^[a-z][A-Za-z0-9]*(\[x\])?$")
+
+
+@dataclass
+class SearchRequest:
+    resource: ResourceType
+    terms: list[Term] = field(default_factory=list)
+    canonical: list[tuple[str, str]] = field(default_factory=list)
+    count: int = DEFAULT_COUNT
+    order: tuple[str, ...] = ("id",)
+    summary_count: bool = False
+    total: bool = False
+    elements: set[str] | None = None
+    includes: list[tuple[ResourceType, Include]] = field(default_factory=list)
+    revincludes: list[tuple[ResourceType, Include]] = field(default_factory=list)
+    after: tuple[Any, ...] | None = None
+
+
+def check_format(value: str) -> None:
+    if value.split(";")[0].strip().lower() not in JSON_FORMATS:
+        raise NotAcceptable(f"This server answers in JSON only (_format={value!r}); use _format=json.")
+
+
+def _ignored(ctx: Ctx, strict: bool, text: str, name: str) -> None:
+    if strict:
+        raise BadRequest(f"{text} (Prefer: handling=strict).", expression=[name])
+
+
+def parse(ctx: Ctx, resource: ResourceType, items: list[tuple[str, str]], *, strict: bool) -> SearchRequest:
+    req = SearchRequest(resource=resource)
+    sort_given = ""
+    cursor = ""
+    for key, value in items:
+        name, _, modifier = key.partition(":")
+        if name in CONTROL:
+            if name == "_count":
+                try:
+                    count = int(value)
+                    if count < 0:
+                        raise ValueError
+                except ValueError:
+                    raise BadRequest(f"_count must be a whole number, not {value!r}.", expression=["_count"]) from None
+                req.count = min(count, MAX_COUNT)
+                req.canonical.append(("_count", str(req.count)))
+            elif name == "_sort":
+                sort_given = value
+            elif name == "_summary":
+                if value == "count":
+                    req.summary_count = True
+                    req.canonical.append(("_summary", "count"))
+                elif value != "false":
+                    _ignored(ctx, strict, f"_summary={value} is not supported (count and false are)", "_summary")
+            elif name == "_total":
+                if value == "accurate":
+                    req.total = True
+                    req.canonical.append(("_total", "accurate"))
+            elif name == "_elements":
+                names = {e.strip() for e in value.split(",") if e.strip()}
+                bad = sorted(e for e in names if not _ELEMENT.match(e))
+                if bad:
+                    raise BadRequest(
+                        f"_elements names top-level elements; not {', '.join(bad)}.", expression=["_elements"]
+                    )
+                req.elements = (req.elements or set()) | names
+                req.canonical.append(("_elements", value))
+            elif name == "_include":
+                inc = _include(ctx, resource, value, strict, modifier)
+                if inc:
+                    req.includes.append(inc)
+                    req.canonical.append((key, value))
+            elif name == "_revinclude":
+                inc = _revinclude(ctx, resource, value, strict, modifier)
+                if inc:
+                    req.revincludes.append(inc)
+                    req.canonical.append((key, value))
+            elif name == "_format":
+                check_format(value)
+            elif name == "_cursor":
+                cursor = value
+            continue
+        param = resource.params.get(name)
+        if param is None:
+            _ignored(ctx, strict, f"{resource.name} has no search parameter {name!r}", name)
+            continue  # ignored, and left out of the self link
+        if modifier and modifier not in param.modifiers and modifier not in param.targets:
+            raise BadRequest(f"Search parameter {name!r} does not support the modifier :{modifier}.", expression=[key])
+        alternatives = value.split(",")
+        if not any(a.strip() for a in alternatives):
+            raise BadRequest(f"Search parameter {name!r} has no value.", expression=[key])
+        terms = [param.build(ctx, modifier if modifier in param.modifiers else "", a) for a in alternatives]
+        req.terms.append(terms[0] if len(terms) == 1 else AnyOf(tuple(terms)))
+        req.canonical.append((key, value))
+    if sort_given:
+        order = []
+        for item in (s.strip() for s in sort_given.split(",")):
+            descending = item.startswith("-")
+            column = resource.sorts.get(item.lstrip("-"))
+            if column is None:
+                raise BadRequest(
+                    f"{resource.name} cannot be sorted by {item.lstrip('-')!r} "
+                    f"(it can by {', '.join(sorted(resource.sorts)) or 'nothing'}).",
+                    expression=["_sort"],
+                )
+            order.append(f"-{column}" if descending else column)
+        req.order = (*order, "id")
+        req.canonical.append(("_sort", sort_given))
+    if cursor:
+        values = decode_cursor(f"{resource.name}:{','.join(req.order)}", cursor)
+        if len(values) != len(req.order):
+            raise BadRequest("_cursor does not belong to this search.", expression=["_cursor"])
+        req.after = tuple(values)
+    return req
+
+
+def _include(
+    ctx: Ctx, resource: ResourceType, value: str, strict: bool, modifier: str
+) -> tuple[ResourceType, Include] | None:
+    if modifier:
+        _ignored(ctx, strict, f"_include:{modifier} is not supported", "_include")
+        return None
+    source_name, _, rest = value.partition(":")
+    param, _, target = rest.partition(":")
+    inc = resource.includes.get(param) if source_name == resource.name else None
+    if inc is None or (target and target != inc.target):
+        supported = ", ".join(f"{resource.name}:{p}" for p in sorted(resource.includes)) or "none"
+        raise BadRequest(f"_include={value} is not supported here (supported: {supported}).", expression=["_include"])
+    return resource, inc
+
+
+def _revinclude(
+    ctx: Ctx, resource: ResourceType, value: str, strict: bool, modifier: str
+) -> tuple[ResourceType, Include] | None:
+    if modifier:
+        _ignored(ctx, strict, f"_revinclude:{modifier} is not supported", "_revinclude")
+        return None
+    source_name, _, rest = value.partition(":")
+    param, _, target = rest.partition(":")
+    source = registry.get(source_name)
+    inc = source.includes.get(param) if source else None
+    if source is None or inc is None or inc.target != resource.name or (target and target != resource.name):
+        options = sorted(
+            f"{s.name}:{p}" for s in registry.all_types() for p, i in s.includes.items() if i.target == resource.name
+        )
+        raise BadRequest(
+            f"_revinclude={value} is not supported on {resource.name} (supported: {', '.join(options) or 'none'}).",
+            expression=["_revinclude"],
+        )
+    return source, inc
+
+
+def elements(resource: dict[str, Any], names: set[str] | None) -> dict[str, Any]:
+    """``_elements``: the mandatory elements and those named, marked SUBSETTED."""
+    if names is None:
+        return resource
+    keep = {"resourceType", "id", "meta"} | names | {n.replace("[x]", "") for n in names}
+    out = {
+        k: v
+        for k, v in resource.items()
+        if k in keep or any(k.startswith(n.replace("[x]", "")) and n.endswith("[x]") for n in names)
+    }
+    out["meta"] = {
+        **resource.get("meta", {}),
+        "tag": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}],
+    }
+    return out
+
+
+def run(ctx: Ctx, req: SearchRequest) -> dict[str, Any]:
+    resource = req.resource
+    everything = RowQuery(tenant_id=ctx.tenant_id, where=tuple(req.terms))  # what a count counts
+    self_link = link(ctx, resource.name, req.canonical)
+    if req.summary_count or req.count == 0:
+        return bundle("searchset", notes_entry(ctx), links={"self": self_link}, total=resource.source.count(everything))
+    rows = resource.source.rows(
+        RowQuery(
+            tenant_id=ctx.tenant_id,
+            where=everything.where,
+            order=req.order,
+            after=req.after,
+            limit=req.count + 1,
+            fields=resource.fields,
+        )
+    )
+    more = len(rows) > req.count
+    rows = rows[: req.count]
+    links = {"self": self_link}
+    if more:
+        last = rows[-1]
+        token = encode_cursor(f"{resource.name}:{','.join(req.order)}", [last[f.lstrip("-")] for f in req.order])
+        links["next"] = link(ctx, resource.name, [*req.canonical, ("_cursor", token)])
+    entries = [match(ctx, elements(r, req.elements)) for r in resource.to_fhir(ctx, rows)]
+    entries += included(ctx, rows, req.includes, req.revincludes, seen={(resource.name, str(r["id"])) for r in rows})
+    entries += notes_entry(ctx)
+    total: int | None = None
+    if req.total:
+        total = resource.source.count(everything)
+    elif not more and req.after is None:
+        total = len(rows)  # the whole result is on this page
+    return bundle("searchset", entries, links=links, total=total)
+
+
+def included(
+    ctx: Ctx,
+    rows: list[Row],
+    includes: list[tuple[ResourceType, Include]],
+    revincludes: list[tuple[ResourceType, Include]],
+    *,
+    seen: set[tuple[str, str]],
+) -> list[dict[str, Any]]:
+    """The ``include`` entries of a page: the resources its rows refer to (``_include``) and
+    those referring to them (``_revinclude``), each once, only of types the caller may read."""
+    out: list[dict[str, Any]] = []
+
+    def add(type_name: str, found: list[Row]) -> None:
+        target = registry.get(type_name)
+        assert target is not None
+        fresh = [r for r in found if (type_name, str(r["id"])) not in seen]
+        seen.update((type_name, str(r["id"])) for r in fresh)
+        out.extend(match(ctx, res, "include") for res in target.to_fhir(ctx, fresh))
+
+    for _, inc in includes:
+        target = registry.get(inc.target)
+        assert target is not None
+        if not ctx.can_read(target.name):
+            ctx.notes.append(
+                ("warning", "forbidden", f"_include of {target.name} left out: this client may not read it.")
+            )
+            continue
+        if inc.from_field:
+            add(target.name, rows_by(target.source, ctx, "id", [r[inc.from_field] for r in rows]))
+        else:
+            add(target.name, rows_by(target.source, ctx, inc.reverse_field, [r["id"] for r in rows]))
+    for source, inc in revincludes:
+        if not ctx.can_read(source.name):
+            ctx.notes.append(
+                ("warning", "forbidden", f"_revinclude of {source.name} left out: this client may not read it.")
+            )
+            continue
+        ids = [r["id"] for r in rows]
+        if inc.from_field:
+            found = (
+                source.source.rows(
+                    RowQuery(
+                        tenant_id=ctx.tenant_id,
+                        where=(Where(inc.from_field, "in", ids),),
+                        order=("id",),
+                        limit=MAX_REVINCLUDE + 1,
+                    )
+                )
+                if ids
+                else []
+            )
+            if len(found) > MAX_REVINCLUDE:
+                found = found[:MAX_REVINCLUDE]
+                ctx.notes.append(
+                    (
+                        "warning",
+                        "too-costly",
+                        f"_revinclude of {source.name} cut at {MAX_REVINCLUDE} per page; ask for smaller pages.",
+                    )
+                )
+        else:  # the page's rows point at the source (DiagnosticReport:result on Observation)
+            found = rows_by(source.source, ctx, "id", [r.get(inc.reverse_field) for r in rows])
+        add(source.name, found)
+    return out
