@@ -16,7 +16,7 @@ MLLP_CMD = $(PY) manage.py mllp_listener --host 127.0.0.1 --port 2575
 # With the database ready: DATABASE_URL if set, else the embedded PostgreSQL under .data/.
 WITH_DB = $(PY) scripts/dev.py exec --
 
-.PHONY: setup run test pytest lint format typecheck web worker beat mllp stop-db clean bench bench-outbox bench-identity bench-terminology bench-visit bench-terminology bench-ingest
+.PHONY: setup run test pytest lint format typecheck web worker beat mllp stop-db clean bench bench-outbox bench-identity bench-terminology bench-visit bench-terminology bench-ingest bench-fhir
 
 setup: $(STAMP)
 
@@ -52,7 +52,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 # Benchmarks print their figures next to a floor measured in the same run (see bench/).
-bench: bench-outbox bench-identity bench-terminology bench-visit bench-ingest
+bench: bench-outbox bench-identity bench-terminology bench-visit bench-ingest bench-fhir
 
 bench-outbox: setup
 	$(WITH_DB) $(PY) bench/outbox.py
@@ -68,6 +68,9 @@ bench-visit: setup
 
 bench-ingest: setup
 	$(WITH_DB) $(PY) bench/ingest.py $(BENCH_ARGS)
+
+bench-fhir: setup
+	$(WITH_DB) $(PY) bench/fhir.py $(BENCH_ARGS)
 
 web: setup
 	$(WITH_DB) $(WEB_CMD)
