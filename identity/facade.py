@@ -144,29 +144,9 @@ def ensure_identifier_system(*, tenant_id: int, uri: str, name: str, assigning_a
     system with this URI is kept as the tenant configured it. The systems of the tenant's
     policy are seeded first (as a first registration would). Raises Conflict when another
     system of the tenant has this assigning authority."""
-    from clinic.contracts import Conflict
-    from identity.models import IdentifierSystem
-
-    services.ensure_identifier_systems(tenant_id=tenant_id)
-    IdentifierSystem.objects.bulk_create(
-        [
-            IdentifierSystem(
-                tenant_id=tenant_id,
-                uri=uri,
-                name=name,
-                assigning_authority=assigning_authority,
-                validator=IdentifierSystem.Validator.PATTERN,
-                pattern=pattern,
-                authoritative=False,
-            )
-        ],
-        ignore_conflicts=True,
+    services.ensure_identifier_system(
+        tenant_id=tenant_id, uri=uri, name=name, assigning_authority=assigning_authority, pattern=pattern
     )
-    if not IdentifierSystem.objects.filter(tenant_id=tenant_id, uri=uri).exists():
-        raise Conflict(
-            f"Another identifier system of this tenant has the assigning authority {assigning_authority!r}: "
-            f"rename one of them (admin) before using {uri}."
-        )
 
 
 def identifier_system_uris(*, tenant_id: int) -> dict[str, str]:

@@ -106,6 +106,30 @@ def ensure_identifier_systems(*, tenant_id: int) -> None:
     IdentifierSystem.objects.bulk_create(rows, ignore_conflicts=True)
 
 
+def ensure_identifier_system(*, tenant_id: int, uri: str, name: str, assigning_authority: str, pattern: str) -> None:
+    """See ``identity.facade.ensure_identifier_system``. Raises Conflict."""
+    ensure_identifier_systems(tenant_id=tenant_id)
+    IdentifierSystem.objects.bulk_create(
+        [
+            IdentifierSystem(
+                tenant_id=tenant_id,
+                uri=uri,
+                name=name,
+                assigning_authority=assigning_authority,
+                validator=IdentifierSystem.Validator.PATTERN,
+                pattern=pattern,
+                authoritative=False,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    if not IdentifierSystem.objects.filter(tenant_id=tenant_id, uri=uri).exists():
+        raise Conflict(
+            f"Another identifier system of this tenant has the assigning authority {assigning_authority!r}: "
+            f"rename one of them (admin) before using {uri}."
+        )
+
+
 def _systems_by_uri(tenant_id: int) -> dict[str, IdentifierSystem]:
     systems = {s.uri: s for s in IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by()}
     if not systems:
