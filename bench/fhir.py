@@ -557,7 +557,7 @@ def explain(statements: list[Statement]) -> tuple[list[str], list[str]]:
     return nodes, seq
 
 
-def in_process(path: str, token: str, *, repeat: int = 20, fresh: bool = False) -> dict[str, Any]:
+def in_process(path: str, token: str, *, repeat: int = 50, fresh: bool = False) -> dict[str, Any]:
     """Call ``path`` in this process (django.test.Client, the product's URLs): statements per
     request and the ms each took, the request's total ms, and the statements of one request.
     ``fresh``: each request on a new database connection, as the ASGI server's are."""
@@ -721,7 +721,7 @@ def measure_scale(label: str, patients: int, url: str, args: argparse.Namespace)
     if missing:
         paths = [p for p in paths if not p[0].startswith("FHIR")]
     print(
-        "  in-process, one request at a time (django.test.Client, median of 20), on one open connection"
+        "  in-process, one request at a time (django.test.Client, median of 50), on one open connection"
         " | on a new connection each (as the server):"
     )
     for name, path in paths:
