@@ -63,11 +63,15 @@ def fhir_client(tenant: Any, scopes: list[str] | None = None) -> Fhir:
 
 def charted_visit(*, slug: str | None = None, final: bool = True) -> LabVisit:
     """A patient in an encounter with two lab orders, and LAB-ORU-1 (preliminary) then LAB-ORU-2
-    (final) charted against them: reports with two versions."""
+    (final) charted against them: reports with two versions. With ``slug`` the messages are
+    addressed (MSH-6) to that clinic, so several clinics of one test can share the lab."""
     visit = lab_visit(slug=slug)
     tenant = visit.clinic.tenant.pk
     for name in ("msfc_LAB-ORU-1.hl7", "msfc_LAB-ORU-2.hl7") if final else ("msfc_LAB-ORU-1.hl7",):
-        receipt = receive(raw=sample(name), transport="mllp", peer="test", tenant_id=None)
+        raw = sample(name)
+        if slug:
+            raw = raw.replace(b"|TransformationAgent||", f"|TransformationAgent|{slug}|".encode(), 1)
+        receipt = receive(raw=raw, transport="mllp", peer="test", tenant_id=None)
         assert receipt.code == "AA", receipt.ack
     assert tenant
     return visit
