@@ -183,11 +183,26 @@ def _revinclude(
     return source, inc
 
 
+# The top-level elements of minimum cardinality 1 of each type served, kept whatever _elements
+# names: "Servers SHOULD always return mandatory elements whether they are requested or not"
+# (http://hl7.org/fhir/R4/search.html#elements), so a subsetted resource is still valid.
+MANDATORY: dict[str, frozenset[str]] = {
+    "Appointment": frozenset({"status", "participant"}),
+    "ChargeItem": frozenset({"status", "code", "subject"}),
+    "ConceptMap": frozenset({"status"}),
+    "DiagnosticReport": frozenset({"status", "code"}),
+    "Encounter": frozenset({"status", "class"}),
+    "Observation": frozenset({"status", "code"}),
+    "ServiceRequest": frozenset({"status", "intent", "subject"}),
+}
+
+
 def elements(resource: dict[str, Any], names: set[str] | None) -> dict[str, Any]:
     """``_elements``: the mandatory elements and those named, marked SUBSETTED."""
     if names is None:
         return resource
-    keep = {"resourceType", "id", "meta"} | names | {n.replace("[x]", "") for n in names}
+    mandatory = MANDATORY.get(resource["resourceType"], frozenset())
+    keep = {"resourceType", "id", "meta"} | mandatory | names | {n.replace("[x]", "") for n in names}
     out = {
         k: v
         for k, v in resource.items()
