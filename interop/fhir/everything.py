@@ -2,8 +2,9 @@
 (http://hl7.org/fhir/R4/patient-operation-everything.html,
 http://hl7.org/fhir/R4/encounter-operation-everything.html), paged.
 
-A page holds up to ``_count`` resources, type after type in a fixed order; ``next`` carries the
-type and the last ID reached, so paging survives concurrent writes like search does."""
+A page holds up to ``_count`` resources, the head (the resource and what it refers to) first,
+then type after type in a fixed order; ``next`` carries the type and the last ID reached (in the
+head: how many of it were sent), so paging survives concurrent writes like search does."""
 
 from __future__ import annotations
 
@@ -73,16 +74,29 @@ def everything(ctx: Ctx, resource: ResourceType, resource_id: str, items: list[t
     position, after = -1, None
     if cursor:
         values = decode_cursor(kind, cursor)
-        if len(values) != 2 or not isinstance(values[0], int):
+        if (
+            len(values) != 2
+            or not isinstance(values[0], int)
+            or values[0] < -1
+            or (values[0] == -1 and not isinstance(values[1], int))
+        ):
             raise BadRequest("_cursor does not belong to this operation.", expression=["_cursor"])
         position, after = values
     entries: list[dict[str, Any]] = []
     remaining = count
-    next_cursor = None
+    next_cursor: list[Any] | None = None
     if position == -1:
-        entries = [match(ctx, r) for r in head]
-        position = 0
-    while position < len(types):
+        # The head counts against _count like every entry: a page never holds more
+        # (http://hl7.org/fhir/R4/search.html#count). ``after`` is how much of it was sent.
+        start = after or 0
+        sent = head[start : start + remaining]
+        entries = [match(ctx, r) for r in sent]
+        remaining -= len(sent)
+        if start + len(sent) < len(head):
+            next_cursor = [-1, start + len(sent)]
+        else:
+            position, after = 0, None
+    while next_cursor is None and position < len(types):
         t = types[position]
         probe = max(remaining, 0) + 1
         rows = t.source.rows(
