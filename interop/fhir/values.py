@@ -57,6 +57,10 @@ def concept(coded: dict[str, Any] | None, text: str = "") -> dict[str, Any]:
     """A CodeableConcept from our ``coded`` JSON: the LOINC (or other) translation first, then
     the code as it was received (both kept: http://hl7.org/fhir/R4/datatypes.html#codesystem)."""
     coded = coded or {}
-    codings = [c for c in (coding(coded.get("translated")), coding(coded.get("original"))) if c]
+    codings: list[dict[str, Any]] = []
+    for c in (coding(coded.get("translated")), coding(coded.get("original"))):
+        if c and all((c.get("system"), c["code"]) != (k.get("system"), k["code"]) for k in codings):
+            codings.append(c)  # a LOINC received as LOINC is its own translation: once
+
     display = text or next((c["display"] for c in codings if c.get("display")), "")
     return compact({"coding": codings, "text": display})
