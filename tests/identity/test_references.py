@@ -10,9 +10,10 @@ from identity import references
 from identity.models import Patient
 
 # Identity's own references are handled by merge itself (identifiers move; merges and links
-# name both patients on purpose).
+# name both patients on purpose; a revision is the history of the record it was, and stays).
 HANDLED_BY_IDENTITY = {
     "identity.PatientIdentifier.patient",
+    "identity.PatientRevision.patient",
     "identity.Patient.replaced_by",
     "identity.MergeRecord.source",
     "identity.MergeRecord.target",
