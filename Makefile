@@ -7,7 +7,8 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
 # The processes of the product (docker-compose.yml runs the same commands).
-WEB_CMD = $(BIN)/uvicorn clinic.asgi:application --host 127.0.0.1 --port 8000
+# The web server keeps a pool of 16 database connections (ASGI requests run in fresh threads).
+WEB_CMD = env CLINIC_DB_POOL_MAX=16 $(BIN)/uvicorn clinic.asgi:application --host 127.0.0.1 --port 8000
 WORKER_CMD = $(BIN)/celery -A clinic worker -Q $(CLINIC_QUEUE_PREFIX)events,$(CLINIC_QUEUE_PREFIX)default --pool threads --concurrency 8 --loglevel INFO
 BEAT_CMD = $(BIN)/celery -A clinic beat --schedule .data/celerybeat-schedule --loglevel INFO
 SWEEPER_CMD = $(PY) manage.py sweep_outbox --loop

@@ -449,6 +449,9 @@ def server(url: str) -> Iterator[subprocess.Popen[bytes]]:
         "DJANGO_SETTINGS_MODULE": "bench.fhir_settings",
         "CLINIC_LOG_LEVEL": "WARNING",
         "DJANGO_DEBUG": "0",
+        # The web server's connection pool, as the Makefile's WEB_CMD and compose set it
+        # (BENCH_DB_POOL_MAX=0: a connection per request, as before the pool).
+        "CLINIC_DB_POOL_MAX": os.environ.get("BENCH_DB_POOL_MAX", "16"),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "clinic.asgi:application", "--host", "127.0.0.1", "--port", str(port),

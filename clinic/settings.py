@@ -92,6 +92,18 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(devdb.database_url(), conn_max_age=60, conn_health_checks=True),
 }
+# Under ASGI every request runs in a thread of its own, so a persistent connection is never
+# reused and each request paid ~10 ms to connect (bench-fhir). CLINIC_DB_POOL_MAX > 0 gives the
+# process a pool of that many connections instead. The web server sets it (Makefile, compose);
+# processes that fork after connecting (mllp_listener --processes) must not share a pool.
+CLINIC_DB_POOL_MAX = int(os.environ.get("CLINIC_DB_POOL_MAX", 0))
+if CLINIC_DB_POOL_MAX > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": CLINIC_DB_POOL_MAX,
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
