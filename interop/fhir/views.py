@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest, get_str_from_wsgi
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -38,8 +39,13 @@ def _base(request: HttpRequest) -> str:
 
 
 def _items(request: HttpRequest) -> list[tuple[str, str]]:
-    items = parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True)
-    return [(k, v) for k, v in items]
+    """The query's parameters in the order given (the self link keeps it)."""
+    query = request.META.get("QUERY_STRING", "")
+    if isinstance(request, WSGIRequest):
+        # PEP 3333 hands the query string over as latin-1; raw (not percent-encoded) UTF-8 from a
+        # client means UTF-8, as Django reads it for request.GET and ASGI already decodes it.
+        query = get_str_from_wsgi(request.environ, "QUERY_STRING", "")
+    return parse_qsl(query, keep_blank_values=True)
 
 
 def _strict(request: HttpRequest) -> bool:
