@@ -275,6 +275,8 @@ def coded(name: str, doc: str, *, loinc_field: str = "") -> Param:
         options: list[Term] = []
         if loinc_field and code and sys in (None, LOINC):
             options.append(Where(loinc_field, "eq", code))
+        elif loinc_field and sys == LOINC:  # ``http://loinc.org|``: any LOINC, translations too
+            options.append(Where(loinc_field, "ne", ""))
         for side in ("translated", "original"):
             if loinc_field and side == "translated":
                 continue
@@ -283,6 +285,8 @@ def coded(name: str, doc: str, *, loinc_field: str = "") -> Param:
                 terms.append(Where(f"{side}_code", "eq", code))
             if sys:
                 terms.append(Where(f"{side}_system", "eq", sys))
+            elif sys == "":  # ``|code``: a coding with no system (http://hl7.org/fhir/R4/search.html#token)
+                terms.append(Where(f"{side}_system", "isnull", True))
             if terms:
                 options.append(AllOf(tuple(terms)))
         return AnyOf(tuple(options)) if options else NOTHING

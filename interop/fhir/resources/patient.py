@@ -102,6 +102,8 @@ def by_identifier(ctx: Ctx, modifier: str, value: str) -> Term:
     system, code = params.split_token(value)
     if not code:
         raise BadRequest("Search parameter 'identifier' needs a value.", expression=["identifier"])
+    if system == "":
+        return NOTHING  # ``|value`` asks for an identifier without a system; every one here has one
     where: list[Any] = [Where("value", "eq", code)]
     if system:
         where.append(Where("system", "eq", system))
