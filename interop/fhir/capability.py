@@ -20,6 +20,10 @@ def capability_statement(base: str, software_date: str) -> dict[str, Any]:
             interactions.append({"code": "vread"})
         if t.history is not None:
             interactions.append({"code": "history-instance"})
+        elif t.versioned:
+            interactions.append(
+                {"code": "history-instance", "documentation": "The current version only: earlier ones are not kept."}
+            )
         entry: dict[str, Any] = {
             "type": t.name,
             "profile": f"{SPEC}/StructureDefinition/{t.name}",

@@ -1,13 +1,16 @@
 """Search (http://hl7.org/fhir/R4/search.html): GET ``/<type>?...`` and POST ``/<type>/_search``.
 
 Pages are keyset-paged: ``next`` carries the sort values of the page's last row (``_cursor``),
-so following it while data is written never repeats or skips a row that matched before; every
-link keeps the search's parameters, ``_include`` and ``_revinclude`` included."""
+so following it while data is written never skips a row that matched before, nor repeats one
+that did not change; every link keeps the search's parameters, ``_include`` and ``_revinclude``.
+By ID (the default) that is the keyset alone; with ``_sort`` the pages run in two phases (rows
+as they stood at the first page, then those changed since), see ``_page_sorted``."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from clinic.rows import AnyOf, RowQuery, Where
@@ -49,6 +52,10 @@ class SearchRequest:
     includes: list[tuple[ResourceType, Include]] = field(default_factory=list)
     revincludes: list[tuple[ResourceType, Include]] = field(default_factory=list)
     after: tuple[Any, ...] | None = None
+    # Sorted searches page in two phases (see ``run``): the rows as they stood when the first
+    # page was served (``started``), then those written or changed since.
+    phase: int = 1
+    started: str | None = None
 
 
 def check_format(value: str) -> None:
@@ -141,7 +148,11 @@ def parse(ctx: Ctx, resource: ResourceType, items: list[tuple[str, str]], *, str
         req.canonical.append(("_sort", sort_given))
     if cursor:
         values = decode_cursor(f"{resource.name}:{','.join(req.order)}", cursor)
-        if len(values) != len(req.order):
+        if req.order != ("id",):
+            if len(values) < 2 or values[0] not in (1, 2) or not isinstance(values[1], str):
+                raise BadRequest("_cursor does not belong to this search.", expression=["_cursor"])
+            req.phase, req.started, values = values[0], values[1], values[2:]
+        if len(values) != (2 if req.phase == 2 else len(req.order)):
             raise BadRequest("_cursor does not belong to this search.", expression=["_cursor"])
         req.after = tuple(values)
     return req
@@ -221,22 +232,11 @@ def run(ctx: Ctx, req: SearchRequest) -> dict[str, Any]:
     self_link = link(ctx, resource.name, req.canonical)
     if req.summary_count or req.count == 0:
         return bundle("searchset", notes_entry(ctx), links={"self": self_link}, total=resource.source.count(everything))
-    rows = resource.source.rows(
-        RowQuery(
-            tenant_id=ctx.tenant_id,
-            where=everything.where,
-            order=req.order,
-            after=req.after,
-            limit=req.count + 1,
-            fields=resource.fields,
-        )
-    )
-    more = len(rows) > req.count
-    rows = rows[: req.count]
     links = {"self": self_link}
-    if more:
-        last = rows[-1]
-        token = encode_cursor(f"{resource.name}:{','.join(req.order)}", [last[f.lstrip("-")] for f in req.order])
+    rows, cursor = (_page_by_id if req.order == ("id",) else _page_sorted)(ctx, req)
+    more = cursor is not None
+    if cursor is not None:
+        token = encode_cursor(f"{resource.name}:{','.join(req.order)}", cursor)
         links["next"] = link(ctx, resource.name, [*req.canonical, ("_cursor", token)])
     entries = [match(ctx, elements(r, req.elements)) for r in resource.to_fhir(ctx, rows)]
     entries += included(ctx, rows, req.includes, req.revincludes, seen={(resource.name, str(r["id"])) for r in rows})
@@ -247,6 +247,51 @@ def run(ctx: Ctx, req: SearchRequest) -> dict[str, Any]:
     elif not more and req.after is None:
         total = len(rows)  # the whole result is on this page
     return bundle("searchset", entries, links=links, total=total)
+
+
+def _rows(
+    ctx: Ctx, req: SearchRequest, where: tuple[Term, ...], order: tuple[str, ...], after: Any, n: int
+) -> list[Row]:
+    query = RowQuery(
+        tenant_id=ctx.tenant_id, where=where, order=order, after=after, limit=n + 1, fields=req.resource.fields
+    )
+    return req.resource.source.rows(query)
+
+
+def _page_by_id(ctx: Ctx, req: SearchRequest) -> tuple[list[Row], list[Any] | None]:
+    """By ID, the keyset alone is enough: IDs never change, so no row moves past the cursor."""
+    rows = _rows(ctx, req, tuple(req.terms), req.order, req.after, req.count)
+    if len(rows) <= req.count:
+        return rows, None
+    rows = rows[: req.count]
+    return rows, [rows[-1][f.lstrip("-")] for f in req.order]
+
+
+def _page_sorted(ctx: Ctx, req: SearchRequest) -> tuple[list[Row], list[Any] | None]:
+    """A sort key can change while a client pages (a correction moves a result's date and
+    lastUpdated), and a keyset alone would then skip a row that moved behind the cursor, or
+    repeat one that moved ahead. So the first page fixes a start time, and pages run in two
+    phases: (1) the rows last changed by then, in the requested order (their keys cannot move,
+    since any change moves lastUpdated past the start); (2) the rows written or changed since,
+    oldest change first. No row is skipped; a row changed after it was served comes again, at
+    its new version, in phase 2."""
+    updated = req.resource.updated_field
+    started = req.started or datetime.now(UTC).isoformat()
+    terms = tuple(req.terms)
+    rows: list[Row] = []
+    if req.phase == 1:
+        rows = _rows(ctx, req, (*terms, Where(updated, "le", started)), req.order, req.after, req.count)
+        if len(rows) > req.count:
+            rows = rows[: req.count]
+            return rows, [1, started, *(rows[-1][f.lstrip("-")] for f in req.order)]
+    after = req.after if req.phase == 2 else None
+    room = req.count - len(rows)
+    changed = _rows(ctx, req, (*terms, Where(updated, "gt", started)), (updated, "id"), after, room)
+    rows += changed[:room]
+    if len(changed) > room:
+        last = rows[-1]
+        return rows, [2, started, last[updated], last["id"]]
+    return rows, None
 
 
 def included(

@@ -100,7 +100,9 @@ def _read_response(request: HttpRequest, resource: dict[str, Any]) -> HttpRespon
 
 
 def _write_refused(request: HttpRequest, path: str) -> FhirError:
-    what = "a transaction or batch Bundle" if not path else f"{request.method} {path}"
+    what = (
+        "a transaction or batch Bundle" if not path and request.method == "POST" else f"{request.method} /fhir/{path}"
+    )
     return MethodNotAllowed(
         f"This FHIR API is read-only: {what} is not allowed, and nothing was changed. "
         "Write through the clinic's HL7 v2 interface or REST API.",
