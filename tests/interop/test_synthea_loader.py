@@ -7,6 +7,7 @@ import io
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -40,7 +41,7 @@ def counts(tenant) -> tuple[int, int, int, int]:
     )
 
 
-def resources(path: Path, kind: str) -> list[dict]:
+def resources(path: Path, kind: str) -> list[dict[str, Any]]:
     return [e["resource"] for e in json.loads(path.read_text())["entry"] if e["resource"]["resourceType"] == kind]
 
 
@@ -80,6 +81,7 @@ def test_a_lab_result_is_charted_with_its_value_and_unit_in_its_encounter():
     assert hemoglobin.patient_id == patient.pk
     report = DiagnosticReport.objects.get(pk=hemoglobin.report_id)
     assert (report.accession, report.status) == ("ccd5e376-57f4-4b5d-8d05-92bb3165e45e", "final")
+    assert hemoglobin.encounter_id is not None
     encounter = Encounter.objects.get(pk=hemoglobin.encounter_id)
     assert encounter.visit_number == visit_number("d3b6c9b3-ae8c-4247-b7a8-9d548567a859")
     assert (encounter.status, encounter.site_id, encounter.period_start.year) == ("finished", clinic.site.pk, 2016)
@@ -121,7 +123,7 @@ def test_bad_input_is_refused_clearly_and_loads_nothing(tmp_path):
     assert counts(clinic.tenant) == (0, 0, 0, 0)  # BUSTER, named first, was not loaded either
 
 
-def _date_that_is_not_one(bundle: dict) -> None:
+def _date_that_is_not_one(bundle: dict[str, Any]) -> None:
     # In the second report (the lipid panel): the first one is charted before the error.
     cholesterol = next(
         e["resource"] for e in bundle["entry"] if e["resource"].get("code", {}).get("text") == "Total Cholesterol"
@@ -129,7 +131,7 @@ def _date_that_is_not_one(bundle: dict) -> None:
     cholesterol["effectiveDateTime"] = "yesterday"
 
 
-def _components_that_are_not_a_list(bundle: dict) -> None:
+def _components_that_are_not_a_list(bundle: dict[str, Any]) -> None:
     pressures = [
         e["resource"] for e in bundle["entry"] if e["resource"].get("code", {}).get("text") == "Blood Pressure"
     ]
