@@ -86,6 +86,16 @@ class ReadView:
         return path
 
 
+def coded_filters(column: str = "coded") -> dict[str, str]:
+    """Filter names for a JSON column holding terminology's ``CodedValue.as_dict()``: the code as
+    received (``original_*``) and its translation (``translated_*``)."""
+    return {
+        f"{side}_{part}": f"{column}__{side}__{part}"
+        for side in ("original", "translated")
+        for part in ("system", "code")
+    }
+
+
 class BadRowQuery(ValueError):
     """A query names a field or operator the view does not publish (a programming error)."""
 

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from clinic.facade import get_tenant
-from clinic.rows import ReadView
+from clinic.rows import ReadView, coded_filters
 from orders.contracts import CatalogueItem, OrderRecord, OrderStatus, Priority
 from orders.models import ServiceRequest
 from terminology.contracts import LOINC, catalogue_system
@@ -146,11 +146,6 @@ READ_VIEWS = {
             "created_at": "created_at",
             "updated_at": "updated_at",
         },
-        filters={
-            "original_system": "coded__original__system",
-            "original_code": "coded__original__code",
-            "translated_system": "coded__translated__system",
-            "translated_code": "coded__translated__code",
-        },
+        filters=coded_filters(),
     ),
 }

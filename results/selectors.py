@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from clinic.rows import ReadView
+from clinic.rows import ReadView, coded_filters
 from results.models import DiagnosticReport, Observation, ResultRevision
 
 # --- Read views (clinic.rows): the FHIR API's DiagnosticReport and Observation ----------------
@@ -32,12 +32,7 @@ READ_VIEWS = {
             "created_at": "created_at",
             "updated_at": "updated_at",
         },
-        filters={
-            "original_system": "coded__original__system",
-            "original_code": "coded__original__code",
-            "translated_system": "coded__translated__system",
-            "translated_code": "coded__translated__code",
-        },
+        filters=coded_filters(),
     ),
     "observation": ReadView(
         model=Observation,
@@ -76,12 +71,7 @@ READ_VIEWS = {
             "created_at": "created_at",
             "updated_at": "updated_at",
         },
-        filters={
-            "original_system": "coded__original__system",
-            "original_code": "coded__original__code",
-            "translated_system": "coded__translated__system",
-            "translated_code": "coded__translated__code",
-        },
+        filters=coded_filters(),
     ),
     # Versions a later status or a correction replaced (not the stale ones, never applied).
     "result_revision": ReadView(

@@ -1328,7 +1328,9 @@ def test_the_capability_statement_lists_exactly_the_registered_types_and_their_p
         assert set(entry.get("searchInclude", [])) == {f"{t.name}:{p}" for p in t.includes}, t.name
         codes = {i["code"] for i in entry["interaction"]}
         assert {"read", "search-type"} <= codes
-        assert ("vread" in codes) == t.versioned and ("history-instance" in codes) == (t.history is not None)
+        assert ("vread" in codes) == t.versioned and ("history-instance" in codes) == (
+            t.history is not None or t.versioned
+        )
         assert not codes & {"create", "update", "patch", "delete"}
     assert {"Observation:patient", "DiagnosticReport:result", "Observation:encounter"} <= {
         i for r in rest["resource"] for i in r.get("searchInclude", [])

@@ -20,9 +20,8 @@ REVISIONS = Source(results.read_rows, results.count_rows, "result_revision")
 UCUM = "http://unitsofmeasure.org"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 LABORATORY = {"coding": [{"system": CATEGORY, "code": "laboratory", "display": "Laboratory"}]}
-LAB_SECTION = {
-    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB", "display": "Laboratory"}]
-}
+V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
+LAB_SECTION = {"coding": [{"system": V2_0074, "code": "LAB", "display": "Laboratory"}]}
 
 
 def _quantity(value: Any, row: Row) -> dict[str, Any]:
@@ -169,19 +168,17 @@ def _history(kind: str, project: Any) -> Any:
     return history
 
 
-def by_category(ctx: Ctx, modifier: str, value: str) -> Term:
-    """Every result charted here is a laboratory result."""
-    system_, code = params.split_token(value)
-    if code == "laboratory" and system_ in (None, CATEGORY):
-        return Where("id", "isnull", False)
-    return NOTHING
+def every_row_is(system_uri: str, code: str) -> Any:
+    """A category every row of the type has (every result charted here is a laboratory one):
+    that code matches all rows, any other matches none."""
 
+    def build(ctx: Ctx, modifier: str, value: str) -> Term:
+        given_system, given_code = params.split_token(value)
+        if given_code == code and given_system in (None, system_uri):
+            return Where("id", "isnull", False)
+        return NOTHING
 
-def by_report_category(ctx: Ctx, modifier: str, value: str) -> Term:
-    system_, code = params.split_token(value)
-    if code == "LAB" and system_ in (None, "http://terminology.hl7.org/CodeSystem/v2-0074"):
-        return Where("id", "isnull", False)
-    return NOTHING
+    return build
 
 
 def by_result(ctx: Ctx, modifier: str, value: str) -> Term:
@@ -211,7 +208,7 @@ register(
             "subject": params.reference("subject", "patient", "Patient", "The patient"),
             "encounter": params.reference("encounter", "encounter", "Encounter", "The encounter it belongs to"),
             "code": params.coded("code", "The test (LOINC, or the lab's own code): system|code", loinc_field="loinc"),
-            "category": params.custom("category", "token", "laboratory", by_category),
+            "category": params.custom("category", "token", "laboratory", every_row_is(CATEGORY, "laboratory")),
             "date": params.date_param("date", "effective_at", "When the specimen was taken / the result observed"),
             "status": params.token(
                 "status",
@@ -246,7 +243,7 @@ register(
             "subject": params.reference("subject", "patient", "Patient", "The patient"),
             "encounter": params.reference("encounter", "encounter", "Encounter", "The encounter it belongs to"),
             "code": params.coded("code", "The panel or test: system|code"),
-            "category": params.custom("category", "token", "LAB", by_report_category),
+            "category": params.custom("category", "token", "LAB", every_row_is(V2_0074, "LAB")),
             "date": params.date_param("date", "effective_at", "When the specimen was taken"),
             "status": params.token(
                 "status",
