@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Model
 from django.utils import timezone
 
 from clinic.contracts import Conflict, FieldProblem, InvalidInput
@@ -560,7 +560,7 @@ def _merge(source: Patient, target: Patient, *, reason: str, actor: str) -> Merg
         manager = ref.model._base_manager
         ids = list(manager.select_for_update().filter(**{ref.field: source.pk}).values_list("pk", flat=True))
         if ids:
-            manager.filter(pk__in=ids).update(**{ref.field: target.pk})
+            manager.filter(pk__in=ids).update(**{ref.field: target.pk}, **_touched(ref.model))
             entries += [
                 MergeLedgerEntry(
                     merge=record,
@@ -651,7 +651,7 @@ def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str)
                 ref = _reference(entry.model, entry.field)
                 moved = (
                     ref.model._base_manager.filter(pk=entry.object_id, **{ref.field: target.pk}).update(
-                        **{ref.field: source_id}
+                        **{ref.field: source_id}, **_touched(ref.model)
                     )
                     if ref
                     else 0
@@ -688,6 +688,14 @@ def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str)
         review=tuple(review),
         not_returned=tuple(not_returned),
     )
+
+
+def _touched(model: type[Model]) -> dict[str, Any]:
+    """A re-pointed row changed (its patient did): readers that follow ``updated_at`` (FHIR
+    ``_lastUpdated``, ETags of unversioned types) must see it."""
+    if any(f.name == "updated_at" for f in model._meta.concrete_fields):
+        return {"updated_at": timezone.now()}
+    return {}
 
 
 def _reference(label: str, field: str) -> references.PatientReference | None:

@@ -1206,6 +1206,26 @@ def test_a_search_by_a_merged_patient_notes_the_survivor(visit, fhir, merged):
     assert notes(by_survivor) == []
 
 
+def test_rows_a_merge_moves_show_as_changed_to_a_client_syncing_by_last_updated(visit, fhir):
+    """An analytics client pulls `_lastUpdated=gt<its last sync>`: after a merge it must get the
+    results that now belong to the survivor, or its copy keeps them on the merged-away record."""
+    since = fhir.json("Observation?_sort=-_lastUpdated&_count=1")["entry"][0]["resource"]["meta"]["lastUpdated"]
+    survivor = register(
+        visit.tenant_id, mrn="DUP-2", family="Duck", given="Donald", birth_date=None, gender=Gender.MALE
+    )
+    with transaction.atomic():
+        identity.merge_patients(
+            tenant_id=visit.tenant_id, source_id=visit.patient_id, target_id=survivor.id, reason="dup", actor="t"
+        )
+
+    changed = [r for b in pages(fhir, f"Observation?_lastUpdated=gt{since}&_count=100") for r in entries(b)]
+    charges = entries(fhir.json(f"ChargeItem?_lastUpdated=gt{since}&_count=100"))
+
+    assert {r["id"] for r in changed} == observation_ids(visit)
+    assert {r["subject"]["reference"] for r in changed} == {f"Patient/{survivor.id}"}
+    assert charges and {r["subject"]["reference"] for r in charges} == {f"Patient/{survivor.id}"}
+
+
 # --- versions --------------------------------------------------------------------------------
 
 
