@@ -555,6 +555,11 @@ def _merge(source: Patient, target: Patient, *, reason: str, actor: str) -> Merg
                 previous=ident.use,
             )
         )
+    # New versions first: the revision trigger keeps each version with the identifiers it had.
+    Patient.objects.filter(pk=source.pk).update(
+        active=False, replaced_by=target, version=F("version") + 1, updated_at=timezone.now()
+    )
+    Patient.objects.filter(pk=target.pk).update(version=F("version") + 1, updated_at=timezone.now())
     PatientIdentifier.objects.filter(patient=source).update(patient=target, use=IdentifierUse.OLD.value)
     for ref in references.registered():
         manager = ref.model._base_manager
@@ -572,10 +577,6 @@ def _merge(source: Patient, target: Patient, *, reason: str, actor: str) -> Merg
                 for pk in ids
             ]
     MergeLedgerEntry.objects.bulk_create(entries)
-    Patient.objects.filter(pk=source.pk).update(
-        active=False, replaced_by=target, version=F("version") + 1, updated_at=timezone.now()
-    )
-    Patient.objects.filter(pk=target.pk).update(version=F("version") + 1, updated_at=timezone.now())
     outcome = _merge_outcome(record, already=False)
     publish(
         type=PATIENT_MERGED,
@@ -639,6 +640,11 @@ def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str)
                 f"The target {target.pk} was merged into {target.replaced_by_id} since; unmerge that first.",
                 extra={"merged_into": str(target.replaced_by_id)},
             )
+        # New versions first: the revision trigger keeps each version with the identifiers it had.
+        Patient.objects.filter(pk=source_id).update(
+            active=True, replaced_by=None, version=F("version") + 1, updated_at=timezone.now()
+        )
+        Patient.objects.filter(pk=target.pk).update(version=F("version") + 1, updated_at=timezone.now())
         returned: list[MovedRow] = []
         not_returned: list[MovedRow] = []
         for entry in record.entries.order_by("-id"):
@@ -658,10 +664,6 @@ def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str)
                 )
             (returned if moved else not_returned).append(row)
         review = _created_on_target_since(target.pk, record)
-        Patient.objects.filter(pk=source_id).update(
-            active=True, replaced_by=None, version=F("version") + 1, updated_at=timezone.now()
-        )
-        Patient.objects.filter(pk=target.pk).update(version=F("version") + 1, updated_at=timezone.now())
         record.unmerged_at = timezone.now()
         record.unmerged_by = actor
         record.unmerge_reason = reason
@@ -692,10 +694,15 @@ def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str)
 
 def _touched(model: type[Model]) -> dict[str, Any]:
     """A re-pointed row changed (its patient did): readers that follow ``updated_at`` (FHIR
-    ``_lastUpdated``, ETags of unversioned types) must see it."""
-    if any(f.name == "updated_at" for f in model._meta.concrete_fields):
-        return {"updated_at": timezone.now()}
-    return {}
+    ``_lastUpdated``) or ``version`` (ETags) must see it. The version it replaces is not kept
+    by this generic re-pointer; the merge ledger says what moved."""
+    names = {f.name for f in model._meta.concrete_fields}
+    changes: dict[str, Any] = {}
+    if "updated_at" in names:
+        changes["updated_at"] = timezone.now()
+    if "version" in names:
+        changes["version"] = F("version") + 1
+    return changes
 
 
 def _reference(label: str, field: str) -> references.PatientReference | None:

@@ -11,8 +11,9 @@ from orders.contracts import OrderStatus, Priority
 
 
 class ServiceRequest(TenantScopedModel):
-    """One ordered test. ``version`` grows with every change the lab must hear of (cancel), so
-    an outbound message is keyed on (order, version)."""
+    """One ordered test. ``version`` grows with every change: one the lab must hear of (cancel),
+    so an outbound message is keyed on (order, version), and one the lab told us (its filler
+    number, completion), so readers' ETags change."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey("identity.Patient", on_delete=models.PROTECT, related_name="+")
@@ -47,6 +48,7 @@ class ServiceRequest(TenantScopedModel):
             # FHIR search parameters (interop/fhir): patient, _lastUpdated.
             models.Index(fields=["tenant", "patient", "ordered_at"], name="order_by_patient"),
             models.Index(fields=["tenant", "updated_at"], name="order_by_last_updated"),
+            models.Index(fields=["tenant", "ordered_at"], name="order_by_authored"),
         ]
 
     def __str__(self) -> str:

@@ -189,7 +189,8 @@ def record_result_status(*, tenant_id: int, order_id: UUID, filler_number: str, 
             order.status = OrderStatus.COMPLETED.value
             fields.append("status")
         if fields:
-            order.save(update_fields=[*fields, "updated_at"])
+            order.version += 1  # readers (FHIR ETags) must see the order changed
+            order.save(update_fields=[*fields, "version", "updated_at"])
     return order
 
 
