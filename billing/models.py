@@ -65,6 +65,7 @@ class ChargeItem(TenantScopedModel):
             # FHIR search parameters (interop/fhir): patient, _lastUpdated.
             models.Index(fields=["tenant", "patient"], name="charge_by_patient"),
             models.Index(fields=["tenant", "updated_at"], name="charge_by_last_updated"),
+            models.Index(fields=["tenant", "occurred_at"], name="charge_by_occurrence"),
         ]
 
     def __str__(self) -> str:

@@ -22,6 +22,7 @@ OPS = {"eq": "exact", "ne": "exact", "lt": "lt", "le": "lte", "gt": "gt", "ge": 
 OPS |= {
     "in": "in",
     "iexact": "iexact",
+    "startswith": "startswith",
     "istartswith": "istartswith",
     "icontains": "icontains",
     "isnull": "isnull",
@@ -51,7 +52,14 @@ class AllOf:
     terms: tuple[Term, ...]
 
 
-Term = Where | AnyOf | AllOf
+@dataclass(frozen=True, slots=True)
+class Not:
+    """True when its term is not (rows whose field is NULL included)."""
+
+    term: Term
+
+
+Term = Where | AnyOf | AllOf | Not
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,8 @@ class BadRowQuery(ValueError):
 
 
 def _term(view: ReadView, term: Term) -> Q:
+    if isinstance(term, Not):
+        return ~_term(view, term.term)
     if isinstance(term, AnyOf):
         q = Q()
         for t in term.terms:

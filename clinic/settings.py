@@ -237,6 +237,8 @@ CLINIC_HL7_LOCAL_TIMEZONE = os.environ.get("CLINIC_HL7_LOCAL_TIMEZONE", "Europe/
 CLINIC_HL7_SENDER_CACHE_SECONDS = float(os.environ.get("CLINIC_HL7_SENDER_CACHE_SECONDS", 5))
 # A revoked API token stops reaching the FHIR API within this many seconds (0: no cache).
 CLINIC_FHIR_TOKEN_CACHE_SECONDS = float(os.environ.get("CLINIC_FHIR_TOKEN_CACHE_SECONDS", 5))
+# A sorted FHIR search counts rows stamped this long before its first page as changed since.
+CLINIC_FHIR_PAGING_GRACE_SECONDS = float(os.environ.get("CLINIC_FHIR_PAGING_GRACE_SECONDS", 1))
 CLINIC_FHIR_BASE_URL = os.environ.get("CLINIC_FHIR_BASE_URL", "")  # default: from the request
 CLINIC_FHIR_IDENTIFIER_BASE = os.environ.get("CLINIC_FHIR_IDENTIFIER_BASE", "https://clinic.example/fhir/sid")
 CLINIC_MLLP_TIMEOUT = float(os.environ.get("CLINIC_MLLP_TIMEOUT", 10.0))

@@ -91,6 +91,17 @@ class Patient(TenantScopedModel):
             models.Index(fields=["tenant", "birth_date"], name="patient_block_birth_date"),
             models.Index(fields=["tenant", "family_key", "given_key", "birth_date"], name="patient_block_family"),
             models.Index(fields=["tenant", "updated_at"], name="patient_by_last_updated"),
+            # FHIR name/family/given search: LIKE 'key%' needs pattern operators.
+            models.Index(
+                fields=["tenant", "family_key"],
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+                name="patient_family_prefix",
+            ),
+            models.Index(
+                fields=["tenant", "given_key"],
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+                name="patient_given_prefix",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -55,6 +55,7 @@ class DiagnosticReport(TenantScopedModel):
             # FHIR search parameters (interop/fhir): date, _lastUpdated (based-on uses the
             # order foreign key's own index).
             models.Index(fields=["tenant", "effective_at"], name="report_by_date"),
+            models.Index(fields=["tenant", "filler_number"], name="report_by_filler_number"),
             models.Index(fields=["tenant", "updated_at"], name="report_by_last_updated"),
         ]
 

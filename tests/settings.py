@@ -43,3 +43,5 @@ CLINIC_MLLP_TIMEOUT = 3.0
 # Tests change lab partners between messages: look the sender up every time.
 CLINIC_HL7_SENDER_CACHE_SECONDS = 0.0
 CLINIC_FHIR_TOKEN_CACHE_SECONDS = 0.0
+# Tests page right after writing; the grace has its own test (test_fhir_edge_cases).
+CLINIC_FHIR_PAGING_GRACE_SECONDS = 0.0

@@ -8,16 +8,21 @@ head: how many of it were sent), so paging survives concurrent writes like searc
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from django.core.exceptions import ValidationError
 
 from clinic.rows import RowQuery, Where
 from interop.fhir import registry
 from interop.fhir.bundle import bundle, decode_cursor, encode_cursor, link, match
 from interop.fhir.errors import BadRequest, Forbidden, MergedPatient
+from interop.fhir.params import date_range
 from interop.fhir.read import current
 from interop.fhir.registry import Ctx, ResourceType, Row
 from interop.fhir.resources.common import rows_by
-from interop.fhir.search import DEFAULT_COUNT, MAX_COUNT, check_format
+from interop.fhir.search import DEFAULT_COUNT, MAX_COUNT, check_format, damaged_cursor
 
 PATIENT_TYPES: tuple[str, ...] = (
     "Encounter",
@@ -30,29 +35,76 @@ PATIENT_TYPES: tuple[str, ...] = (
 ENCOUNTER_TYPES: tuple[str, ...] = ("ServiceRequest", "DiagnosticReport", "Observation", "ChargeItem")
 
 
-def _count(items: list[tuple[str, str]]) -> tuple[int, str]:
-    count, cursor = DEFAULT_COUNT, ""
+@dataclass
+class Options:
+    count: int = DEFAULT_COUNT
+    cursor: str = ""
+    since: str | None = None  # _since: only what changed after it
+    types: set[str] | None = None  # _type: only these types
+    canonical: list[tuple[str, str]] = field(default_factory=list)  # kept on every link
+
+
+def _options(items: list[tuple[str, str]]) -> Options:
+    """The operation's parameters (http://hl7.org/fhir/R4/patient-operation-everything.html):
+    ``_count``, ``_since``, ``_type``; others would widen the answer by being ignored, so
+    they are refused."""
+    options = Options()
     for key, value in items:
         if key == "_count":
             try:
-                count = min(int(value), MAX_COUNT)
-                if count < 1:
+                options.count = min(int(value), MAX_COUNT)
+                if options.count < 1:
                     raise ValueError
             except ValueError:
                 raise BadRequest(
                     f"_count must be a whole number from 1, not {value!r}.", expression=["_count"]
                 ) from None
         elif key == "_cursor":
-            cursor = value
+            options.cursor = value
+            continue
         elif key == "_format":
             check_format(value)
-    return count, cursor
+            continue
+        elif key == "_since":
+            start, _ = date_range("_since", value)
+            options.since = start.isoformat()
+        elif key == "_type":
+            names = {t.strip() for t in value.split(",") if t.strip()}
+            unknown = sorted(n for n in names if registry.get(n) is None)
+            if unknown:
+                raise BadRequest(f"_type names unknown resource types: {', '.join(unknown)}.", expression=["_type"])
+            options.types = (options.types or set()) | names
+        else:
+            raise BadRequest(
+                f"$everything does not support the parameter {key!r} (it takes _count, _since and _type).",
+                expression=[key],
+            )
+        options.canonical.append((key, value))
+    if not any(k == "_count" for k, _ in options.canonical):
+        options.canonical.insert(0, ("_count", str(options.count)))
+    return options
+
+
+def _changed_since(t: ResourceType, options: Options) -> tuple[Where, ...]:
+    return (Where(t.updated_field, "gt", options.since),) if options.since else ()
+
+
+def _wanted(options: Options, resource: dict[str, Any]) -> bool:
+    if options.types is not None and resource["resourceType"] not in options.types:
+        return False
+    if options.since is not None:
+        updated = resource.get("meta", {}).get("lastUpdated")
+        return bool(updated) and datetime.fromisoformat(updated.replace("Z", "+00:00")) > datetime.fromisoformat(
+            options.since
+        )
+    return True
 
 
 def everything(ctx: Ctx, resource: ResourceType, resource_id: str, items: list[tuple[str, str]]) -> dict[str, Any]:
     if not ctx.can_read(resource.name):
         raise Forbidden(f"$everything on {resource.name} requires the scope system/{resource.name}.read.")
-    count, cursor = _count(items)
+    options = _options(items)
+    count, cursor = options.count, options.cursor
     row = current(ctx, resource, resource_id)
     if resource.name == "Patient":
         if row.get("replaced_by"):
@@ -68,7 +120,12 @@ def everything(ctx: Ctx, resource: ResourceType, resource_id: str, items: list[t
     else:
         head = _head_encounter(ctx, row)
         field, names = "encounter_field", ENCOUNTER_TYPES
-    types = [t for t in (registry.get(n) for n in names) if t is not None and ctx.can_read(t.name)]
+    head = [r for r in head if _wanted(options, r)]
+    types = [
+        t
+        for t in (registry.get(n) for n in names)
+        if t is not None and ctx.can_read(t.name) and (options.types is None or t.name in options.types)
+    ]
     kind = f"{resource.name}/$everything"
     # Position: -1 is the head (the resource itself and what it refers to), then each type.
     position, after = -1, None
@@ -99,16 +156,18 @@ def everything(ctx: Ctx, resource: ResourceType, resource_id: str, items: list[t
     while next_cursor is None and position < len(types):
         t = types[position]
         probe = max(remaining, 0) + 1
-        rows = t.source.rows(
-            RowQuery(
-                tenant_id=ctx.tenant_id,
-                where=(Where(getattr(t, field), "eq", row["id"]),),
-                order=("id",),
-                after=(after,) if after is not None else None,
-                limit=probe,
-                fields=t.fields,
-            )
+        query = RowQuery(
+            tenant_id=ctx.tenant_id,
+            where=(Where(getattr(t, field), "eq", row["id"]), *_changed_since(t, options)),
+            order=("id",),
+            after=(after,) if after is not None else None,
+            limit=probe,
+            fields=t.fields,
         )
+        try:
+            rows = t.source.rows(query)
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise damaged_cursor() from exc  # an ID no row can have: not a cursor this server wrote
         taken = rows[:remaining]
         if len(rows) > len(taken):
             next_cursor = [position, str(taken[-1]["id"]) if taken else after]
@@ -118,7 +177,7 @@ def everything(ctx: Ctx, resource: ResourceType, resource_id: str, items: list[t
         remaining -= len(taken)
         position, after = position + 1, None
     path = f"{resource.name}/{resource_id}/$everything"
-    params = [("_count", str(count))]
+    params = options.canonical
     links = {"self": link(ctx, path, params + ([("_cursor", cursor)] if cursor else []))}
     if next_cursor is not None:
         links["next"] = link(ctx, path, [*params, ("_cursor", encode_cursor(kind, next_cursor))])

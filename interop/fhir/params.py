@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from clinic.rows import AllOf, AnyOf, Where
@@ -38,7 +38,7 @@ def token(name: str, field: str, doc: str, *, system: str | None = None, values:
             )
         if sys is not None and system is not None and sys != system:
             return NOTHING
-        return Where(field, "ne" if modifier == "not" else "eq", code)
+        return Where(field, "eq", code)  # :not is the whole parameter negated (search.parse)
 
     return Param(name, "token", doc, build, modifiers=("not",))
 
@@ -131,6 +131,14 @@ _DATE = re.compile(
 )
 
 
+def _later(end: Callable[[], datetime]) -> datetime:
+    """The end of a range, or the end of time for a range that ends after year 9999."""
+    try:
+        return end()
+    except (ValueError, OverflowError):
+        return datetime.max.replace(tzinfo=UTC)
+
+
 def date_range(name: str, text: str) -> tuple[datetime, datetime]:
     """A partial date(time) as the half-open range it denotes, in UTC (a value without a time
     zone is read as UTC): ``2024`` → [2024-01-01, 2025-01-01)."""
@@ -145,34 +153,42 @@ def date_range(name: str, text: str) -> tuple[datetime, datetime]:
     try:
         if g["m"] is None:
             start = datetime(int(g["y"]), 1, 1, tzinfo=UTC)
-            end = start.replace(year=start.year + 1)
+            end = _later(lambda: start.replace(year=start.year + 1))
         elif g["d"] is None:
             start = datetime(int(g["y"]), int(g["m"]), 1, tzinfo=UTC)
-            end = (
-                start.replace(year=start.year + 1, month=1)
-                if start.month == 12
-                else start.replace(month=start.month + 1)
+            end = _later(
+                lambda: (
+                    start.replace(year=start.year + 1, month=1)
+                    if start.month == 12
+                    else start.replace(month=start.month + 1)
+                )
             )
         elif g["H"] is None:
             start = datetime(int(g["y"]), int(g["m"]), int(g["d"]), tzinfo=UTC)
-            end = start + timedelta(days=1)
+            end = _later(lambda: start + timedelta(days=1))
         else:
             tz = UTC
             if g["tz"] and g["tz"] != "Z":
                 sign = 1 if g["tz"][0] == "+" else -1
                 hours, minutes = int(g["tz"][1:3]), int(g["tz"][4:6])
-                from datetime import timezone as _tz
-
-                tz = _tz(sign * timedelta(hours=hours, minutes=minutes))
+                if hours > 14 or minutes > 59:  # ISO 8601 zones run from -12:00 to +14:00
+                    raise ValueError(f"no time zone is {g['tz']} from UTC")
+                tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
             micro = int((g["f"] or "0").ljust(6, "0"))
             start = datetime(
                 int(g["y"]), int(g["m"]), int(g["d"]), int(g["H"]), int(g["M"]), int(g["S"] or 0), micro, tzinfo=tz
             )
+            # The range the value's precision implies (search.html#date): 10:00:01.418 is the
+            # millisecond [.418, .419), as the API itself writes lastUpdated.
             precision = (
-                timedelta(microseconds=1) if g["f"] else timedelta(seconds=1) if g["S"] else timedelta(minutes=1)
+                timedelta(microseconds=10 ** (6 - len(g["f"])))
+                if g["f"]
+                else timedelta(seconds=1)
+                if g["S"]
+                else timedelta(minutes=1)
             )
-            end = start + precision
-    except ValueError as exc:
+            end = _later(lambda: start + precision)
+    except (ValueError, OverflowError) as exc:
         raise BadRequest(
             f"Search parameter {name!r}: {text!r} is not a valid date ({exc}).", expression=[name]
         ) from exc
@@ -194,7 +210,10 @@ def date_terms(name: str, field: str, value: str, *, as_date: bool = False) -> T
     high: Any = end
     if as_date:  # a date column (birth date): the days the range touches
         low = start.date()
-        high = end.date() if end.time() == datetime.min.time() else end.date() + timedelta(days=1)
+        try:
+            high = end.date() if end.time() == datetime.min.time() else end.date() + timedelta(days=1)
+        except OverflowError:
+            high = end.date()
     if prefix == "eq":
         return AllOf((Where(field, "ge", low), Where(field, "lt", high)))
     if prefix == "ne":

@@ -10,10 +10,10 @@ from typing import Any
 from uuid import UUID
 
 from clinic.contracts import Principal
-from clinic.rows import AllOf, AnyOf, RowQuery, Where
+from clinic.rows import RowQuery, Where
+from clinic.rows import Term as Term  # re-exported: resource modules build terms
 
 Row = dict[str, Any]
-Term = Where | AnyOf | AllOf
 NOTHING = Where("id", "in", [])  # a term no row matches
 
 READ_SCOPE = "system/{}.read"

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from clinic.rows import AnyOf, RowQuery, Where
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from clinic.rows import AnyOf, Not, RowQuery, Where
 from interop.fhir import registry
 from interop.fhir.bundle import bundle, decode_cursor, encode_cursor, link, match, notes_entry
-from interop.fhir.errors import BadRequest, NotAcceptable
+from interop.fhir.errors import BadRequest, NotAcceptable, NotSupported
 from interop.fhir.registry import Ctx, Include, ResourceType, Row, Term
 from interop.fhir.resources.common import rows_by
 
@@ -120,17 +124,28 @@ def parse(ctx: Ctx, resource: ResourceType, items: list[tuple[str, str]], *, str
             elif name == "_cursor":
                 cursor = value
             continue
+        if "." in name or name == "_has":
+            # Ignoring a chain would answer every row of the type: refuse it instead.
+            raise NotSupported(
+                f"Chained and reverse-chained parameters ({key}) are not supported: search the referenced "
+                "type first, then by its id.",
+                expression=[key],
+            )
         param = resource.params.get(name)
         if param is None:
             _ignored(ctx, strict, f"{resource.name} has no search parameter {name!r}", name)
+            ctx.notes.append(("warning", "not-supported", f"Unknown search parameter {key!r} ignored."))
             continue  # ignored, and left out of the self link
         if modifier and modifier not in param.modifiers and modifier not in param.targets:
             raise BadRequest(f"Search parameter {name!r} does not support the modifier :{modifier}.", expression=[key])
         alternatives = value.split(",")
         if not any(a.strip() for a in alternatives):
             raise BadRequest(f"Search parameter {name!r} has no value.", expression=[key])
-        terms = [param.build(ctx, modifier if modifier in param.modifiers else "", a) for a in alternatives]
-        req.terms.append(terms[0] if len(terms) == 1 else AnyOf(tuple(terms)))
+        negate = modifier == "not"  # "does not match any of the values" (search.html#modifiers)
+        given = "" if negate or modifier not in param.modifiers else modifier
+        terms = [param.build(ctx, given, a) for a in alternatives]
+        term: Term = terms[0] if len(terms) == 1 else AnyOf(tuple(terms))
+        req.terms.append(Not(term) if negate else term)
         req.canonical.append((key, value))
     if sort_given:
         order = []
@@ -149,13 +164,25 @@ def parse(ctx: Ctx, resource: ResourceType, items: list[tuple[str, str]], *, str
     if cursor:
         values = decode_cursor(f"{resource.name}:{','.join(req.order)}", cursor)
         if req.order != ("id",):
-            if len(values) < 2 or values[0] not in (1, 2) or not isinstance(values[1], str):
+            if len(values) < 2 or values[0] not in (1, 2) or not _aware(values[1]):
                 raise BadRequest("_cursor does not belong to this search.", expression=["_cursor"])
             req.phase, req.started, values = values[0], values[1], values[2:]
         if len(values) != (2 if req.phase == 2 else len(req.order)):
             raise BadRequest("_cursor does not belong to this search.", expression=["_cursor"])
         req.after = tuple(values)
     return req
+
+
+def _aware(value: Any) -> bool:
+    """A start time as cursors carry it: an ISO date-time with its offset."""
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def damaged_cursor() -> BadRequest:
+    return BadRequest("_cursor is damaged: follow the Bundle's next link as given.", expression=["_cursor"])
 
 
 def _include(
@@ -233,7 +260,12 @@ def run(ctx: Ctx, req: SearchRequest) -> dict[str, Any]:
     if req.summary_count or req.count == 0:
         return bundle("searchset", notes_entry(ctx), links={"self": self_link}, total=resource.source.count(everything))
     links = {"self": self_link}
-    rows, cursor = (_page_by_id if req.order == ("id",) else _page_sorted)(ctx, req)
+    try:
+        rows, cursor = (_page_by_id if req.order == ("id",) else _page_sorted)(ctx, req)
+    except (ValidationError, ValueError, TypeError) as exc:
+        if req.after is None and req.started is None:
+            raise
+        raise damaged_cursor() from exc  # values no row can have: not a cursor this server wrote
     more = cursor is not None
     if cursor is not None:
         token = encode_cursor(f"{resource.name}:{','.join(req.order)}", cursor)
@@ -267,6 +299,17 @@ def _page_by_id(ctx: Ctx, req: SearchRequest) -> tuple[list[Row], list[Any] | No
     return rows, [rows[-1][f.lstrip("-")] for f in req.order]
 
 
+def _start_time() -> str:
+    """When a sorted search starts, by the database's clock, less a grace
+    (``CLINIC_FHIR_PAGING_GRACE_SECONDS``, 1): a row stamped just before but committed just
+    after the first page still counts as changed since, so phase 2 serves it."""
+    grace = float(getattr(settings, "CLINIC_FHIR_PAGING_GRACE_SECONDS", 1))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement_timestamp() - make_interval(secs => %s)", [grace])
+        (started,) = cursor.fetchone()
+    return str(started.isoformat())
+
+
 def _page_sorted(ctx: Ctx, req: SearchRequest) -> tuple[list[Row], list[Any] | None]:
     """A sort key can change while a client pages (a correction moves a result's date and
     lastUpdated), and a keyset alone would then skip a row that moved behind the cursor, or
@@ -276,7 +319,7 @@ def _page_sorted(ctx: Ctx, req: SearchRequest) -> tuple[list[Row], list[Any] | N
     oldest change first. No row is skipped; a row changed after it was served comes again, at
     its new version, in phase 2."""
     updated = req.resource.updated_field
-    started = req.started or datetime.now(UTC).isoformat()
+    started = req.started or _start_time()
     terms = tuple(req.terms)
     rows: list[Row] = []
     if req.phase == 1:

@@ -17,7 +17,15 @@ from django.views.decorators.csrf import csrf_exempt
 
 from interop.fhir import auth, everything, read, search
 from interop.fhir.capability import capability_statement
-from interop.fhir.errors import BadRequest, FhirError, Forbidden, MethodNotAllowed, ResourceNotFound, outcome
+from interop.fhir.errors import (
+    BadRequest,
+    FhirError,
+    Forbidden,
+    MethodNotAllowed,
+    NotAcceptable,
+    ResourceNotFound,
+    outcome,
+)
 from interop.fhir.registry import Ctx
 
 log = logging.getLogger("interop.fhir")
@@ -45,7 +53,28 @@ def _items(request: HttpRequest) -> list[tuple[str, str]]:
         # PEP 3333 hands the query string over as latin-1; raw (not percent-encoded) UTF-8 from a
         # client means UTF-8, as Django reads it for request.GET and ASGI already decodes it.
         query = get_str_from_wsgi(request.environ, "QUERY_STRING", "")
-    return parse_qsl(query, keep_blank_values=True)
+    return _checked(parse_qsl(query, keep_blank_values=True))
+
+
+def _checked(items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Parameters a search can use: no NUL characters (no text column can hold one)."""
+    for key, value in items:
+        if "\x00" in key or "\x00" in value:
+            raise BadRequest(
+                f"Search parameter {key.replace(chr(0), '')!r} holds a NUL character (%00).", expression=[key]
+            )
+    return items
+
+
+def _check_accept(accept: str) -> None:
+    """An Accept that admits no JSON (application/fhir+xml alone, say) gets 406: the server
+    answers in JSON only (``_format`` overrides Accept, http://hl7.org/fhir/R4/http.html#mime-type)."""
+    if not accept.strip():
+        return
+    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if kinds & {"*/*", "application/*", "application/json", "application/fhir+json", "application/json+fhir"}:
+        return
+    raise NotAcceptable(f"This server answers in application/fhir+json only, not {accept!r}.")
 
 
 def _strict(request: HttpRequest) -> bool:
@@ -64,12 +93,16 @@ def _require(ctx: Ctx, type_name: str) -> None:
 
 
 def _resource_headers(resource: dict[str, Any]) -> dict[str, str]:
+    """ETag: the version (weak, http://hl7.org/fhir/R4/http.html#versioning); a type without
+    versions gets one from lastUpdated to the millisecond, since Last-Modified has only seconds."""
     headers = {}
     meta = resource.get("meta", {})
+    when = datetime.fromisoformat(meta["lastUpdated"].replace("Z", "+00:00")) if meta.get("lastUpdated") else None
     if meta.get("versionId"):
         headers["ETag"] = f'W/"{meta["versionId"]}"'
-    if meta.get("lastUpdated"):
-        when = datetime.fromisoformat(meta["lastUpdated"].replace("Z", "+00:00"))
+    elif when is not None:
+        headers["ETag"] = f'W/"t{int(when.timestamp() * 1000)}"'
+    if when is not None:
         headers["Last-Modified"] = format_datetime(when, usegmt=True)
     return headers
 
@@ -124,9 +157,13 @@ def fhir(request: HttpRequest, path: str = "") -> HttpResponse:
 def _route(request: HttpRequest, path: str) -> HttpResponse:
     parts = path.split("/") if path else []
     method = request.method or "GET"
+    given_format = False
     for key, value in _items(request):
         if key == "_format":
             search.check_format(value)
+            given_format = True
+    if not given_format:
+        _check_accept(request.headers.get("Accept", ""))
     if parts == ["metadata"]:
         if method not in ("GET", "HEAD"):
             raise _write_refused(request, path)
@@ -151,7 +188,7 @@ def _route(request: HttpRequest, path: str) -> HttpResponse:
                     "POST _search takes application/x-www-form-urlencoded parameters, "
                     f"not {content_type or 'no content type'}."
                 )
-            items += parse_qsl(request.body.decode("utf-8", errors="replace"), keep_blank_values=True)
+            items += _checked(parse_qsl(request.body.decode("utf-8", errors="replace"), keep_blank_values=True))
         req = search.parse(ctx, resource, items, strict=_strict(request))
         return respond(search.run(ctx, req))
     resource_id = parts[1]

@@ -76,7 +76,8 @@ register(
             **params.common("published_at", int),
             "url": params.uri("url", "url", "Canonical URL of the map"),
             "version": params.token("version", "version", "The version label"),
-            "name": params.string("name", ("name",), "Name of the map"),
+            # Served as a computable name (v2_0078), stored as a slug (v2-0078): either finds it.
+            "name": params.string("name", ("name",), "Name of the map", normalise=lambda v: v.replace("_", "-")),
         },
         sorts={"_lastUpdated": "published_at"},
         updated_field="published_at",

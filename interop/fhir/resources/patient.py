@@ -23,8 +23,13 @@ def _name(use: str, family: str, given: list[str]) -> dict[str, Any]:
 
 
 def to_fhir(
-    ctx: Ctx, rows: list[Row], identifiers: dict[Any, list[dict[str, Any]]] | None = None
+    ctx: Ctx,
+    rows: list[Row],
+    identifiers: dict[Any, list[dict[str, Any]]] | None = None,
+    replaced: dict[Any, list[Any]] | None = None,
 ) -> list[dict[str, Any]]:
+    """Patients from rows of identity's patient view; a past version passes the identifiers it
+    had and ``replaced={}`` (which records it had replaced is not kept)."""
     ids = [row["id"] for row in rows]
     if identifiers is None:
         identifiers = {}
@@ -33,9 +38,10 @@ def to_fhir(
                 {"system": i["system"], "value": i["value"], "use": i["use"]}
             )
     # The survivor of a merge links back to what it replaced (link type "replaces").
-    replaced: dict[Any, list[Any]] = {}
-    for r in rows_by(PATIENTS, ctx, "replaced_by", ids, fields=("id", "replaced_by")):
-        replaced.setdefault(r["replaced_by"], []).append(r["id"])
+    if replaced is None:
+        replaced = {}
+        for r in rows_by(PATIENTS, ctx, "replaced_by", ids, fields=("id", "replaced_by")):
+            replaced.setdefault(r["replaced_by"], []).append(r["id"])
     out = []
     for row in rows:
         key = row["id"] if isinstance(row["id"], UUID) else UUID(str(row["id"]))
@@ -75,25 +81,22 @@ def to_fhir(
 
 
 def history(ctx: Ctx, row: Row) -> list[dict[str, Any]]:
-    """Every version, oldest first: the kept ones (identity's revision trigger) then the row.
-    A version's lastUpdated is when it was made: when the one before it was replaced."""
+    """Every version, oldest first: the kept ones (identity's revision trigger keeps each with
+    its own updated_at and identifiers) then the row."""
     kept = REVISIONS.rows(
         RowQuery(tenant_id=ctx.tenant_id, where=(Where("patient", "eq", row["id"]),), order=("version", "id"))
     )
     versions = []
-    made_at = row["created_at"]
     for revision in kept:
         content = dict(revision["content"])
         snapshot = {**row, **{k: content.get(k, row.get(k)) for k in row}}
         snapshot["replaced_by"] = content.get("replaced_by_id")
-        snapshot["updated_at"] = made_at
         ids = {
             snapshot["id"] if isinstance(snapshot["id"], UUID) else UUID(str(snapshot["id"])): content.get(
                 "identifiers", []
             )
         }
-        versions.append(to_fhir(ctx, [snapshot], identifiers=ids)[0])
-        made_at = revision["recorded_at"]
+        versions.append(to_fhir(ctx, [snapshot], identifiers=ids, replaced={})[0])
     versions.append(to_fhir(ctx, [row])[0])
     return versions
 
@@ -136,7 +139,8 @@ def _names(fields: tuple[str, ...], name: str, doc: str) -> Any:
         key = _key(value)
         if not key:
             return NOTHING
-        op = "icontains" if modifier == "contains" else "istartswith"
+        # The keys are lower case already: plain LIKE 'key%' uses the pattern indexes.
+        op = "contains" if modifier == "contains" else "startswith"
         return AnyOf(tuple(Where(f, op, key) for f in fields))
 
     return params.custom(name, "string", doc, build, modifiers=("exact", "contains"))

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from clinic.rows import RowQuery, Where
+from clinic.rows import AllOf, AnyOf, RowQuery, Where
 from interop.fhir import params
+from interop.fhir.errors import BadRequest
 from interop.fhir.registry import NOTHING, Ctx, Include, ResourceType, Row, Source, Term, register
 from interop.fhir.resources.common import meta, ref, rows_by, system
 from interop.fhir.values import compact, concept, decimal, instant
@@ -35,26 +36,45 @@ def _quantity(value: Any, row: Row) -> dict[str, Any]:
     )
 
 
+QUANTITY_COMPARATORS = ("<", "<=", ">", ">=")  # http://hl7.org/fhir/R4/valueset-quantity-comparator.html
+
+
+def _sn_text(row: Row) -> str:
+    """A structured numeric (HL7 v2 SN) as it reads: ``<>5``, ``2+``, ``>1:128``."""
+    high = decimal(row["value_high"])
+    parts = [row["value_comparator"], str(decimal(row["value_quantity"])), row["value_separator"]]
+    return "".join(parts) + ("" if high is None else str(high))
+
+
 def _value(row: Row) -> dict[str, Any]:
-    """value[x] from the OBX-2 value type and what the value columns hold."""
+    """value[x] from the OBX-2 value type and what the value columns hold. An SN FHIR cannot
+    say exactly (``<>``, a ``+`` suffix, a range with a comparator) is given as its text rather
+    than as a number that would drop part of its meaning."""
     if row["value_quantity"] is not None:
-        separator = row["value_separator"]
+        separator, comparator = row["value_separator"], row["value_comparator"]
+        if comparator not in ("", "=", *QUANTITY_COMPARATORS) or separator not in ("", "-", ":", "/"):
+            return {"valueString": _sn_text(row)}
         if row["value_high"] is not None and separator == "-":
+            if comparator not in ("", "="):  # Range bounds are SimpleQuantity: no comparator
+                return {"valueString": _sn_text(row)}
             return {
                 "valueRange": {"low": _quantity(row["value_quantity"], row), "high": _quantity(row["value_high"], row)}
             }
         if row["value_high"] is not None and separator in (":", "/"):
-            return {
-                "valueRatio": {
-                    "numerator": {"value": decimal(row["value_quantity"])},
-                    "denominator": {"value": decimal(row["value_high"])},
+            numerator = compact(
+                {
+                    "value": decimal(row["value_quantity"]),
+                    "comparator": comparator if comparator in QUANTITY_COMPARATORS else None,
                 }
-            }
+            )
+            return {"valueRatio": {"numerator": numerator, "denominator": {"value": decimal(row["value_high"])}}}
+        if separator:  # a separator without its second number
+            return {"valueString": _sn_text(row)}
         quantity = _quantity(row["value_quantity"], row)
-        if row["value_comparator"] in ("<", "<=", ">", ">="):
+        if comparator in QUANTITY_COMPARATORS:
             quantity = {
                 "value": quantity["value"],
-                "comparator": row["value_comparator"],
+                "comparator": comparator,
                 **{k: v for k, v in quantity.items() if k != "value"},
             }
         return {"valueQuantity": quantity}
@@ -181,6 +201,22 @@ def every_row_is(system_uri: str, code: str) -> Any:
     return build
 
 
+def by_identifier(ctx: Ctx, modifier: str, value: str) -> Term:
+    """The identifiers a report is served with: ``<base>/accession/<lab>|value`` (an accession
+    is unique per sending lab) and ``<base>/filler-number|value``; a bare value is either."""
+    given_system, code = params.split_token(value)
+    if not code:
+        raise BadRequest("Search parameter 'identifier' needs a value.", expression=["identifier"])
+    accession = system(ctx, "accession/")
+    if given_system is None:
+        return AnyOf((Where("accession", "eq", code), Where("filler_number", "eq", code)))
+    if given_system.startswith(accession) and len(given_system) > len(accession):
+        return AllOf((Where("accession", "eq", code), Where("sending_facility", "eq", given_system[len(accession) :])))
+    if given_system == system(ctx, "filler-number"):
+        return Where("filler_number", "eq", code)
+    return NOTHING
+
+
 def by_result(ctx: Ctx, modifier: str, value: str) -> Term:
     _, resource_id = params.reference_id("result", value, ("Observation",))
     try:
@@ -253,8 +289,8 @@ register(
             ),
             "based-on": params.reference("based-on", "order", "ServiceRequest", "The order"),
             "result": params.custom("result", "reference", "One of its results", by_result, targets=("Observation",)),
-            "identifier": params.identifier(
-                "identifier", lambda ctx: {system(ctx, "filler-number"): "filler_number"}, "The lab's filler number"
+            "identifier": params.custom(
+                "identifier", "token", "The lab's accession (per lab) or filler number: system|value", by_identifier
             ),
         },
         sorts={"date": "effective_at", "_lastUpdated": "updated_at"},
