@@ -96,6 +96,7 @@ def parse(ctx: Ctx, resource: ResourceType, items: list[tuple[str, str]], *, str
                     req.canonical.append(("_summary", "count"))
                 elif value != "false":
                     _ignored(ctx, strict, f"_summary={value} is not supported (count and false are)", "_summary")
+                    ctx.notes.append(("warning", "not-supported", f"_summary={value} ignored: whole resources given."))
             elif name == "_total":
                 if value == "accurate":
                     req.total = True
