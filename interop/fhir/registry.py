@@ -16,8 +16,6 @@ from clinic.rows import Term as Term  # re-exported: resource modules build term
 Row = dict[str, Any]
 NOTHING = Where("id", "in", [])  # a term no row matches
 
-READ_SCOPE = "system/{}.read"
-
 
 @dataclass
 class Ctx:

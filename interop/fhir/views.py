@@ -157,8 +157,9 @@ def fhir(request: HttpRequest, path: str = "") -> HttpResponse:
 def _route(request: HttpRequest, path: str) -> HttpResponse:
     parts = path.split("/") if path else []
     method = request.method or "GET"
+    items = _items(request)
     given_format = False
-    for key, value in _items(request):
+    for key, value in items:
         if key == "_format":
             search.check_format(value)
             given_format = True
@@ -180,7 +181,6 @@ def _route(request: HttpRequest, path: str) -> HttpResponse:
     ctx = _context(request)
     _require(ctx, resource.name)
     if len(parts) == 1 or is_search_post or (len(parts) == 2 and parts[1] == "_search"):
-        items = _items(request)
         if is_search_post:
             content_type = request.content_type or ""
             if content_type != "application/x-www-form-urlencoded":
@@ -195,7 +195,7 @@ def _route(request: HttpRequest, path: str) -> HttpResponse:
     if len(parts) == 2:
         return _read_response(request, read.read(ctx, resource, resource_id))
     if parts[2] == "$everything" and len(parts) == 3 and resource.name in ("Patient", "Encounter"):
-        return respond(everything.everything(ctx, resource, resource_id, _items(request)))
+        return respond(everything.everything(ctx, resource, resource_id, items))
     if parts[2] == "_history":
         if len(parts) == 3:
             return respond(read.history(ctx, resource, resource_id))
