@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -16,9 +17,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import ChargeItem
+from clinic.models import ApiClient
+from clinic.services import hash_token
 from identity import facade as identity
 from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.models import Patient
+from interop.fhir import search
 from interop.inbound import receive
 from results.models import DiagnosticReport, Observation
 from terminology.models import ConceptMapVersion
@@ -379,3 +383,28 @@ def test_searches_can_use_an_index(visit, fhir, path, index):
         cursor.execute(f"EXPLAIN {sql}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan, plan
+
+
+# --- claims of the README ------------------------------------------------------------------------
+
+
+def test_a_revoked_token_stops_working_within_the_cache_time(visit, fhir, settings):
+    settings.CLINIC_FHIR_TOKEN_CACHE_SECONDS = 0.5
+    assert fhir.get("Organization").status_code == 200  # remembered from here
+    ApiClient.objects.filter(token_sha256=hash_token(fhir.token)).update(is_active=False)
+
+    still = fhir.get("Organization").status_code
+    time.sleep(0.6)
+    after = fhir.get("Organization").status_code
+
+    assert (still, after) == (200, 401)
+
+
+def test_a_revinclude_stops_at_its_cap_and_says_so(visit, fhir, monkeypatch):
+    monkeypatch.setattr(search, "MAX_REVINCLUDE", 3)
+    bundle = fhir.json(f"Patient?_id={visit.patient_id}&_revinclude=Observation:patient")
+
+    included = [e for e in bundle["entry"] if e["search"]["mode"] == "include"]
+    notes = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert len(included) == 3
+    assert notes and notes[0]["issue"][0]["code"] == "too-costly"
