@@ -162,7 +162,6 @@ def everything(ctx: Ctx, resource: ResourceType, resource_id: str, items: list[t
             order=("id",),
             after=(after,) if after is not None else None,
             limit=probe,
-            fields=t.fields,
         )
         try:
             rows = t.source.rows(query)

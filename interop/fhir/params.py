@@ -93,7 +93,7 @@ def reference(name: str, field: str, target: str, doc: str) -> Param:
             note_merged_patient(ctx, valid)
         return Where(field, "eq", valid)
 
-    return Param(name, "reference", doc, build, targets=(target,), patient_reference=target == "Patient")
+    return Param(name, "reference", doc, build, targets=(target,))
 
 
 def note_merged_patient(ctx: Ctx, patient_id: Any) -> None:

@@ -25,9 +25,7 @@ def current(ctx: Ctx, resource: ResourceType, resource_id: str) -> Row:
     another tenant's resource: it does not exist here)."""
     key = resource.valid_id(resource_id)
     rows = (
-        resource.source.rows(
-            RowQuery(tenant_id=ctx.tenant_id, where=(Where("id", "eq", key),), limit=1, fields=resource.fields)
-        )
+        resource.source.rows(RowQuery(tenant_id=ctx.tenant_id, where=(Where("id", "eq", key),), limit=1))
         if key is not None
         else []
     )

@@ -62,7 +62,6 @@ class Param:
     build: Callable[[Ctx, str, str], Term]
     targets: tuple[str, ...] = ()
     modifiers: tuple[str, ...] = ()
-    patient_reference: bool = False  # a reference to Patient: merged sources are noted
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,6 @@ class ResourceType:
     history: Callable[[Ctx, Row], list[dict[str, Any]]] | None = None
     patient_field: str = ""  # this type's rows in a patient's compartment ($everything)
     encounter_field: str = ""
-    fields: tuple[str, ...] | None = None  # published fields to_fhir needs (None: all)
 
     def valid_id(self, value: str) -> Any:
         """The ID as the view stores it, or None when it cannot be an ID of this type."""

@@ -285,9 +285,7 @@ def run(ctx: Ctx, req: SearchRequest) -> dict[str, Any]:
 def _rows(
     ctx: Ctx, req: SearchRequest, where: tuple[Term, ...], order: tuple[str, ...], after: Any, n: int
 ) -> list[Row]:
-    query = RowQuery(
-        tenant_id=ctx.tenant_id, where=where, order=order, after=after, limit=n + 1, fields=req.resource.fields
-    )
+    query = RowQuery(tenant_id=ctx.tenant_id, where=where, order=order, after=after, limit=n + 1)
     return req.resource.source.rows(query)
 
 
