@@ -130,6 +130,14 @@ def _term(view: ReadView, term: Term) -> Q:
     return ~q if term.op == "ne" else q
 
 
+def _nullable(view: ReadView, path: str) -> bool:
+    """Whether a published path can be NULL (a path through a relation: assume so)."""
+    if "__" in path:
+        return True
+    field = view.model._meta.get_field(path.removesuffix("_id") if path.endswith("_id") else path)
+    return bool(getattr(field, "null", True))
+
+
 def _keyset(view: ReadView, order: Sequence[str], after: Sequence[Any]) -> Q:
     """Rows strictly after ``after`` in ``order`` (NULLs sort last either way, as in ORDER BY
     ... NULLS LAST)."""
@@ -144,7 +152,9 @@ def _keyset(view: ReadView, order: Sequence[str], after: Sequence[Any]) -> Q:
             step = Q(pk__in=[])  # nothing sorts after NULL at this level
             same = Q(**{f"{path}__isnull": True})
         else:
-            step = Q(**{f"{path}__{'lt' if descending else 'gt'}": value}) | Q(**{f"{path}__isnull": True})
+            step = Q(**{f"{path}__{'lt' if descending else 'gt'}": value})
+            if _nullable(view, path):  # (a bare "id > v" keeps the primary key's index usable)
+                step |= Q(**{f"{path}__isnull": True})
             same = Q(**{path: value})
         q |= equal & step
         equal &= same
