@@ -380,6 +380,8 @@ def test_searches_can_use_an_index(visit, fhir, path, index):
     sql = next(q["sql"] for q in queries.captured_queries if f'FROM "{wanted}"' in q["sql"])
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
+        if "_sort=" in path:  # on a few rows a full sort ties with the index's order: prefer the order
+            cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute(f"EXPLAIN {sql}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan, plan
