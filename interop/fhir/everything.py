@@ -22,7 +22,7 @@ from interop.fhir.params import date_range
 from interop.fhir.read import current
 from interop.fhir.registry import Ctx, ResourceType, Row
 from interop.fhir.resources.common import rows_by
-from interop.fhir.search import DEFAULT_COUNT, MAX_COUNT, check_format, damaged_cursor
+from interop.fhir.search import DEFAULT_COUNT, check_format, damaged_cursor, parse_count
 
 PATIENT_TYPES: tuple[str, ...] = (
     "Encounter",
@@ -51,14 +51,8 @@ def _options(items: list[tuple[str, str]]) -> Options:
     options = Options()
     for key, value in items:
         if key == "_count":
-            try:
-                options.count = min(int(value), MAX_COUNT)
-                if options.count < 1:
-                    raise ValueError
-            except ValueError:
-                raise BadRequest(
-                    f"_count must be a whole number from 1, not {value!r}.", expression=["_count"]
-                ) from None
+            options.count = parse_count(value, minimum=1)
+            value = str(options.count)
         elif key == "_cursor":
             options.cursor = value
             continue
@@ -116,7 +110,7 @@ def everything(ctx: Ctx, resource: ResourceType, resource_id: str, items: list[t
                 headers={"Location": f"{ctx.base}/Patient/{survivor}/$everything"},
             )
         head = _head_patient(ctx, row)
-        field, names = "patient_field", PATIENT_TYPES[:]
+        field, names = "patient_field", PATIENT_TYPES
     else:
         head = _head_encounter(ctx, row)
         field, names = "encounter_field", ENCOUNTER_TYPES

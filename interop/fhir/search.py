@@ -62,6 +62,20 @@ class SearchRequest:
     started: str | None = None
 
 
+def parse_count(value: str, *, minimum: int) -> int:
+    """``_count``: a whole number from ``minimum``, capped at MAX_COUNT
+    (http://hl7.org/fhir/R4/search.html#count). Raises BadRequest."""
+    try:
+        count = int(value)
+        if count < minimum:
+            raise ValueError
+    except ValueError:
+        raise BadRequest(
+            f"_count must be a whole number from {minimum}, not {value!r}.", expression=["_count"]
+        ) from None
+    return min(count, MAX_COUNT)
+
+
 def check_format(value: str) -> None:
     if value.split(";")[0].strip().lower() not in JSON_FORMATS:
         raise NotAcceptable(f"This server answers in JSON only (_format={value!r}); use _format=json.")
@@ -80,13 +94,7 @@ def parse(ctx: Ctx, resource: ResourceType, items: list[tuple[str, str]], *, str
         name, _, modifier = key.partition(":")
         if name in CONTROL:
             if name == "_count":
-                try:
-                    count = int(value)
-                    if count < 0:
-                        raise ValueError
-                except ValueError:
-                    raise BadRequest(f"_count must be a whole number, not {value!r}.", expression=["_count"]) from None
-                req.count = min(count, MAX_COUNT)
+                req.count = parse_count(value, minimum=0)
                 req.canonical.append(("_count", str(req.count)))
             elif name == "_sort":
                 sort_given = value
