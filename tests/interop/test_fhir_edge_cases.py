@@ -25,7 +25,7 @@ from identity.models import Patient
 from interop.fhir import search
 from interop.inbound import receive
 from results.models import DiagnosticReport, Observation
-from terminology.models import ConceptMapVersion
+from terminology.models import ConceptMap, ConceptMapVersion
 from tests.interop.fhir_support import Fhir, charted_visit, entries, fhir_client
 from tests.interop.hl7 import LAB_MRN, LabVisit, lab_visit, sample
 
@@ -410,3 +410,48 @@ def test_a_revinclude_stops_at_its_cap_and_says_so(visit, fhir, monkeypatch):
     notes = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
     assert len(included) == 3
     assert notes and notes[0]["issue"][0]["code"] == "too-costly"
+
+
+def test_sa_and_eb_mean_starts_after_and_ends_before(visit, fhir):
+    dates = sorted(
+        (o.effective_at, str(o.pk)) for o in Observation.objects.filter(tenant_id=visit.tenant_id) if o.effective_at
+    )
+    day = dates[0][0].date().isoformat()
+    on_day = {pk for when, pk in dates if when.date().isoformat() == day}
+    after = {pk for when, pk in dates if when.date().isoformat() > day}
+    before = {pk for when, pk in dates if when.date().isoformat() < day}
+
+    assert {r["id"] for r in entries(fhir.json(f"Observation?date=sa{day}&_count=100"))} == after
+    assert {r["id"] for r in entries(fhir.json(f"Observation?date=eb{day}&_count=100"))} == before
+    assert on_day and not on_day & after
+
+
+def test_everything_caps_count_and_links_the_cap(visit, fhir):
+    bundle = fhir.json(f"Patient/{visit.patient_id}/$everything?_count=5000")
+    assert "_count=1000" in bundle["link"][0]["url"]
+    assert "_count" in problem(fhir.get(f"Patient/{visit.patient_id}/$everything?_count=0"), 400)
+
+
+def test_head_answers_like_get_without_a_body(visit, fhir):
+    got = fhir.get(f"Patient/{visit.patient_id}")
+    head = fhir.client.head(f"/fhir/Patient/{visit.patient_id}", HTTP_AUTHORIZATION=f"Bearer {fhir.token}")
+
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head["ETag"] == got["ETag"]
+
+
+def test_shared_concept_maps_are_every_clinics_and_a_clinics_own_only_its(visit, fhir):
+
+    other = charted_visit(slug="edge-other")
+    own = ConceptMap.objects.create(tenant_id=other.tenant_id, name="their-map", url="urn:their-map")
+    version = ConceptMapVersion.objects.create(concept_map=own, label="1", published_at=timezone.now())
+    shared = ConceptMapVersion.objects.filter(concept_map__tenant__isnull=True, published_at__isnull=False).first()
+    assert shared is not None
+
+    mine = {r["id"] for r in entries(fhir.json("ConceptMap?_count=1000"))}
+    theirs = {r["id"] for r in entries(fhir_client(other.clinic.tenant).json("ConceptMap?_count=1000"))}
+
+    assert str(shared.pk) in mine and str(shared.pk) in theirs
+    assert str(version.pk) in theirs and str(version.pk) not in mine
+    assert fhir.get(f"ConceptMap/{version.pk}").status_code == 404
