@@ -90,25 +90,27 @@ def reference(name: str, field: str, target: str, doc: str) -> Param:
         if valid is None:
             return NOTHING  # no resource has this ID: nothing refers to it
         if type_name == "Patient":
-            note_merged_patient(ctx, valid)
+            ctx.patient_refs.add(valid)  # checked for a merge once the page is known (search.run)
         return Where(field, "eq", valid)
 
     return Param(name, "reference", doc, build, targets=(target,))
 
 
-def note_merged_patient(ctx: Ctx, patient_id: Any) -> None:
+def note_merged_patients(ctx: Ctx, patient_ids: set[Any]) -> None:
     """A search by a merged-away patient finds what was moved to the survivor under the
-    survivor's ID: say so in the Bundle (an informational OperationOutcome)."""
+    survivor's ID: say so in the Bundle (an informational OperationOutcome). One query for
+    every patient the search referred to."""
     from clinic.rows import RowQuery
     from identity import facade as identity
 
+    if not patient_ids:
+        return
     rows = identity.read_rows(
         view="patient",
         query=RowQuery(
             tenant_id=ctx.tenant_id,
-            where=(Where("id", "eq", patient_id), Where("replaced_by", "isnull", False)),
+            where=(Where("id", "in", sorted(patient_ids, key=str)), Where("replaced_by", "isnull", False)),
             fields=("id", "replaced_by"),
-            limit=1,
         ),
     )
     for row in rows:

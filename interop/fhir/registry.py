@@ -26,6 +26,7 @@ class Ctx:
     base: str
     principal: Principal
     notes: list[tuple[str, str, str]] = field(default_factory=list)
+    patient_refs: set[Any] = field(default_factory=set)  # patients the search's references name
 
     def can_read(self, type_name: str) -> bool:
         scopes = self.principal.scopes

@@ -21,6 +21,7 @@ from clinic.rows import AnyOf, Not, RowQuery, Where
 from interop.fhir import registry
 from interop.fhir.bundle import bundle, decode_cursor, encode_cursor, link, match, notes_entry
 from interop.fhir.errors import BadRequest, NotAcceptable, NotSupported
+from interop.fhir.params import note_merged_patients
 from interop.fhir.registry import Ctx, Include, ResourceType, Row, Term
 from interop.fhir.resources.common import rows_by
 
@@ -267,7 +268,9 @@ def run(ctx: Ctx, req: SearchRequest) -> dict[str, Any]:
     everything = RowQuery(tenant_id=ctx.tenant_id, where=tuple(req.terms))  # what a count counts
     self_link = link(ctx, resource.name, req.canonical)
     if req.summary_count or req.count == 0:
-        return bundle("searchset", notes_entry(ctx), links={"self": self_link}, total=resource.source.count(everything))
+        counted = resource.source.count(everything)
+        note_merged_patients(ctx, ctx.patient_refs)
+        return bundle("searchset", notes_entry(ctx), links={"self": self_link}, total=counted)
     links = {"self": self_link}
     try:
         rows, cursor = (_page_by_id if req.order == ("id",) else _page_sorted)(ctx, req)
@@ -281,6 +284,10 @@ def run(ctx: Ctx, req: SearchRequest) -> dict[str, Any]:
         links["next"] = link(ctx, resource.name, [*req.canonical, ("_cursor", token)])
     entries = [match(ctx, elements(r, req.elements)) for r in resource.to_fhir(ctx, rows)]
     entries += included(ctx, rows, req.includes, req.revincludes, seen={(resource.name, str(r["id"])) for r in rows})
+    # A merged-away patient has no rows of its own (a merge moves them all): only a referenced
+    # patient the page shows no row of can be one, so the common search asks nothing more.
+    on_page = {row.get(resource.patient_field) for row in rows} if resource.patient_field else set()
+    note_merged_patients(ctx, ctx.patient_refs - on_page)
     entries += notes_entry(ctx)
     total: int | None = None
     if req.total:

@@ -455,3 +455,14 @@ def test_shared_concept_maps_are_every_clinics_and_a_clinics_own_only_its(visit,
     assert str(shared.pk) in mine and str(shared.pk) in theirs
     assert str(version.pk) in theirs and str(version.pk) not in mine
     assert fhir.get(f"ConceptMap/{version.pk}").status_code == 404
+
+
+def test_a_search_by_a_patient_it_shows_asks_nothing_about_merges(visit, fhir):
+    """The common search (a patient's results) costs its one query: the merge check runs only
+    for a referenced patient the page has no row of."""
+    with CaptureQueriesContext(connection) as queries:
+        bundle = fhir.json(f"Observation?patient={visit.patient_id}&_count=100")
+
+    assert entries(bundle)
+    assert [q["sql"] for q in queries.captured_queries if 'FROM "identity_patient"' in q["sql"]] == []
+    assert len([q for q in queries.captured_queries if 'FROM "results_observation"' in q["sql"]]) == 1
