@@ -19,6 +19,14 @@ def bench_database_url() -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench"))
 
 
+def ensure_database(url: str) -> None:
+    """Create the database of ``url`` if it is missing (``scripts/devdb.py``, as ``make`` does)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import devdb
+
+    devdb.ensure_database(url)
+
+
 def setup_django() -> str:
     """Point this process at the bench database (created and migrated), set Django up, and
     return the database URL (for raw-SQL floors and child processes)."""
@@ -27,12 +35,10 @@ def setup_django() -> str:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("CLINIC_QUEUE_PREFIX", f"bench-{uuid.uuid4().hex[:6]}-")
     os.environ.pop("CELERY_TASK_ALWAYS_EAGER", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("CLINIC_LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_DEBUG", "0")  # DEBUG keeps every query in memory
-    from clinic import devdb
-
-    devdb.ensure_database(url)
+    ensure_database(url)
     import django
 
     django.setup()

@@ -3,7 +3,7 @@ the same run.
 
 Endpoints, each over ``--connections`` keep-alive HTTP/1.1 connections (closed loop, one
 thread each, plain ``http.client``) for ``--duration`` seconds, against ``uvicorn
-clinic.asgi:application`` (1 worker, as ``make web``) on 127.0.0.1, random patients and
+config.asgi:application`` (1 worker, as ``make web``) on 127.0.0.1, random patients and
 observations:
 
 - FHIR search: ``GET /fhir/Observation?patient=<uuid>&_count=100`` with a bearer token of scope
@@ -56,7 +56,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, bench_database_url, pct, psycopg_url, setup_django
+from bench.common import ROOT, bench_database_url, ensure_database, pct, psycopg_url, setup_django
 from bench.ingest import cpu_seconds, free_port, postgres_cpu_seconds
 
 TENANT_SLUG = "bench-fhir"
@@ -117,9 +117,7 @@ def use_database(url: str) -> None:
     from django.core.management import call_command
     from django.db import connections
 
-    from clinic import devdb
-
-    devdb.ensure_database(url)
+    ensure_database(url)
     os.environ["DATABASE_URL"] = url
     conn = connections["default"]
     conn.close()
@@ -440,7 +438,7 @@ def check_fhir_read(status: int, body: bytes, asked: str) -> str | None:
 
 @contextmanager
 def server(url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``uvicorn clinic.asgi:application`` (1 worker) with the floor's routes added, on a free
+    """``uvicorn config.asgi:application`` (1 worker) with the floor's routes added, on a free
     port of 127.0.0.1, against ``url``."""
     port = free_port()
     env = {
@@ -454,7 +452,7 @@ def server(url: str) -> Iterator[subprocess.Popen[bytes]]:
         "CLINIC_DB_POOL_MAX": os.environ.get("BENCH_DB_POOL_MAX", "16"),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "clinic.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -625,7 +623,7 @@ def fhir_available() -> str | None:
     try:
         resolve("/fhir/Observation")
     except Resolver404:
-        return "no /fhir/ route in clinic.urls"
+        return "no /fhir/ route in config.urls"
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -768,7 +766,7 @@ def main() -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.fhir_settings"  # the floor's routes, in process too
     setup_django()
     print(
-        f"FHIR R4 read API, Observation: uvicorn clinic.asgi:application (1 worker) on 127.0.0.1; "
+        f"FHIR R4 read API, Observation: uvicorn config.asgi:application (1 worker) on 127.0.0.1; "
         f"{args.connections} keep-alive connections, closed loop, {args.duration:g} s per endpoint; "
         f"random patients and observations; {os.cpu_count()} cores, load average "
         + " ".join(f"{x:.2f}" for x in os.getloadavg())

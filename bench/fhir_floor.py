@@ -4,7 +4,7 @@ handling). They check nothing but the tenant filter: no token, no scopes, no FHI
 
 The URLs: ``/bench-floor/<tenant>/Observation?patient=<uuid>`` (the first 100 rows of the
 patient, by ID) and ``/bench-floor/<tenant>/Observation/<uuid>``; everything else is
-``clinic.urls``.
+``config.urls``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from uuid import UUID
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
-from clinic.urls import handler400, handler500
+from config.urls import handler400, handler500
 from results.models import Observation
 
 __all__ = ["handler400", "handler500", "urlpatterns"]
@@ -40,5 +40,5 @@ def read(request: HttpRequest, tenant_id: int, observation_id: UUID) -> JsonResp
 urlpatterns = [
     path("bench-floor/<int:tenant_id>/Observation", search),
     path("bench-floor/<int:tenant_id>/Observation/<uuid:observation_id>", read),
-    path("", include("clinic.urls")),
+    path("", include("config.urls")),
 ]

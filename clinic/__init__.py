@@ -1,5 +1,3 @@
-"""The clinic platform project and its kernel (tenancy, events, flags, policy)."""
-
-from clinic.celery import app as celery_app
-
-__all__ = ["celery_app"]
+"""The kernel: tenancy (tenants, sites, memberships, policy), API clients, the event outbox and
+its relay, feature flags, and the kits other apps build on (``clinic.db``, ``clinic.rows``,
+``clinic.api``, ``clinic.admin``). The Django project itself is ``config/``."""

@@ -5,15 +5,17 @@
                                               the whole product; Ctrl-C stops all of it
     python scripts/dev.py stop-db             stop the embedded PostgreSQL
 
-The database is ``DATABASE_URL`` when set, else an embedded PostgreSQL under ``.data/pg`` (started
-here, and stopped again by ``run`` on exit if ``run`` started it). The process commands come from
-the Makefile, which docker-compose.yml mirrors.
+This is the one place that starts a database. The database is ``DATABASE_URL`` when set, else an
+embedded PostgreSQL under ``.data/pg``, started here (and stopped again on exit if this command
+started it); either way the database is created if missing and the commands run here get its
+``DATABASE_URL``. The settings (``config/settings.py``) only read ``DATABASE_URL``: a command run
+without it and without this launcher fails, saying so. The process commands come from the
+Makefile, which docker-compose.yml mirrors.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shlex
 import signal
@@ -21,23 +23,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
+
+import devdb  # scripts/devdb.py, next to this file (it imports nothing from the project)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load_devdb() -> ModuleType:
-    # Load clinic/devdb.py on its own: importing the ``clinic`` package would configure Celery
-    # and set DJANGO_SETTINGS_MODULE for every command we start (pytest included).
-    spec = importlib.util.spec_from_file_location("clinic_devdb", ROOT / "clinic" / "devdb.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-devdb = _load_devdb()
 
 PYTHON = sys.executable
 
@@ -57,6 +46,7 @@ def prepare_database() -> tuple[str, bool]:
         started = not was_running
     devdb.ensure_database(url)
     os.environ["DATABASE_URL"] = url
+    (ROOT / ".data" / "static").mkdir(parents=True, exist_ok=True)  # WhiteNoise's STATIC_ROOT
     return url, started
 
 

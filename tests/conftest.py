@@ -12,7 +12,7 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from clinic.celery import app as celery_app
+from config.celery import app as celery_app
 from tests import settings as test_settings
 from tests.support.proxy import TcpProxy
 
@@ -91,7 +91,7 @@ def asgi_server(transactional_db: None) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    from clinic.asgi import application
+    from config.asgi import application
 
     server = uvicorn.Server(
         uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")

@@ -1,5 +1,6 @@
-"""Test settings: the project's settings, plus the probe app, a private queue namespace and a
-broker address behind a TCP proxy the tests can cut (see tests/support/proxy.py)."""
+"""Test settings: the project's settings (``config.settings``), plus the probe app, a private
+queue namespace and a broker address behind a TCP proxy the tests can cut (see
+tests/support/proxy.py)."""
 
 import os
 import socket
@@ -11,14 +12,16 @@ from urllib.parse import urlsplit, urlunsplit
 os.environ["CLINIC_QUEUE_PREFIX"] = f"test-{uuid.uuid4().hex[:8]}-"
 os.environ.pop("CELERY_TASK_ALWAYS_EAGER", None)
 
-from clinic.settings import *  # noqa: F403
-from clinic.settings import DATABASES, INSTALLED_APPS, REDIS_URL
+from config.settings import *  # noqa: F403
+from config.settings import DATABASES, INSTALLED_APPS, REDIS_URL, STATIC_ROOT
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.probe"]
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # worker threads must not keep connections open
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
 
 
 def _free_port() -> int:

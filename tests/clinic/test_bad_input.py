@@ -205,7 +205,7 @@ def test_session_post_without_csrf_token_is_a_problem_json_403(client):
 def test_chunked_body_over_the_limit_is_413_without_reaching_django():
     import asyncio
 
-    from clinic.asgi import BodyLimit
+    from config.asgi import BodyLimit
 
     reached = []
 
@@ -232,7 +232,7 @@ def test_chunked_body_over_the_limit_is_413_without_reaching_django():
 def test_chunked_body_under_the_limit_reaches_django_whole():
     import asyncio
 
-    from clinic.asgi import BodyLimit
+    from config.asgi import BodyLimit
 
     seen: dict[str, Any] = {}
 

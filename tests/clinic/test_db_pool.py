@@ -35,13 +35,13 @@ def _serve(pool_max: int) -> tuple[subprocess.Popen[bytes], str]:
         port = s.getsockname()[1]
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": child_database_url(),
         "CLINIC_DB_POOL_MAX": str(pool_max),
         "CLINIC_FHIR_TOKEN_CACHE_SECONDS": "0",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "clinic.asgi:application", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT,
         env=env,
     )

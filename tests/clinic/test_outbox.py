@@ -353,7 +353,7 @@ def test_postponing_never_brings_the_sweep_forward(transactional_db):
 
 @pytest.fixture
 def eager_tasks():
-    from clinic.celery import app
+    from config.celery import app
 
     app.conf.task_always_eager = True
     yield

@@ -853,7 +853,7 @@ def test_the_mllp_listener_command_serves_until_interrupted(processes):
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         # The test database (its data is committed: transaction=True) and this run's queues.
         "DATABASE_URL": child_database_url(),
         "CLINIC_QUEUE_PREFIX": django_settings.CLINIC_QUEUE_PREFIX,

@@ -172,7 +172,7 @@ def test_a_worker_killed_while_delivering_result_events_loses_none(broker_proxy)
 
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": child_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.REDIS_URL,

@@ -27,8 +27,7 @@ def child_database_url() -> str:
     database's name."""
     from urllib.parse import urlsplit, urlunsplit
 
+    from django.conf import settings
     from django.db import connection
 
-    from clinic import devdb
-
-    return urlunsplit(urlsplit(devdb.database_url())._replace(path="/" + connection.settings_dict["NAME"]))
+    return urlunsplit(urlsplit(settings.DATABASE_URL)._replace(path="/" + connection.settings_dict["NAME"]))

@@ -1,12 +1,18 @@
-"""Django settings for the clinic platform.
+"""Django settings of the clinic platform.
 
-Everything that differs between machines comes from the environment:
+They only read the environment: importing them starts nothing and connects to nothing (``make
+typecheck`` and ``manage.py check`` need no database). Everything that differs between machines
+comes from environment variables:
 
-- ``DATABASE_URL``: PostgreSQL; unset means an embedded PostgreSQL under ``.data/``.
+- ``DATABASE_URL``: the PostgreSQL to use. When it is unset there is no database, and the first
+  query fails saying how to get one: ``scripts/dev.py`` (behind ``make run``, ``make pytest``,
+  ``make web``...) starts the embedded PostgreSQL under ``.data/`` and sets it for the commands
+  it runs.
 - ``REDIS_URL``: the Celery broker and live-update pub/sub (default redis://127.0.0.1:6379/0).
 - ``CELERY_TASK_ALWAYS_EAGER=1``: run tasks in-process (the launcher sets it when Redis is down).
 - ``CLINIC_QUEUE_PREFIX``: prefix for Celery queue names (tests use a unique one per run).
-- ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``.
+- ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``, and the ``CLINIC_*`` settings
+  below.
 """
 
 from __future__ import annotations
@@ -15,8 +21,6 @@ import os
 from pathlib import Path
 
 import dj_database_url
-
-from clinic import devdb
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,7 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "clinic.middleware.RequestBodyLimitMiddleware",
+    "config.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,16 +72,16 @@ MIDDLEWARE = [
     "waffle.middleware.WaffleMiddleware",
 ]
 
-ROOT_URLCONF = "clinic.urls"
-CSRF_FAILURE_VIEW = "clinic.views.csrf_failure"
-WSGI_APPLICATION = "clinic.wsgi.application"
-ASGI_APPLICATION = "clinic.asgi.application"
+ROOT_URLCONF = "config.urls"
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 APPEND_SLASH = False
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "clinic" / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -89,8 +93,14 @@ TEMPLATES = [
     },
 ]
 
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
 DATABASES = {
-    "default": dj_database_url.parse(devdb.database_url(), conn_max_age=60, conn_health_checks=True),
+    "default": (
+        dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+        if DATABASE_URL
+        # No database: any use of it raises DatabaseNotConfigured, which says how to get one.
+        else {"ENGINE": "config.no_database"}
+    ),
 }
 # Under ASGI every request runs in a thread of its own, so a persistent connection is never
 # reused and each request paid ~10 ms to connect (bench-fhir). CLINIC_DB_POOL_MAX > 0 gives the
@@ -116,8 +126,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# WhiteNoise warns when this directory is missing; scripts/dev.py and the test settings create it
+# (collectstatic fills it in production).
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / ".data" / "static"))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise expects it, even before collectstatic
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

