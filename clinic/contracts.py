@@ -1,4 +1,5 @@
-"""Public plain data of the kernel: roles, scopes, events, and the base domain errors.
+"""Public plain data of the kernel: roles, scopes, events, policy sections (and, re-exported from
+``clinic.errors``, the base domain errors).
 
 No Django imports here (import-linter enforces it): these types cross app boundaries and reach
 tasks, handlers and the HTTP edge unchanged.
@@ -12,6 +13,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+# The families of domain errors live in ``clinic.errors`` (with the kernel's own errors); they stay
+# importable from here, where every app has found them. Each app defines the errors it raises in
+# its own ``errors.py``, as subclasses of these.
+from clinic.errors import Conflict as Conflict
+from clinic.errors import DomainError as DomainError
+from clinic.errors import FieldProblem as FieldProblem
+from clinic.errors import InvalidInput as InvalidInput
+from clinic.errors import NotFound as NotFound
+from clinic.errors import NotPermitted as NotPermitted
 
 
 class Role(enum.StrEnum):
@@ -109,67 +120,6 @@ class DeliveryOutcome:
     @property
     def complete(self) -> bool:
         return not self.failed
-
-
-# --- Errors -------------------------------------------------------------------------------------
-# Domain code raises subclasses of these, defined next to the service that raises them. The HTTP
-# edge maps each family to one status (problem JSON for the REST API, OperationOutcome for FHIR).
-
-
-@dataclass(frozen=True, slots=True)
-class FieldProblem:
-    field: str
-    message: str
-
-
-class DomainError(Exception):
-    """Base of every error a service raises on purpose. ``code`` is stable for integrators."""
-
-    code = "domain-error"
-
-    def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        # Extension members of the problem document (e.g. the patients a conflict names).
-        self.extra = extra or {}
-
-    def describe(self, separator: str = "\n  ") -> str:
-        """The message for a person reading a terminal or an admin page (not the API)."""
-        return self.message
-
-
-class NotFound(DomainError):
-    """The object does not exist for this tenant (another tenant's object does not exist)."""
-
-    code = "not-found"
-
-
-class Conflict(DomainError):
-    """The request conflicts with the current state (a duplicate, a taken slot...)."""
-
-    code = "conflict"
-
-
-class InvalidInput(DomainError):
-    """The request is well-formed but its values are not acceptable."""
-
-    code = "invalid"
-
-    def __init__(
-        self, message: str, problems: list[FieldProblem] | None = None, *, extra: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message, extra=extra)
-        self.problems = problems or []
-
-    def describe(self, separator: str = "\n  ") -> str:
-        """The message, then each bad field after ``separator``."""
-        return self.message + "".join(f"{separator}{p.field}: {p.message}" for p in self.problems)
-
-
-class NotPermitted(DomainError):
-    """The caller is authenticated but may not do this."""
-
-    code = "forbidden"
 
 
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces

@@ -12,12 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clinic.contracts import EVENT_TYPE_PATTERN, Event
+from clinic.errors import DuplicateSubscriber
 
 Handler = Callable[[Event], None]
-
-
-class DuplicateSubscriber(Exception):
-    """Two different handlers were registered under one subscriber name."""
 
 
 @dataclass(frozen=True, slots=True)

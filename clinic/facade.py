@@ -1,6 +1,7 @@
-"""The kernel's public functions. Other apps import only this module and ``clinic.contracts``
-(plus the building blocks ``clinic.db``, ``clinic.api`` for HTTP edges and ``clinic.admin`` for
-admin classes). Everything here takes and returns plain data."""
+"""The kernel's public functions. Other apps import only this module, ``clinic.contracts`` and
+``clinic.errors`` (plus the kits: ``clinic.db`` and ``clinic.rows`` for models and read views,
+``clinic.api`` for HTTP edges, ``clinic.admin`` for admin modules). Everything here takes and
+returns plain data; the errors it raises are re-exported here."""
 
 from __future__ import annotations
 
@@ -12,17 +13,46 @@ from uuid import UUID
 from clinic import events as event_registry
 from clinic import flags, policy, selectors, services
 from clinic.contracts import Event, IdempotentReplay, PolicySection, Principal, TenantRef
+from clinic.errors import (
+    Conflict,
+    DomainError,
+    FieldProblem,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    InvalidEvent,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    PublishOutsideTransaction,
+    TenantNotFound,
+    UnknownFlag,
+)
 from clinic.rows import Publisher
 
 __all__ = [
+    "Conflict",
+    "DomainError",
+    "FieldProblem",
+    "IdempotencyKeyInvalid",
+    "IdempotencyKeyReused",
+    "InvalidEvent",
+    "InvalidInput",
+    "NotFound",
+    "NotPermitted",
+    "PublishOutsideTransaction",
+    "TenantNotFound",
+    "UnknownFlag",
     "claim_idempotency_key",
     "complete_idempotency_key",
+    "count_rows",
     "define_flag",
     "effective_policy",
     "events",
     "flag_is_active",
     "get_tenant",
+    "principal_for_token",
     "publish",
+    "read_rows",
     "register_policy_section",
     "site_ids",
     "subscriber",

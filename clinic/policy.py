@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from clinic.contracts import FieldProblem, PolicySection
+from clinic.contracts import PolicySection
+from clinic.errors import FieldProblem
 
 _sections: dict[str, PolicySection] = {}
 

@@ -8,14 +8,11 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from clinic import flags, policy
-from clinic.contracts import NotFound, Principal, Role, TenantRef
+from clinic.contracts import Principal, Role, TenantRef
+from clinic.errors import AmbiguousTenant, NotFound
 from clinic.models import ApiClient, Membership, OutboxEvent, Site, Tenant
 from clinic.rows import ReadView
 from clinic.services import hash_token
-
-
-class AmbiguousTenant(Exception):
-    """The user belongs to several tenants and the request did not say which one."""
 
 
 def tenant_ref(tenant: Tenant) -> TenantRef:

@@ -1,6 +1,6 @@
 """Kernel writes: tenancy, API clients, and the event outbox (publish, deliver, sweep).
 
-Every function is keyword-only and typed; the exceptions it raises are defined here.
+Every function is keyword-only and typed; the exceptions it raises are in ``clinic.errors``.
 """
 
 from __future__ import annotations
@@ -27,15 +27,26 @@ from clinic.contracts import (
     EVENT_TYPE_PATTERN,
     IDEMPOTENCY_KEY_PATTERN,
     TENANT_CREATED,
-    Conflict,
     DeliveryOutcome,
     Event,
-    FieldProblem,
     IdempotentReplay,
-    InvalidInput,
-    NotFound,
     Role,
     is_valid_scope,
+)
+from clinic.errors import (
+    ApiClientNameTaken,
+    FieldProblem,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    InvalidEvent,
+    InvalidInput,
+    InvalidScopes,
+    NotFound,
+    PolicyTemplateNotFound,
+    PublishOutsideTransaction,
+    SiteCodeTaken,
+    TenantAlreadyExists,
+    TenantNotFound,
 )
 from clinic.models import (
     ApiClient,
@@ -51,53 +62,6 @@ from clinic.models import (
 logger = logging.getLogger("clinic.events")
 
 TOKEN_PREFIX = "clk_"  # noqa: S105 - a recognisable prefix, not a secret
-
-
-# --- Errors -------------------------------------------------------------------------------------
-
-
-class TenantAlreadyExists(Conflict):
-    code = "tenant-exists"
-
-
-class TenantNotFound(NotFound):
-    code = "tenant-not-found"
-
-
-class PolicyTemplateNotFound(NotFound):
-    code = "policy-template-not-found"
-
-
-class SiteCodeTaken(Conflict):
-    code = "site-code-taken"
-
-
-class ApiClientNameTaken(Conflict):
-    code = "api-client-name-taken"
-
-
-class InvalidScopes(InvalidInput):
-    code = "invalid-scopes"
-
-
-class InvalidEvent(InvalidInput):
-    code = "invalid-event"
-
-
-class IdempotencyKeyInvalid(InvalidInput):
-    code = "idempotency-key-invalid"
-
-
-class IdempotencyKeyReused(InvalidInput):
-    """The key was first used with a different request (draft-ietf-httpapi-idempotency-key-header
-    section 2.7: answer 422)."""
-
-    code = "idempotency-key-reused"
-
-
-class PublishOutsideTransaction(RuntimeError):
-    """``publish`` was called in autocommit mode: the event would not share the fate of the
-    change it describes. Wrap the use case in ``transaction.atomic``."""
 
 
 # --- Tenancy ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from clinic import services
-from clinic.contracts import NotFound
+from clinic.errors import NotFound
 
 logger = logging.getLogger("clinic.events")
 

@@ -20,7 +20,7 @@ from rest_framework import exceptions as drf
 from rest_framework.views import set_rollback
 
 from clinic.api.problems import PROBLEM_CONTENT_TYPE, problem_body
-from clinic.contracts import Conflict, DomainError, FieldProblem, InvalidInput, NotFound, NotPermitted
+from clinic.errors import Conflict, DomainError, FieldProblem, InvalidInput, NotFound, NotPermitted
 
 logger = logging.getLogger("clinic.api")
 

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 
 from clinic import selectors
 from clinic.contracts import Principal, Scope
+from clinic.errors import AmbiguousTenant
 
 SESSION_TENANT_KEY = "clinic_tenant_id"
 
@@ -26,7 +27,7 @@ def resolve_principal(request: Request) -> Principal:
         principal = selectors.user_principal(
             user_id=user.pk, username=user.get_username(), tenant_id=request.session.get(SESSION_TENANT_KEY)
         )
-    except selectors.AmbiguousTenant as exc:
+    except AmbiguousTenant as exc:
         raise exceptions.PermissionDenied(str(exc)) from exc
     if principal is None:
         raise exceptions.PermissionDenied("You are not a member of any active tenant.")

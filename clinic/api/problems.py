@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-from clinic.contracts import FieldProblem
+from clinic.errors import FieldProblem
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 

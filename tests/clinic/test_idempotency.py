@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from clinic.contracts import InvalidInput
+from clinic.errors import InvalidInput
 from clinic.facade import claim_idempotency_key, complete_idempotency_key
 from clinic.models import IdempotencyKey, Site
 from tests.clinic.factories import TenantFactory

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.test.utils import CaptureQueriesContext
 
 from clinic import services
-from clinic.contracts import InvalidInput
+from clinic.errors import InvalidInput, PublishOutsideTransaction
 from clinic.facade import publish
 from clinic.models import EventDelivery, OutboxEvent
 from clinic.tasks import deliver_event, sweep_outbox
@@ -47,7 +47,7 @@ def test_rolled_back_transaction_publishes_nothing(celery_worker):
 def test_publish_outside_a_transaction_is_refused(transactional_db):
     tenant = TenantFactory()
 
-    with pytest.raises(services.PublishOutsideTransaction):
+    with pytest.raises(PublishOutsideTransaction):
         publish(type="probe.happened", tenant_id=tenant.pk)
 
     assert OutboxEvent.objects.count() == 0

@@ -6,7 +6,7 @@ import pytest
 from waffle.models import Switch
 
 from clinic import flags, policy, services
-from clinic.contracts import InvalidInput
+from clinic.errors import InvalidInput
 from clinic.facade import effective_policy, flag_is_active, register_policy_section
 from clinic.models import PolicyTemplate
 from tests.clinic.factories import TenantFactory

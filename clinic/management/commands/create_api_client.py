@@ -5,7 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clinic import selectors, services
-from clinic.contracts import DEFAULT_CLIENT_SCOPES, DomainError, Scope
+from clinic.contracts import DEFAULT_CLIENT_SCOPES, Scope
+from clinic.errors import DomainError
 
 
 class Command(BaseCommand):

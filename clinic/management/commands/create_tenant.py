@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clinic import services
-from clinic.contracts import DomainError
+from clinic.errors import DomainError, TenantAlreadyExists
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             tenant = services.create_tenant(slug=options["slug"], name=options["name"], template=options["template"])
-        except services.TenantAlreadyExists as exc:
+        except TenantAlreadyExists as exc:
             if options["exists_ok"]:
                 self.stdout.write(f"Tenant {options['slug']} already exists.")
                 return
