@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
-from clinic import policy, selectors, services
+from clinic import outbox, policy, selectors, services
 from clinic.contracts import Scope
 from clinic.models import ApiClient, EventDelivery, Membership, OutboxEvent, PolicyTemplate, Site, Tenant
 
@@ -465,7 +465,7 @@ class OutboxEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     @admin.action(description="Dispatch the selected undelivered events again now")
     def dispatch_now(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
         ids = list(queryset.filter(delivered_at__isnull=True).values_list("pk", flat=True))
-        sent = sum(services.dispatch_event(event_id=event_id, retry=False) for event_id in ids)
+        sent = sum(outbox.dispatch_event(event_id=event_id, retry=False) for event_id in ids)
         level = messages.SUCCESS if sent == len(ids) else messages.ERROR
         messages.add_message(request, level, f"Dispatched {sent} of {len(ids)} undelivered events.")
 

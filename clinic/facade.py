@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from clinic import events as event_registry
-from clinic import flags, policy, selectors, services
+from clinic import flags, outbox, policy, selectors, services
 from clinic.contracts import Event, IdempotentReplay, PolicySection, Principal, TenantRef
 from clinic.errors import (
     Conflict,
@@ -73,7 +73,7 @@ def publish(
     Raises ``PublishOutsideTransaction`` outside ``transaction.atomic`` and ``InvalidInput`` for
     a malformed type or payload.
     """
-    return services.publish(
+    return outbox.publish(
         type=type,
         tenant_id=tenant_id,
         payload=payload,
@@ -150,7 +150,7 @@ def events(
         types=types,
         payload_equals=payload_equals,
     )
-    return [services.as_contract(row) for row in rows]
+    return [outbox.as_contract(row) for row in rows]
 
 
 def site_ids(*, tenant_id: int) -> set[int]:

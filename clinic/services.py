@@ -1,4 +1,5 @@
-"""Kernel writes: tenancy, API clients, and the event outbox (publish, deliver, sweep).
+"""Kernel writes: tenancy, API clients and idempotency keys (the event outbox is
+``clinic.outbox``).
 
 Every function is keyword-only and typed; the exceptions it raises are in ``clinic.errors``.
 """
@@ -7,28 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import secrets
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from clinic import events, policy
+from clinic import policy
 from clinic.contracts import (
     DEFAULT_CLIENT_SCOPES,
-    EVENT_TYPE_PATTERN,
     IDEMPOTENCY_KEY_PATTERN,
     TENANT_CREATED,
-    DeliveryOutcome,
-    Event,
     IdempotentReplay,
     Role,
     is_valid_scope,
@@ -38,7 +33,6 @@ from clinic.errors import (
     FieldProblem,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
-    InvalidEvent,
     InvalidInput,
     InvalidScopes,
     NotFound,
@@ -48,18 +42,8 @@ from clinic.errors import (
     TenantAlreadyExists,
     TenantNotFound,
 )
-from clinic.models import (
-    ApiClient,
-    EventDelivery,
-    IdempotencyKey,
-    Membership,
-    OutboxEvent,
-    PolicyTemplate,
-    Site,
-    Tenant,
-)
-
-logger = logging.getLogger("clinic.events")
+from clinic.models import ApiClient, IdempotencyKey, Membership, PolicyTemplate, Site, Tenant
+from clinic.outbox import publish
 
 TOKEN_PREFIX = "clk_"  # noqa: S105 - a recognisable prefix, not a secret
 
@@ -257,276 +241,3 @@ def claim_idempotency_key(*, tenant_id: int, scope: str, key: str, fingerprint: 
 def complete_idempotency_key(*, tenant_id: int, scope: str, key: str, result: dict[str, Any]) -> None:
     """Record the outcome of the request that claimed ``key`` (same transaction)."""
     IdempotencyKey.objects.filter(tenant_id=tenant_id, scope=scope, key=key).update(result=result)
-
-
-# --- Event outbox -------------------------------------------------------------------------------
-
-
-def publish(
-    *,
-    type: str,
-    tenant_id: int,
-    payload: dict[str, Any] | None = None,
-    patient_id: UUID | None = None,
-    encounter_id: UUID | None = None,
-    occurred_at: datetime | None = None,
-) -> Event:
-    """Write an event to the outbox inside the caller's transaction and deliver it after commit.
-
-    A rolled-back transaction publishes nothing. Raises PublishOutsideTransaction when called
-    outside ``transaction.atomic``, InvalidEvent for a malformed type or a payload that is not
-    JSON-serialisable.
-    """
-    if not connection.in_atomic_block:
-        raise PublishOutsideTransaction(f"publish({type!r}) must run inside transaction.atomic")
-    if not EVENT_TYPE_PATTERN.match(type):
-        raise InvalidEvent(f"Invalid event type {type!r}.", [FieldProblem("type", "use dotted lower_snake words")])
-    payload = payload or {}
-    try:
-        # Round-trip so subscribers see exactly what the database stores (UUIDs, dates as text).
-        payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-    except (TypeError, ValueError) as exc:
-        raise InvalidEvent(f"Event payload is not JSON-serialisable: {exc}") from exc
-    now = timezone.now()
-    event = Event(
-        id=uuid4(),
-        type=type,
-        tenant_id=tenant_id,
-        payload=payload,
-        occurred_at=occurred_at or now,
-        recorded_at=now,
-        patient_id=patient_id,
-        encounter_id=encounter_id,
-    )
-    # One statement, no ORM: clinical steps publish on their hot path (a lab result, an order).
-    from clinic.db import prepared_cursor
-
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            _PUBLISH_SQL,
-            [
-                event.id,
-                type,
-                tenant_id,
-                patient_id,
-                encounter_id,
-                json.dumps(payload),
-                event.occurred_at,
-                now,
-                now,
-                now + timedelta(seconds=settings.CLINIC_OUTBOX_SWEEP_GRACE_SECONDS),
-            ],
-        )
-    transaction.on_commit(partial(dispatch_event, event_id=event.id), robust=True)
-    return event
-
-
-_PUBLISH_SQL = """
-INSERT INTO clinic_outboxevent
-       (id, type, tenant_id, patient_id, encounter_id, payload, occurred_at, recorded_at, dispatched_at,
-        dispatch_count, sweep_after)
-VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, 1, %s)
-"""
-
-
-def dispatch_event(*, event_id: UUID, retry: bool = True) -> bool:
-    """Hand an event to the broker. Returns False (and logs) when the broker is unreachable:
-    the event stays in the outbox and the sweep dispatches it later.
-
-    ``retry``: whether the delivery task retries a failing subscriber by itself (the first
-    dispatch does, with short delays; a sweep's re-dispatch does not: the sweep's doubling
-    back-off paces those attempts)."""
-    from clinic.tasks import deliver_event  # tasks import services; import here to avoid a cycle
-
-    try:
-        deliver_event.apply_async(kwargs={"event_id": str(event_id), "retry": retry})
-    except Exception as exc:  # the broker's errors vary by transport; any failure is "later"
-        logger.warning("outbox.dispatch_failed event=%s error=%s", event_id, type(exc).__name__)
-        return False
-    return True
-
-
-def as_contract(row: OutboxEvent) -> Event:
-    return Event(
-        id=row.id,
-        type=row.type,
-        tenant_id=row.tenant_id,
-        payload=row.payload,
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
-        patient_id=row.patient_id,
-        encounter_id=row.encounter_id,
-    )
-
-
-def deliver_event(*, event_id: UUID) -> DeliveryOutcome:
-    """Run every subscriber of the event that has not run yet, each in its own transaction.
-
-    Each subscriber's effect commits together with its delivery record, and the record is
-    unique per (event, subscriber), so redelivery, concurrent delivery and retries run an
-    effect at most once. A failing subscriber is recorded (attempts, last error) and reported
-    in the outcome; the others are unaffected.
-    """
-    # Raw SQL on this path: every event of every clinical step comes through here.
-    with connection.cursor() as cursor:
-        cursor.execute(_EVENT_SQL, [event_id])
-        found = cursor.fetchone()
-    if found is None:
-        raise NotFound(f"No event {event_id}.")
-    outcome_delivered: list[str] = []
-    outcome_already: list[str] = []
-    outcome_failed: list[str] = []
-    if found[-1] is None:  # delivered_at
-        payload = found[3] if isinstance(found[3], dict) else json.loads(found[3])
-        event = Event(
-            id=found[0],
-            type=found[1],
-            tenant_id=found[2],
-            payload=payload,
-            occurred_at=found[4],
-            recorded_at=found[5],
-            patient_id=found[6],
-            encounter_id=found[7],
-        )
-        for subscriber in events.subscribers_for(event.type):
-            try:
-                result = _deliver_to(event, subscriber)
-            except Exception as exc:
-                # Raised after the delivery committed (a handler's on_commit callback): the
-                # effect is recorded; do not let it starve the other subscribers.
-                logger.warning(
-                    "event.after_commit_failed event=%s subscriber=%s error=%s",
-                    event.id,
-                    subscriber.name,
-                    type(exc).__name__,
-                )
-                result = "delivered"
-            {"delivered": outcome_delivered, "already": outcome_already, "failed": outcome_failed}[result].append(
-                subscriber.name
-            )
-        if not outcome_failed:
-            # Bookkeeping, not a clinical write: without waiting for the disk (if it is lost in a
-            # crash, the sweep re-dispatches the event and every subscriber answers "already").
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                cursor.execute(
-                    "UPDATE clinic_outboxevent SET delivered_at = %s WHERE id = %s AND delivered_at IS NULL",
-                    [timezone.now(), event_id],
-                )
-    return DeliveryOutcome(
-        event_id=event_id,
-        delivered=tuple(outcome_delivered),
-        already_delivered=tuple(outcome_already),
-        failed=tuple(outcome_failed),
-    )
-
-
-_EVENT_SQL = """
-SELECT id, type, tenant_id, payload, occurred_at, recorded_at, patient_id, encounter_id, delivered_at
-  FROM clinic_outboxevent WHERE id = %s
-"""
-
-# Claim the (event, subscriber) delivery row, locked, in one statement: the insert when it is
-# new, the row (locked by the no-op update) when it exists. A concurrent delivery waits here.
-_CLAIM_SQL = """
-INSERT INTO clinic_eventdelivery (event_id, subscriber, attempts, last_error)
-VALUES (%s, %s, 0, '')
-ON CONFLICT (event_id, subscriber) DO UPDATE SET subscriber = EXCLUDED.subscriber
-RETURNING id, attempts, delivered_at
-"""
-
-
-def _claim(event: Event, subscriber: events.Subscriber) -> tuple[int, int, datetime | None]:
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [event.id, subscriber.name])
-        delivery_id, attempts, delivered_at = cursor.fetchone()
-    return delivery_id, attempts, delivered_at
-
-
-def _deliver_to(event: Event, subscriber: events.Subscriber) -> str:
-    """Run one subscriber for one event, at most once: its effects commit with the delivery
-    record. A failure rolls the effects back and is recorded in a transaction of its own."""
-    try:
-        with transaction.atomic(durable=True):
-            delivery_id, attempts, delivered_at = _claim(event, subscriber)
-            if delivered_at is not None:
-                return "already"
-            subscriber.handler(event)
-            now = timezone.now()
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE clinic_eventdelivery SET attempts = %s, last_attempt_at = %s, last_error = '',"
-                    " delivered_at = %s WHERE id = %s",
-                    [attempts + 1, now, now, delivery_id],
-                )
-    except Exception as exc:
-        with transaction.atomic(durable=True):
-            delivery_id, attempts, delivered_at = _claim(event, subscriber)
-            if delivered_at is not None:  # another delivery succeeded meanwhile
-                return "already"
-            EventDelivery.objects.filter(pk=delivery_id).update(
-                attempts=attempts + 1, last_attempt_at=timezone.now(), last_error=f"{type(exc).__name__}: {exc}"[:2000]
-            )
-        logger.warning(
-            "event.subscriber_failed event=%s type=%s subscriber=%s attempt=%s error=%s",
-            event.id,
-            event.type,
-            subscriber.name,
-            attempts + 1,
-            type(exc).__name__,
-        )
-        return "failed"
-    return "delivered"
-
-
-def postpone_sweep(*, event_id: UUID, seconds: float) -> None:
-    """The delivery task will retry by itself in ``seconds``: keep the sweep away until then
-    (never bring the sweep forward: its own back-off may already be longer)."""
-    from django.db.models.functions import Greatest
-
-    grace = settings.CLINIC_OUTBOX_SWEEP_GRACE_SECONDS
-    OutboxEvent.objects.filter(pk=event_id, delivered_at__isnull=True).update(
-        sweep_after=Greatest("sweep_after", timezone.now() + timedelta(seconds=seconds + grace))
-    )
-
-
-def sweep_outbox(*, limit: int | None = None) -> int:
-    """Re-dispatch undelivered events whose ``sweep_after`` has passed; return how many.
-
-    Safe to run from several processes at once (rows are claimed with SKIP LOCKED). Each
-    re-dispatch of an event waits twice as long as the previous one before the next (capped),
-    so a subscriber that keeps failing is not hammered. At the first broker failure the
-    remaining claimed events are released unchanged, for the next pass.
-    """
-    limit = limit or settings.CLINIC_OUTBOX_SWEEP_BATCH
-    grace = settings.CLINIC_OUTBOX_SWEEP_GRACE_SECONDS
-    cap = settings.CLINIC_OUTBOX_SWEEP_MAX_BACKOFF_SECONDS
-    claimed: list[tuple[UUID, int, datetime]] = []
-    with transaction.atomic(durable=True):
-        due = (
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(delivered_at__isnull=True, sweep_after__lte=timezone.now())
-            .order_by("sweep_after")
-            .values_list("id", "dispatch_count", "sweep_after")[:limit]
-        )
-        for event_id, count, sweep_after in due:
-            now = timezone.now()
-            backoff = min(grace * 2 ** min(count, 16), cap)
-            OutboxEvent.objects.filter(pk=event_id).update(
-                dispatched_at=now, dispatch_count=count + 1, sweep_after=now + timedelta(seconds=backoff)
-            )
-            claimed.append((event_id, count, sweep_after))
-    # Dispatch after commit: in eager mode (no broker) delivery runs inline and needs its own
-    # transactions.
-    dispatched = 0
-    for index, (event_id, _count, _sweep_after) in enumerate(claimed):
-        if not dispatch_event(event_id=event_id, retry=False):
-            for undo_id, undo_count, undo_sweep_after in claimed[index:]:
-                OutboxEvent.objects.filter(pk=undo_id, delivered_at__isnull=True).update(
-                    dispatch_count=undo_count, sweep_after=undo_sweep_after
-                )
-            break
-        dispatched += 1
-    if dispatched:
-        logger.info("outbox.swept dispatched=%s", dispatched)
-    return dispatched

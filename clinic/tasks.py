@@ -12,7 +12,7 @@ from uuid import UUID
 from celery import Task, shared_task
 from django.conf import settings
 
-from clinic import services
+from clinic import outbox
 from clinic.errors import NotFound
 
 logger = logging.getLogger("clinic.events")
@@ -21,7 +21,7 @@ logger = logging.getLogger("clinic.events")
 @shared_task(name="clinic.deliver_event", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def deliver_event(self: Task, *, event_id: str, retry: bool = True) -> None:  # type: ignore[type-arg]
     try:
-        outcome = services.deliver_event(event_id=UUID(event_id))
+        outcome = outbox.deliver_event(event_id=UUID(event_id))
     except NotFound:
         logger.error("event.not_found event=%s", event_id)
         return
@@ -33,10 +33,10 @@ def deliver_event(self: Task, *, event_id: str, retry: bool = True) -> None:  # 
         # sweep takes over, with a back-off that doubles per dispatch (capped).
         return
     countdown = delays[self.request.retries]
-    services.postpone_sweep(event_id=UUID(event_id), seconds=countdown)
+    outbox.postpone_sweep(event_id=UUID(event_id), seconds=countdown)
     raise self.retry(countdown=countdown)
 
 
 @shared_task(name="clinic.sweep_outbox", acks_late=True, ignore_result=True)
 def sweep_outbox() -> int:
-    return services.sweep_outbox()
+    return outbox.sweep_outbox()

@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 from django.test.utils import CaptureQueriesContext
 
-from clinic import services
+from clinic import outbox
 from clinic.errors import InvalidInput, PublishOutsideTransaction
 from clinic.facade import publish
 from clinic.models import EventDelivery, OutboxEvent
@@ -112,7 +112,7 @@ def test_event_published_while_broker_is_down_is_delivered_by_the_sweep_once_it_
 
     assert commit_seconds < 5, "a commit must not hang while the broker is down"
     time.sleep(1.1)  # past the sweep grace period (1 s in tests)
-    assert services.sweep_outbox() == 0  # still down: nothing can be handed over
+    assert outbox.sweep_outbox() == 0  # still down: nothing can be handed over
     assert not delivered(event.id)
     assert OutboxEvent.objects.get(pk=event.id).dispatch_count == 1
 
@@ -157,7 +157,7 @@ def test_failed_attempt_is_recorded_for_support_and_leaves_the_event_undelivered
             sweep_after=_now(),
         )
 
-    outcome = services.deliver_event(event_id=row.id)
+    outcome = outbox.deliver_event(event_id=row.id)
 
     assert outcome.failed == ("probe.flaky",)
     assert outcome.delivered == ("probe.recorder",)
@@ -182,7 +182,7 @@ def test_two_deliveries_of_the_same_event_run_the_effect_once(transactional_db):
 
         barrier.wait()
         try:
-            outcomes.append(services.deliver_event(event_id=row.id))
+            outcomes.append(outbox.deliver_event(event_id=row.id))
         finally:
             connection.close()
 
@@ -226,14 +226,14 @@ def test_sweep_skips_events_not_yet_due_and_backs_off_after_each_dispatch(broker
             type="probe.happened", tenant=tenant, occurred_at=now, sweep_after=now + _seconds(60)
         )
 
-    assert services.sweep_outbox() == 1
+    assert outbox.sweep_outbox() == 1
 
     due.refresh_from_db()
     not_due.refresh_from_db()
     assert due.dispatch_count == 2
     assert due.sweep_after >= now + _seconds(2 * 1.0)  # grace 1s in tests, doubled per dispatch
     assert not_due.dispatch_count == 0
-    assert services.sweep_outbox() == 0  # the dispatched event is not due again yet
+    assert outbox.sweep_outbox() == 0  # the dispatched event is not due again yet
 
 
 def test_sweep_while_broker_is_down_keeps_events_due_for_the_next_pass(broker_up, transactional_db):
@@ -245,7 +245,7 @@ def test_sweep_while_broker_is_down_keeps_events_due_for_the_next_pass(broker_up
         )
     broker_up.down()
 
-    assert services.sweep_outbox() == 0
+    assert outbox.sweep_outbox() == 0
 
     row.refresh_from_db()
     assert (row.dispatch_count, row.sweep_after) == (1, now)
@@ -267,7 +267,7 @@ def test_concurrent_sweeps_dispatch_each_event_once(broker_up, transactional_db)
         from django.db import connection
 
         try:
-            counts.append(services.sweep_outbox())
+            counts.append(outbox.sweep_outbox())
         finally:
             connection.close()
 
@@ -285,7 +285,7 @@ def test_sweep_query_can_be_served_by_the_partial_index_of_undelivered_events(br
     from django.db import connection
 
     with CaptureQueriesContext(connection) as queries:
-        services.sweep_outbox()
+        outbox.sweep_outbox()
 
     select = next(q["sql"] for q in queries.captured_queries if "FOR UPDATE SKIP LOCKED" in q["sql"])
     with connection.cursor() as cursor:
@@ -328,7 +328,7 @@ def test_a_sweep_redispatch_makes_one_attempt_and_the_backoff_keeps_doubling(cel
     assert after_chain.sweep_after >= after_chain.recorded_at + _seconds(0.3 + 0.3 + 0.5 + 1.0)
 
     OutboxEvent.objects.filter(pk=event.id).update(sweep_after=_now())
-    assert services.sweep_outbox() == 1
+    assert outbox.sweep_outbox() == 1
     wait_for(lambda: attempts() == 6, what="the swept attempt")
     time.sleep(1.5)
 
@@ -345,7 +345,7 @@ def test_postponing_never_brings_the_sweep_forward(transactional_db):
     with transaction.atomic():
         row = OutboxEvent.objects.create(type="probe.happened", tenant=tenant, occurred_at=_now(), sweep_after=later)
 
-    services.postpone_sweep(event_id=row.id, seconds=1)
+    outbox.postpone_sweep(event_id=row.id, seconds=1)
 
     row.refresh_from_db()
     assert row.sweep_after == later
@@ -373,7 +373,7 @@ def test_without_a_broker_tasks_run_eagerly_at_commit_and_failures_wait_for_the_
     assert EventDelivery.objects.get(event_id=flaky.id, subscriber="probe.flaky").attempts == 1
 
     OutboxEvent.objects.filter(pk=flaky.id).update(sweep_after=_now())
-    assert services.sweep_outbox() == 1
+    assert outbox.sweep_outbox() == 1
 
     assert delivered(flaky.id)
     assert effects(flaky.id, "probe.flaky") == 1

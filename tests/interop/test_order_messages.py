@@ -12,7 +12,7 @@ from django.utils import timezone
 from hl7apy.parser import parse_message
 
 from billing.facade import seed_demo_fees
-from clinic import services as kernel
+from clinic import outbox as kernel
 from clinic.models import OutboxEvent
 from encounters import services as encounters
 from interop import services

@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 
-from clinic import services as kernel
+from clinic import outbox as kernel
 from clinic.models import EventDelivery, OutboxEvent
 from encounters import services as encounters
 from encounters.contracts import EncounterStatus

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 
 from clinic.contracts import InvalidInput
 from clinic.models import OutboxEvent
-from clinic.services import deliver_event
+from clinic.outbox import deliver_event
 from encounters import services as encounters
 from encounters.contracts import EncounterStatus
 from identity.contracts import Demographics, Gender, HumanName, IdentifierInput

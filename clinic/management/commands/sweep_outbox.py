@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from clinic import services
+from clinic import outbox
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         while True:
-            count = services.sweep_outbox()
+            count = outbox.sweep_outbox()
             if count or not options["loop"]:
                 self.stdout.write(f"Dispatched {count} undelivered events.")
             if not options["loop"]:
