@@ -4,17 +4,15 @@ switchable proxy, and a real Celery worker running in threads of this process.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import redis
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from config.celery import app as celery_app
 from tests import settings as test_settings
 from tests.support.proxy import TcpProxy
+from tests.support.worker import running_worker
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,34 +41,10 @@ def broker_up(broker_proxy: TcpProxy) -> Iterator[TcpProxy]:
     broker_proxy.up()
 
 
-@contextmanager
-def running_worker(concurrency: int = 4) -> Iterator[object]:
-    """A real Celery worker (threads) consuming this run's queues from the real broker.
-
-    It runs in this process, so it sees the probe subscribers; it uses its own database
-    connections, so tests using it need committed data (``transactional_db``)."""
-    purge_queues()
-    with start_worker(
-        celery_app,
-        pool="threads",
-        concurrency=concurrency,
-        perform_ping_check=False,
-        queues=[settings.CLINIC_EVENTS_QUEUE, settings.CLINIC_DEFAULT_QUEUE],
-        loglevel="WARNING",
-        shutdown_timeout=15,
-    ) as worker:
-        yield worker
-
-
 @pytest.fixture
 def celery_worker(broker_up: TcpProxy, transactional_db: None) -> Iterator[object]:
     with running_worker() as worker:
         yield worker
-
-
-def purge_queues() -> None:
-    direct = redis.Redis.from_url(settings.REDIS_URL)
-    direct.delete(settings.CLINIC_EVENTS_QUEUE, settings.CLINIC_DEFAULT_QUEUE)
 
 
 @pytest.fixture

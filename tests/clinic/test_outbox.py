@@ -16,10 +16,10 @@ from clinic.errors import InvalidInput, PublishOutsideTransaction
 from clinic.facade import publish
 from clinic.models import EventDelivery, OutboxEvent
 from clinic.tasks import deliver_event, sweep_outbox
-from tests.clinic.factories import TenantFactory
-from tests.conftest import running_worker
+from tests.clinic.factories import OutboxEventFactory, TenantFactory
 from tests.probe.models import ProbeEffect
 from tests.support.waiting import wait_for
+from tests.support.worker import running_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -147,15 +147,7 @@ def test_failing_subscriber_is_retried_until_it_succeeds_without_repeating_other
 
 
 def test_failed_attempt_is_recorded_for_support_and_leaves_the_event_undelivered(transactional_db):
-    tenant = TenantFactory()
-    with transaction.atomic():
-        row = OutboxEvent.objects.create(
-            type="probe.flaky",
-            tenant=tenant,
-            payload={"fail_times": 5},
-            occurred_at=_now(),
-            sweep_after=_now(),
-        )
+    row = OutboxEventFactory(type="probe.flaky", payload={"fail_times": 5})
 
     outcome = outbox.deliver_event(event_id=row.id)
 
@@ -169,11 +161,7 @@ def test_failed_attempt_is_recorded_for_support_and_leaves_the_event_undelivered
 
 
 def test_two_deliveries_of_the_same_event_run_the_effect_once(transactional_db):
-    tenant = TenantFactory()
-    with transaction.atomic():
-        row = OutboxEvent.objects.create(
-            type="probe.slow", tenant=tenant, payload={"sleep": 0.3}, occurred_at=_now(), sweep_after=_now()
-        )
+    row = OutboxEventFactory(type="probe.slow", payload={"sleep": 0.3})
     barrier = threading.Barrier(4)
     outcomes = []
 
@@ -216,15 +204,9 @@ def test_redelivery_through_the_broker_is_a_no_op(celery_worker):
 
 
 def test_sweep_skips_events_not_yet_due_and_backs_off_after_each_dispatch(broker_up, transactional_db):
-    tenant = TenantFactory()
     now = _now()
-    with transaction.atomic():
-        due = OutboxEvent.objects.create(
-            type="probe.happened", tenant=tenant, occurred_at=now, sweep_after=now, dispatch_count=1
-        )
-        not_due = OutboxEvent.objects.create(
-            type="probe.happened", tenant=tenant, occurred_at=now, sweep_after=now + _seconds(60)
-        )
+    due = OutboxEventFactory(sweep_after=now, dispatch_count=1)
+    not_due = OutboxEventFactory(sweep_after=now + _seconds(60))
 
     assert outbox.sweep_outbox() == 1
 
@@ -237,12 +219,8 @@ def test_sweep_skips_events_not_yet_due_and_backs_off_after_each_dispatch(broker
 
 
 def test_sweep_while_broker_is_down_keeps_events_due_for_the_next_pass(broker_up, transactional_db):
-    tenant = TenantFactory()
     now = _now()
-    with transaction.atomic():
-        row = OutboxEvent.objects.create(
-            type="probe.happened", tenant=tenant, occurred_at=now, sweep_after=now, dispatch_count=1
-        )
+    row = OutboxEventFactory(sweep_after=now, dispatch_count=1)
     broker_up.down()
 
     assert outbox.sweep_outbox() == 0
