@@ -128,6 +128,16 @@ def dispatch_event(*, event_id: UUID, retry: bool = True) -> bool:
     return True
 
 
+def dispatch_undelivered(*, event_ids: list[UUID]) -> tuple[int, int]:
+    """Dispatch again now those of the given events that are still undelivered (an operator's
+    action). Returns (dispatched, undelivered); fewer dispatched means the broker is down."""
+    undelivered = list(
+        OutboxEvent.objects.filter(pk__in=event_ids, delivered_at__isnull=True).values_list("pk", flat=True)
+    )
+    dispatched = sum(dispatch_event(event_id=event_id, retry=False) for event_id in undelivered)
+    return dispatched, len(undelivered)
+
+
 # --- Deliver: run each subscriber once ----------------------------------------------------------
 
 

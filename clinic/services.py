@@ -26,6 +26,7 @@ from clinic.contracts import (
     TENANT_CREATED,
     IdempotentReplay,
     Role,
+    Scope,
     is_valid_scope,
 )
 from clinic.errors import (
@@ -51,16 +52,27 @@ TOKEN_PREFIX = "clk_"  # noqa: S105 - a recognisable prefix, not a secret
 # --- Tenancy ------------------------------------------------------------------------------------
 
 
-def create_tenant(*, slug: str, name: str, template: str | None = None) -> Tenant:
-    """Create a tenant adopting the named policy template.
+def create_tenant(
+    *,
+    slug: str,
+    name: str,
+    template: str | None = None,
+    policy_overrides: dict[str, Any] | None = None,
+    is_active: bool = True,
+) -> Tenant:
+    """Create a tenant adopting the named policy template (and its own overrides), and publish
+    ``tenant.created`` so the apps above the kernel set it up. Runs in the caller's transaction
+    when there is one (tests and benchmarks create tenants inside theirs).
 
-    Raises InvalidInput (bad slug or name), PolicyTemplateNotFound, TenantAlreadyExists.
+    Raises InvalidInput (bad slug, name or overrides), PolicyTemplateNotFound,
+    TenantAlreadyExists.
     """
     problems = []
     if not slug or slugify(slug) != slug:
         problems.append(FieldProblem("slug", "must be lower-case letters, digits and hyphens"))
     if not name.strip():
         problems.append(FieldProblem("name", "must not be blank"))
+    problems += policy.validate_document(policy_overrides or {}, field="policy_overrides")
     if problems:
         raise InvalidInput("The tenant is not valid.", problems)
     template_row = None
@@ -70,7 +82,13 @@ def create_tenant(*, slug: str, name: str, template: str | None = None) -> Tenan
             raise PolicyTemplateNotFound(f"No policy template named {template!r}.")
     try:
         with transaction.atomic():
-            tenant = Tenant.objects.create(slug=slug, name=name.strip(), policy_template=template_row)
+            tenant = Tenant.objects.create(
+                slug=slug,
+                name=name.strip(),
+                policy_template=template_row,
+                policy_overrides=policy_overrides or {},
+                is_active=is_active,
+            )
             # Apps above the kernel set the tenant up (identity seeds its identifier systems).
             publish(type=TENANT_CREATED, tenant_id=tenant.pk, payload={"slug": tenant.slug})
     except IntegrityError as exc:
@@ -193,6 +211,13 @@ def rotate_api_client_token(*, client_id: UUID) -> tuple[ApiClient, str]:
     return client, token
 
 
+def rotate_api_client_tokens(*, client_ids: list[UUID]) -> list[tuple[ApiClient, str]]:
+    """Give each client a new token, all in one transaction (an operator's action on several
+    clients); returns each client with its new token, to be shown once. Raises NotFound."""
+    with transaction.atomic(durable=True):
+        return [rotate_api_client_token(client_id=client_id) for client_id in client_ids]
+
+
 def touch_api_client(*, client_id: UUID) -> None:
     """Record use of a client, at most once a minute (keeps authentication a read in the common
     case)."""
@@ -241,3 +266,29 @@ def claim_idempotency_key(*, tenant_id: int, scope: str, key: str, fingerprint: 
 def complete_idempotency_key(*, tenant_id: int, scope: str, key: str, result: dict[str, Any]) -> None:
     """Record the outcome of the request that claimed ``key`` (same transaction)."""
     IdempotencyKey.objects.filter(tenant_id=tenant_id, scope=scope, key=key).update(result=result)
+
+
+# --- Demo ---------------------------------------------------------------------------------------
+
+DEMO_CLIENT_NAME = "demo-integrator"
+DEMO_CLIENT_SCOPES = [Scope.API_READ, Scope.API_WRITE, Scope.TENANT_ADMIN, Scope.HL7_SUBMIT, "system/*.read"]
+
+
+def set_up_demo_tenant(*, slug: str, password: str) -> tuple[Tenant, str]:
+    """Create or refresh the demo tenant: a site, a demo admin and a demo clinician (both with
+    ``password``), and the demo API client, whose token is rotated on every call. Idempotent
+    otherwise. Returns the tenant and the client's new token (shown once)."""
+    with transaction.atomic(durable=True):
+        tenant = Tenant.objects.filter(slug=slug).first() or create_tenant(slug=slug, name="Demo Clinic")
+        if not Site.objects.filter(tenant=tenant, code="main").exists():
+            create_site(tenant_id=tenant.pk, code="main", name="Demo Clinic, Main Street")
+        add_member(tenant_id=tenant.pk, username=f"{slug}-admin", role=Role.ADMIN, password=password, is_staff=True)
+        add_member(tenant_id=tenant.pk, username=f"{slug}-clinician", role=Role.CLINICIAN, password=password)
+        existing = ApiClient.objects.filter(tenant=tenant, name=DEMO_CLIENT_NAME).first()
+        if existing is None:
+            _client, token = create_api_client(
+                tenant_id=tenant.pk, name=DEMO_CLIENT_NAME, scopes=[str(s) for s in DEMO_CLIENT_SCOPES]
+            )
+        else:
+            _client, token = rotate_api_client_token(client_id=existing.pk)
+    return tenant, token

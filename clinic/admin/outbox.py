@@ -69,10 +69,9 @@ class OutboxEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
     @admin.action(description="Dispatch the selected undelivered events again now")
     def dispatch_now(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
-        ids = list(queryset.filter(delivered_at__isnull=True).values_list("pk", flat=True))
-        sent = sum(outbox.dispatch_event(event_id=event_id, retry=False) for event_id in ids)
-        level = messages.SUCCESS if sent == len(ids) else messages.ERROR
-        messages.add_message(request, level, f"Dispatched {sent} of {len(ids)} undelivered events.")
+        sent, undelivered = outbox.dispatch_undelivered(event_ids=list(queryset.values_list("pk", flat=True)))
+        level = messages.SUCCESS if sent == undelivered else messages.ERROR
+        messages.add_message(request, level, f"Dispatched {sent} of {undelivered} undelivered events.")
 
 
 @admin.register(EventDelivery)

@@ -78,9 +78,12 @@ class TenantAdmin(TenantScopedAdmin):
             return
         # Through the service, so the tenant is set up like any other (tenant.created).
         tenant = services.create_tenant(
-            slug=obj.slug, name=obj.name, template=obj.policy_template.name if obj.policy_template else None
+            slug=obj.slug,
+            name=obj.name,
+            template=obj.policy_template.name if obj.policy_template else None,
+            policy_overrides=obj.policy_overrides,
+            is_active=obj.is_active,
         )
-        Tenant.objects.filter(pk=tenant.pk).update(policy_overrides=obj.policy_overrides, is_active=obj.is_active)
         obj.pk = tenant.pk
         obj.refresh_from_db()
 
@@ -189,6 +192,6 @@ class ApiClientAdmin(TenantScopedAdmin):
 
     @admin.action(description="Rotate the token of the selected clients (shows the new tokens once)")
     def rotate_token(self, request: HttpRequest, queryset: QuerySet[ApiClient]) -> None:
-        for client in queryset:
-            rotated, token = services.rotate_api_client_token(client_id=client.pk)
-            messages.warning(request, f"New token for {rotated.name} (shown once): {token}")
+        rotated = services.rotate_api_client_tokens(client_ids=list(queryset.values_list("pk", flat=True)))
+        for client, token in rotated:
+            messages.warning(request, f"New token for {client.name} (shown once): {token}")

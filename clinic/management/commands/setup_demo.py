@@ -4,13 +4,8 @@ import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
 
 from clinic import services
-from clinic.contracts import Role, Scope
-from clinic.models import ApiClient, Site, Tenant
-
-DEMO_CLIENT_SCOPES = [Scope.API_READ, Scope.API_WRITE, Scope.TENANT_ADMIN, Scope.HL7_SUBMIT, "system/*.read"]
 
 
 class Command(BaseCommand):
@@ -30,30 +25,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug, password = options["tenant"], options["password"]
-        with transaction.atomic():
-            tenant = Tenant.objects.filter(slug=slug).first() or services.create_tenant(slug=slug, name="Demo Clinic")
-            if not Site.objects.filter(tenant=tenant, code="main").exists():
-                services.create_site(tenant_id=tenant.pk, code="main", name="Demo Clinic, Main Street")
-            services.add_member(
-                tenant_id=tenant.pk, username=f"{slug}-admin", role=Role.ADMIN, password=password, is_staff=True
-            )
-            services.add_member(
-                tenant_id=tenant.pk, username=f"{slug}-clinician", role=Role.CLINICIAN, password=password
-            )
-            existing = ApiClient.objects.filter(tenant=tenant, name="demo-integrator").first()
-            if existing is None:
-                _client, token = services.create_api_client(
-                    tenant_id=tenant.pk, name="demo-integrator", scopes=[str(s) for s in DEMO_CLIENT_SCOPES]
-                )
-            else:
-                _client, token = services.rotate_api_client_token(client_id=existing.pk)
+        tenant, token = services.set_up_demo_tenant(slug=slug, password=password)
         self.stdout.write(
             "\n".join(
                 [
                     f"Demo tenant: {tenant.slug} ({tenant.name})",
                     f"  admin:     {slug}-admin / {password}   (Django admin at /admin/)",
                     f"  clinician: {slug}-clinician / {password}",
-                    "  API client demo-integrator, token (rotated on every run):",
+                    f"  API client {services.DEMO_CLIENT_NAME}, token (rotated on every run):",
                     f"  {token}",
                 ]
             )
