@@ -1,1 +1,0 @@
-"""Event subscriptions of the kernel: none yet."""
