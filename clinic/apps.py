@@ -15,5 +15,6 @@ class ClinicConfig(AppConfig):
         from clinic import flags, policy
 
         policy.register_section(flags.policy_section())
-        # Every app's flags and event subscribers register themselves on import.
+        # Every app's flags (flags.py) and event subscribers (handlers.py) register themselves
+        # when imported: declaring a flag or a subscriber needs no other wiring.
         autodiscover_modules("flags", "handlers")

@@ -139,3 +139,29 @@ class PolicySection:
     name: str
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    closed: bool = False  # only the keys of ``defaults`` may be set (e.g. declared flag names)
+
+
+# --- Feature flags ------------------------------------------------------------------------------
+
+FLAG_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")  # <app label>.<flag>
+
+
+class FlagSource(enum.StrEnum):
+    """What decided a flag's value for a tenant, in order of precedence."""
+
+    SWITCH = "global switch"  # a waffle Switch of the flag's name (an operator's override)
+    OVERRIDE = "tenant override"  # the tenant's own policy overrides, section ``flags``
+    TEMPLATE = "policy template"  # the tenant's policy template, section ``flags``
+    DEFAULT = "default"  # the safe default the owning app declared
+
+
+@dataclass(frozen=True, slots=True)
+class FlagState:
+    """A declared flag and its effective value for one tenant."""
+
+    name: str
+    description: str
+    default: bool
+    active: bool
+    source: FlagSource

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from clinic import events as event_registry
 from clinic import flags, outbox, policy, selectors, services
-from clinic.contracts import Event, IdempotentReplay, PolicySection, Principal, TenantRef
+from clinic.contracts import Event, FlagState, IdempotentReplay, PolicySection, Principal, TenantRef
 from clinic.errors import (
     Conflict,
     DomainError,
@@ -20,6 +20,7 @@ from clinic.errors import (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
     InvalidEvent,
+    InvalidFlag,
     InvalidInput,
     NotFound,
     NotPermitted,
@@ -36,6 +37,7 @@ __all__ = [
     "IdempotencyKeyInvalid",
     "IdempotencyKeyReused",
     "InvalidEvent",
+    "InvalidFlag",
     "InvalidInput",
     "NotFound",
     "NotPermitted",
@@ -49,6 +51,7 @@ __all__ = [
     "effective_policy",
     "events",
     "flag_is_active",
+    "flag_states",
     "get_tenant",
     "principal_for_token",
     "publish",
@@ -115,12 +118,27 @@ def subscriber(name: str, *, events_: Iterable[str]) -> Callable[[event_registry
 
 
 def define_flag(name: str, *, default: bool, description: str) -> str:
-    """Declare a feature flag owned by the calling app; returns its name."""
+    """Declare a feature flag owned by the calling app (in its ``flags.py``, which is imported at
+    startup); returns its name. ``name`` is ``<app label>.<lower_snake>``; ``default`` is the
+    safe value, used until an operator's switch or the tenant's policy says otherwise.
+
+    Raises InvalidFlag for a malformed declaration or one that differs from an earlier one.
+    """
     return flags.define(name, default=default, description=description).name
 
 
 def flag_is_active(name: str, *, tenant_id: int) -> bool:
+    """Whether the flag is on for the tenant: the global waffle Switch of that name if there is
+    one, else the tenant's policy (its overrides, then its template), else the flag's default.
+
+    Raises UnknownFlag (a KeyError) for a flag no app declared.
+    """
     return selectors.flag_is_active(name=name, tenant_id=tenant_id)
+
+
+def flag_states(*, tenant_id: int) -> list[FlagState]:
+    """Every declared flag with its value for the tenant and what decided it (by name)."""
+    return selectors.flag_states(tenant_id=tenant_id)
 
 
 def register_policy_section(name: str, *, defaults: dict[str, Any], description: str = "") -> None:

@@ -40,6 +40,10 @@ def validate_document(document: Any, *, field: str) -> list[FieldProblem]:
             problems.append(FieldProblem(f"{field}.{name}", "must be a JSON object"))
         else:
             for key, item in value.items():
+                if section.closed and key not in section.defaults:
+                    known = ", ".join(sorted(section.defaults)) or "none"
+                    problems.append(FieldProblem(f"{field}.{name}.{key}", f"unknown key (known: {known})"))
+                    continue
                 default = section.defaults.get(key)
                 if isinstance(default, float) and isinstance(item, int) and not isinstance(item, bool):
                     continue  # JSON has one number type: 1 is as good as 1.0

@@ -8,7 +8,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from clinic import flags, policy
-from clinic.contracts import Principal, Role, TenantRef
+from clinic.contracts import FlagState, Principal, Role, TenantRef
 from clinic.errors import AmbiguousTenant, NotFound
 from clinic.models import ApiClient, Membership, OutboxEvent, Site, Tenant
 from clinic.rows import ReadView
@@ -97,17 +97,34 @@ def effective_policy(*, tenant_id: int) -> dict[str, Any]:
 
 
 def flag_is_active(*, name: str, tenant_id: int) -> bool:
-    """Whether a feature flag is on for a tenant (see ``clinic.flags`` for the precedence)."""
+    """Whether a feature flag is on for a tenant (see ``clinic.flags`` for the precedence).
+    Raises UnknownFlag for a flag no app declared."""
+    flags.spec(name)
+    (state,) = _flag_states(Tenant.objects.select_related("policy_template").get(pk=tenant_id), only=name)
+    return state.active
+
+
+def flag_states(*, tenant_id: int) -> list[FlagState]:
+    """Every declared flag with its value for the tenant and what decided it, by name."""
+    return _flag_states(Tenant.objects.select_related("policy_template").get(pk=tenant_id))
+
+
+def _flag_states(tenant: Tenant, *, only: str | None = None) -> list[FlagState]:
     from waffle.models import Switch
 
-    spec = flags.registered().get(name)
-    if spec is None:
-        raise KeyError(f"unknown flag {name!r}: declare it in the owning app's flags.py")
-    switch = Switch.objects.filter(name=name).values_list("active", flat=True).first()
-    if switch is not None:
-        return bool(switch)
-    tenant_flags = effective_policy(tenant_id=tenant_id).get(flags.FLAGS_POLICY_SECTION, {})
-    return bool(tenant_flags.get(name, spec.default))
+    switches = Switch.objects.all() if only is None else Switch.objects.filter(name=only)
+    template = tenant.policy_template.settings if tenant.policy_template else {}
+    return flags.evaluate(
+        switches={name: bool(active) for name, active in switches.values_list("name", "active")},
+        template=_flags_section(template),
+        overrides=_flags_section(tenant.policy_overrides),
+        only=only,
+    )
+
+
+def _flags_section(document: Any) -> dict[str, Any]:
+    section = document.get(flags.FLAGS_POLICY_SECTION) if isinstance(document, dict) else None
+    return section if isinstance(section, dict) else {}
 
 
 def sites(*, tenant_id: int) -> QuerySet[Site]:

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from clinic import policy, selectors, services
 from clinic.admin.kit import TenantScopedAdmin, admin_tenant_ids
@@ -55,9 +56,10 @@ class TenantForm(forms.ModelForm):  # type: ignore[type-arg]
 class TenantAdmin(TenantScopedAdmin):
     tenant_path = "pk"
     form = TenantForm
-    list_display = ["slug", "name", "policy_template", "is_active", "created_at"]
+    list_display = ["slug", "name", "policy_template", "is_active", "flags_on", "created_at"]
+    list_select_related = ["policy_template"]
     search_fields = ["slug", "name"]
-    readonly_fields = ["effective_policy"]
+    readonly_fields = ["feature_flags", "effective_policy"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_superuser)
@@ -86,6 +88,32 @@ class TenantAdmin(TenantScopedAdmin):
         )
         obj.pk = tenant.pk
         obj.refresh_from_db()
+
+    @admin.display(description="Feature flags on")
+    def flags_on(self, obj: Tenant) -> str:
+        on = [state.name for state in selectors.flag_states(tenant_id=obj.pk) if state.active]
+        return ", ".join(on) or "-"
+
+    @admin.display(description="Feature flags (global switch ← tenant override ← template ← default)")
+    def feature_flags(self, obj: Tenant) -> str:
+        if obj._state.adding:
+            return "-"
+        states = selectors.flag_states(tenant_id=obj.pk)
+        if not states:
+            return "No feature flag is declared."
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (s.name, "on" if s.active else "off", s.source.value, "on" if s.default else "off", s.description)
+                for s in states
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th scope='col'>Flag</th><th scope='col'>Value</th><th scope='col'>Decided by</th>"
+            "<th scope='col'>Default</th><th scope='col'>What it does</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     @admin.display(description="Effective policy (defaults ← template ← overrides)")
     def effective_policy(self, obj: Tenant) -> str:

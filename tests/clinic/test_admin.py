@@ -178,3 +178,29 @@ def test_rotating_tokens_in_admin_shows_each_new_token_once_and_the_old_one_stop
     mine.refresh_from_db()
     assert mine.token_sha256 == hash_token(new_token) != hash_token(old_token)
     assert ApiClient.objects.get(pk=other.pk).token_sha256 == hash_token(theirs)
+
+
+def test_tenant_page_shows_every_declared_flag_with_its_value_and_what_decided_it(client, tenant_admin):
+    from waffle.models import Switch
+
+    from clinic import services
+
+    services.set_policy_overrides(tenant_id=tenant_admin.tenant_id, overrides={"flags": {"probe.new_timeline": True}})
+    Switch.objects.create(name="probe.safety_net", active=False)
+
+    page = client.get(f"/admin/clinic/tenant/{tenant_admin.tenant_id}/change/").content.decode()
+
+    assert (
+        "<tr><td><code>probe.new_timeline</code></td><td>on</td><td>tenant override</td><td>off</td>"
+        "<td>Show the probe&#x27;s new timeline.</td></tr>"
+    ) in page
+    assert "<tr><td><code>probe.safety_net</code></td><td>off</td><td>global switch</td><td>on</td>" in page
+
+
+def test_tenant_list_shows_the_flags_on_for_each_tenant(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    TenantFactory(slug="plain")
+
+    page = client.get("/admin/clinic/tenant/").content.decode()
+
+    assert '<td class="field-flags_on">probe.safety_net</td>' in page
