@@ -183,6 +183,7 @@ class EventDelivery(models.Model):
 
     class Meta:
         ordering = ["event_id", "subscriber"]
+        verbose_name_plural = "event deliveries"
         constraints = [
             models.UniqueConstraint(fields=["event", "subscriber"], name="event_delivery_once_per_subscriber"),
         ]

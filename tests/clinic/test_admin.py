@@ -204,3 +204,12 @@ def test_tenant_list_shows_the_flags_on_for_each_tenant(client):
     page = client.get("/admin/clinic/tenant/").content.decode()
 
     assert '<td class="field-flags_on">probe.safety_net</td>' in page
+
+
+def test_admin_index_names_the_kernels_models_in_proper_plurals(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    page = client.get("/admin/").content.decode()
+
+    assert "Event deliveries" in page
+    assert "deliverys" not in page
