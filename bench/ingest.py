@@ -414,7 +414,7 @@ def main() -> int:
 
         # 4. Commit → timeline and → SSE, with the worker draining the backlog first.
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "clinic", "worker", "-Q",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q",
              f"{os.environ['CLINIC_QUEUE_PREFIX']}events,{os.environ['CLINIC_QUEUE_PREFIX']}default",
              *args.worker_options.split(), "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

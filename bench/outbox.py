@@ -84,7 +84,7 @@ def main() -> int:
             "-m",
             "celery",
             "-A",
-            "clinic",
+            "config",
             "worker",
             "-Q",
             settings.CLINIC_EVENTS_QUEUE,

@@ -168,7 +168,7 @@ def event_latency(url: str, tenant_id: int, encounter_id, token: str, rate: floa
     env = {**os.environ, "DATABASE_URL": url, "CLINIC_LOG_LEVEL": "WARNING"}
     port = free_port()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "clinic", "worker", "-Q",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q",
          f"{os.environ['CLINIC_QUEUE_PREFIX']}events,{os.environ['CLINIC_QUEUE_PREFIX']}default",
          "--concurrency", "2", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -135,7 +135,7 @@ def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
             "-m",
             "celery",
             "-A",
-            "clinic",
+            "config",
             "worker",
             "-Q",
             f"{settings.CLINIC_EVENTS_QUEUE},{settings.CLINIC_DEFAULT_QUEUE}",
