@@ -34,7 +34,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from clinic.contracts import FieldProblem, InvalidInput, NotFound
+from clinic.contracts import FieldProblem
 from clinic.db import prepared_cursor
 from clinic.facade import publish
 from encounters.facade import active_encounter_ids, find_encounter_by_visit_number, get_encounter
@@ -58,19 +58,12 @@ from results.contracts import (
     ReportInput,
     ResultMessage,
 )
+from results.errors import HeldResultClosed, HeldResultNotFound, ResultUnresolved
 from results.models import DiagnosticReport, HeldResult, Observation, ResultRevision
 from terminology.contracts import LOINC, CodedValue, Coding, v2_table
 from terminology.facade import code_value, system_for_v2, translate
 
 logger = logging.getLogger("results")
-
-
-class HeldResultNotFound(NotFound):
-    code = "held-result-not-found"
-
-
-class HeldResultClosed(InvalidInput):
-    code = "held-result-closed"
 
 
 # FHIR status for HL7 v2 statuses the v2-to-FHIR maps leave out (0085: I pending, R not yet
@@ -511,13 +504,13 @@ def record_result(
     (``held``), never charted to a guess. ``patient_id``/``order_id`` override the lookup (an
     admin filing a held result). With ``hold=False`` an unresolvable message raises instead.
 
-    Raises InvalidInput (unresolvable with ``hold=False``), NotFound (override IDs).
+    Raises ResultUnresolved (unresolvable with ``hold=False``), NotFound (override IDs).
     """
     with transaction.atomic(savepoint=False):
         resolution = _resolve(tenant_id, message, patient_id=patient_id, order_id=order_id)
         if isinstance(resolution, _Hold):
             if not hold:
-                raise InvalidInput(resolution.detail, [FieldProblem(resolution.reason.value, resolution.detail)])
+                raise ResultUnresolved(resolution.detail, [FieldProblem(resolution.reason.value, resolution.detail)])
             return _hold(tenant_id, message, resolution)
         return _chart(tenant_id, message, resolution, actor=actor)
 
@@ -1067,8 +1060,8 @@ def file_held_result(
     *, tenant_id: int, held_id: UUID, actor: str, patient_id: UUID | None = None, order_id: UUID | None = None
 ) -> ChartingOutcome:
     """An admin files a held result: to the patient (and order) they chose, or by retrying the
-    lookup when none is given. Raises HeldResultNotFound, HeldResultClosed, InvalidInput (still
-    unresolvable), NotFound (the chosen patient or order)."""
+    lookup when none is given. Raises HeldResultNotFound, HeldResultClosed, ResultUnresolved
+    (still unresolvable), NotFound (the chosen patient or order)."""
     with transaction.atomic(savepoint=False):
         held = HeldResult.objects.select_for_update().filter(tenant_id=tenant_id, pk=held_id).first()
         if held is None:
@@ -1093,7 +1086,7 @@ def _retry(
     resolution = _resolve(held.tenant_id, message, patient_id=patient_id, order_id=order_id)
     if isinstance(resolution, _Hold):
         if by_admin:
-            raise InvalidInput(resolution.detail, [FieldProblem(resolution.reason.value, resolution.detail)])
+            raise ResultUnresolved(resolution.detail, [FieldProblem(resolution.reason.value, resolution.detail)])
         HeldResult.objects.filter(pk=held.pk).update(
             reason=resolution.reason.value, detail=resolution.detail, attempts=held.attempts + 1, last_tried_at=now
         )

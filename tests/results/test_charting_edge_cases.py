@@ -15,8 +15,8 @@ from identity.contracts import Demographics, HumanName, IdentifierInput
 from identity.facade import register_patient
 from interop.inbound import receive
 from interop.models import InboundMessage
+from results.facade import file_held_result
 from results.models import DiagnosticReport, HeldResult, Observation, ResultRevision
-from results.services import file_held_result
 from tests.interop.hl7 import LAB_MRN, ack_fields, er7, lab_visit
 from tests.results.test_held_results import deliver_pending
 

@@ -18,8 +18,8 @@ from identity.models import Patient
 from interop.inbound import receive
 from interop.models import InboundMessage
 from orders import services as orders
+from results.facade import HeldResultClosed, file_held_result
 from results.models import DiagnosticReport, HeldResult, Observation
-from results.services import HeldResultClosed, file_held_result
 from tests.interop.hl7 import LAB_MRN, ack_fields, lab_visit, register_duck, sample
 from tests.support.waiting import wait_for
 
