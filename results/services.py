@@ -26,16 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from clinic.contracts import FieldProblem
-from clinic.db import prepared_cursor
+from clinic.db import insert_new, new_row
 from clinic.facade import publish
 from encounters.facade import active_encounter_ids, find_encounter_by_visit_number, get_encounter
 from identity.facade import lock_patient_for_write, patients_by_v2_identifiers, resolve_patient_id
@@ -385,89 +384,6 @@ def _snapshot(row: models.Model, names: list[str]) -> dict[str, Any]:
     return out
 
 
-def _insert_new(model: type[models.Model], rows: list[Any], constraint: str) -> set[UUID]:
-    """INSERT ... ON CONFLICT ON CONSTRAINT ... DO NOTHING; the IDs actually inserted. A row
-    whose business key exists (charted before, or by a concurrent delivery that committed while
-    we waited on the index) is skipped.
-
-    The rows go in as one array per column (``SELECT * FROM unnest(...)``): the statement text
-    is the same whatever the number of rows, so the driver prepares it once, and a 20-result
-    message costs one round trip and a few dozen parameters instead of hundreds."""
-    if not rows:
-        return set()
-    plan = _insert_plan(model, constraint)
-    columns: list[list[Any]] = [[] for _ in plan.fields]
-    for row in rows:
-        for index, (f, convert) in enumerate(zip(plan.fields, plan.converters, strict=True)):
-            value = f.pre_save(row, add=True) if plan.auto[index] else getattr(row, f.attname)
-            columns[index].append(convert(value))
-    # Django's cursors bind parameters client-side, escaping every array element through a
-    # regular expression; a cursor of the same connection (same transaction) that sends them
-    # bound and binary costs a tenth of that, and the statement is prepared once.
-    with prepared_cursor() as cursor:
-        cursor.execute(plan.sql, [c if any(v is not None for v in c) else None for c in columns])
-        return {r[0] for r in cursor.fetchall()}
-
-
-@dataclass(frozen=True, slots=True)
-class _InsertPlan:
-    sql: str
-    fields: list[models.Field]  # type: ignore[type-arg]
-    converters: list[Any]
-    auto: list[bool]
-
-
-_plans: dict[tuple[str, str], _InsertPlan] = {}
-
-
-def _pg_array_literal(values: list[str] | None) -> str | None:
-    if values is None:
-        return None
-    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-    return "{" + ",".join(quoted) + "}"
-
-
-def _insert_plan(model: type[models.Model], constraint: str) -> _InsertPlan:
-    key = (model._meta.label, constraint)
-    if key in _plans:
-        return _plans[key]
-    from django.contrib.postgres.fields import ArrayField
-    from django.core.serializers.json import DjangoJSONEncoder
-
-    fields = list(model._meta.concrete_fields)
-    quote = connection.ops.quote_name
-    unnest: list[str] = []
-    selected: list[str] = []
-    converters: list[Callable[[Any], Any]] = []
-    auto: list[bool] = []
-    for index, f in enumerate(fields):
-        db_type = f.db_type(connection) or "text"
-        name = f"c{index}"
-        if isinstance(f, ArrayField):
-            unnest.append("%b::text[]")
-            selected.append(f"{name}::{db_type}")
-            converters.append(_pg_array_literal)
-        elif isinstance(f, models.JSONField):
-            unnest.append("%b::text[]")
-            selected.append(f"{name}::jsonb")
-            converters.append(lambda v: None if v is None else json.dumps(v, cls=DjangoJSONEncoder))
-        else:
-            base = db_type.split("(")[0].strip()
-            unnest.append(f"%b::{base}[]")
-            selected.append(f"{name}::{db_type}")
-            converters.append(lambda v: v)
-        auto.append(bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)))
-    aliases = ", ".join(f"c{i}" for i in range(len(fields)))
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-        f"SELECT {', '.join(selected)} FROM unnest({', '.join(unnest)}) AS t({aliases}) "
-        f"ON CONFLICT ON CONSTRAINT {quote(constraint)} DO NOTHING RETURNING id"
-    )
-    plan = _InsertPlan(sql=sql, fields=fields, converters=converters, auto=auto)
-    _plans[key] = plan
-    return plan
-
-
 @dataclass(slots=True)
 class _ReportWork:
     input: ReportInput
@@ -550,10 +466,10 @@ def _chart(tenant_id: int, message: ResultMessage, resolved: _Resolved, *, actor
         )
         work.append(_ReportWork(input=report, target=target, row=row))
 
-    inserted = _insert_new(
+    inserted = insert_new(
         DiagnosticReport,
         sorted((w.row for w in work), key=lambda r: (r.placer_number, r.filler_number, r.accession, r.code_key)),
-        "report_business_key",
+        constraint="report_business_key",
     )
     existing_keys = [w for w in work if w.row.id not in inserted]
     if existing_keys:
@@ -581,10 +497,10 @@ def _chart(tenant_id: int, message: ResultMessage, resolved: _Resolved, *, actor
         for obs in report.observations:
             as_of = (obs.observed_at or report.observed_at or timezone.now()).date()
             all_obs.append((w, obs, _observation_row(codes, tenant_id, patient_id, message, w, obs, as_of)))
-    new_obs = _insert_new(
+    new_obs = insert_new(
         Observation,
         sorted((r for _w, _o, r in all_obs), key=lambda r: (str(r.report_id), r.code_key, r.sub_id)),
-        "observation_business_key",
+        constraint="observation_business_key",
     )
     for w, _obs, obs_row in all_obs:
         if obs_row.id in new_obs:
@@ -637,19 +553,6 @@ def _specimen_json(codes: _Codes, report: ReportInput) -> dict[str, Any]:
     }
 
 
-_defaults: dict[str, dict[str, Any]] = {}
-
-
-def _new_row(model: type[models.Model], **values: Any) -> Any:
-    """A row to insert, as a plain namespace with the model's attribute names: twenty model
-    instances a message cost more than the rest of the mapping. Rows read back from the
-    database are model instances as usual."""
-    label = model._meta.label
-    if label not in _defaults:
-        _defaults[label] = {f.attname: f.get_default() for f in model._meta.concrete_fields if not callable(f.default)}
-    return SimpleNamespace(**{**_defaults[label], **values})
-
-
 def _observation_row(
     codes: _Codes,
     tenant_id: int,
@@ -662,7 +565,7 @@ def _observation_row(
     coded = codes.test_code(obs.code, as_of)
     unit_text, ucum = _unit(obs.unit)
     report = w.row
-    return _new_row(
+    return new_row(
         Observation,
         id=uuid4(),
         tenant_id=tenant_id,
@@ -972,7 +875,7 @@ def _hold(tenant_id: int, message: ResultMessage, hold: _Hold) -> ChartingOutcom
             content_sha256=content_sha,
         )
     ]
-    inserted = _insert_new(HeldResult, rows, "held_result_once_per_content")
+    inserted = insert_new(HeldResult, rows, constraint="held_result_once_per_content")
     # Locked: a release charting it now finishes first, and this delivery then sees it charted.
     held = HeldResult.objects.select_for_update().get(tenant_id=tenant_id, content_sha256=content_sha)
     if not inserted and held.status != HeldResult.Status.HELD:
