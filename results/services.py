@@ -2,17 +2,21 @@
 
 Charting itself is in ``results.charting`` (resolution, coding, rows, versions), the held queue
 in ``results.held``, the SQL in ``results.sql``, the events in ``results.events``. Each function
-here says which transaction it runs in.
+here says which transaction it runs in: ``record_result`` and ``release_held`` run in their
+caller's (the HL7 intake's, an event delivery's); the others are use cases an edge (the admin,
+beat) calls, and commit.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from typing import NamedTuple
 from uuid import UUID
 
 from django.db import transaction
 
-from clinic.contracts import FieldProblem
+from clinic.contracts import DomainError, FieldProblem
 from results import held
 from results.charting.chart import chart
 from results.charting.resolution import Hold, resolve
@@ -88,9 +92,31 @@ def retry_held(*, limit: int = 200) -> int:
 def file_held_result(
     *, tenant_id: int, held_id: UUID, actor: str, patient_id: UUID | None = None, order_id: UUID | None = None
 ) -> ChartingOutcome:
-    """An admin files a held result, in the caller's transaction (see
-    ``results.held.file_held_result``). Raises HeldResultNotFound, HeldResultClosed,
-    ResultUnresolved (still unresolvable), NotFound (the chosen patient or order)."""
-    return held.file_held_result(
-        tenant_id=tenant_id, held_id=held_id, actor=actor, patient_id=patient_id, order_id=order_id
-    )
+    """An admin files a held result, in a transaction of its own (see
+    ``results.held.file_held_result``, which runs in its caller's). Raises HeldResultNotFound,
+    HeldResultClosed, ResultUnresolved (still unresolvable), NotFound (the chosen patient or
+    order)."""
+    with transaction.atomic(durable=True):
+        return held.file_held_result(
+            tenant_id=tenant_id, held_id=held_id, actor=actor, patient_id=patient_id, order_id=order_id
+        )
+
+
+class LookupRetries(NamedTuple):
+    charted: int
+    still_held: int
+
+
+def retry_held_lookups(*, held_results: Iterable[tuple[int, UUID]], actor: str) -> LookupRetries:
+    """An admin retries the patient and order lookup of these held results ((tenant ID, held
+    ID) pairs), each in a transaction of its own; one that still cannot be resolved (or was
+    charted meanwhile) stays as it is. Returns how many were charted and how many not."""
+    charted = still_held = 0
+    for tenant_id, held_id in held_results:
+        try:
+            file_held_result(tenant_id=tenant_id, held_id=held_id, actor=actor)
+        except DomainError:
+            still_held += 1
+        else:
+            charted += 1
+    return LookupRetries(charted=charted, still_held=still_held)
