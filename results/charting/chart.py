@@ -88,14 +88,10 @@ def _finish(tenant_id: int, message: ResultMessage, patient_id: UUID, work: list
         tally.unchanged,
         tally.stale,
     )
-    encounters: list[UUID] = []
-    for w in work:
-        if w.row.encounter_id and w.row.encounter_id not in encounters:
-            encounters.append(w.row.encounter_id)
     return ChartingOutcome(
         status=status,
         patient_id=patient_id,
-        encounter_ids=tuple(encounters),
+        encounter_ids=_encounters_of(work),
         report_ids=tuple(w.row.id for w in work),
         observation_ids=tuple(i for w in work for i in w.observation_ids),
         event_ids=tuple(event_ids),
@@ -106,6 +102,11 @@ def _finish(tenant_id: int, message: ResultMessage, patient_id: UUID, work: list
         unchanged=tally.unchanged,
         stale=tally.stale,
     )
+
+
+def _encounters_of(work: list[ReportWork]) -> tuple[UUID, ...]:
+    """The encounters the reports are charted on, each once, in the order of the reports."""
+    return tuple(dict.fromkeys(w.row.encounter_id for w in work if w.row.encounter_id))
 
 
 def _record_order_statuses(tenant_id: int, work: list[ReportWork]) -> None:
