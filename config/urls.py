@@ -8,7 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.views import api_not_found, healthz, not_found
 
-APPS_WITH_API = ["identity", "terminology", "encounters", "billing", "orders", "results", "interop"]
+APPS_WITH_API = ["identity", "terminology", "encounters", "billing", "orders", "interop"]
 
 admin.site.site_header = "Clinic platform administration"
 admin.site.site_title = "Clinic platform admin"

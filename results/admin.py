@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -66,17 +65,9 @@ class HeldResultAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
     @admin.action(description="Retry the patient and order lookup now")
     def retry_lookup(self, request: HttpRequest, queryset: QuerySet[HeldResult]) -> None:
-        filed = still = 0
-        for held in queryset.filter(status=HeldResult.Status.HELD):
-            try:
-                with transaction.atomic(durable=True):
-                    services.file_held_result(
-                        tenant_id=held.tenant_id, held_id=held.pk, actor=f"user:{request.user.pk}"
-                    )
-                filed += 1
-            except DomainError:
-                still += 1
-        messages.info(request, f"{filed} result(s) charted; {still} still cannot be matched.")
+        held = list(queryset.filter(status=HeldResult.Status.HELD).values_list("tenant_id", "pk"))
+        tried = services.retry_held_lookups(held_results=held, actor=f"user:{request.user.pk}")
+        messages.info(request, f"{tried.charted} result(s) charted; {tried.still_held} still cannot be matched.")
 
     def file_view(self, request: HttpRequest, held_id: UUID) -> HttpResponse:
         held = self.get_object(request, str(held_id))
@@ -98,14 +89,13 @@ class HeldResultAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
                     order_id = found.id
             if not errors:
                 try:
-                    with transaction.atomic(durable=True):
-                        outcome = services.file_held_result(
-                            tenant_id=held.tenant_id,
-                            held_id=held.pk,
-                            actor=f"user:{request.user.pk}",
-                            patient_id=patient_id,
-                            order_id=order_id,
-                        )
+                    outcome = services.file_held_result(
+                        tenant_id=held.tenant_id,
+                        held_id=held.pk,
+                        actor=f"user:{request.user.pk}",
+                        patient_id=patient_id,
+                        order_id=order_id,
+                    )
                 except DomainError as exc:
                     errors.append(exc.describe(separator=" "))
                 else:

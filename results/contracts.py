@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-# Event types results publishes (payloads documented in services.py).
+# Event types results publishes (payloads documented in events.py).
 RESULT_AVAILABLE = "result.available"
 RESULT_CORRECTED = "result.corrected"
 RESULT_FLAGGED = "result.flagged"  # a result for another visit, flagged on the open encounter

@@ -5,10 +5,19 @@ from __future__ import annotations
 from uuid import UUID
 
 from clinic.rows import Publisher
-from results import selectors, services
+from results import held, selectors, services
 from results.contracts import ChartingOutcome, ResultMessage
+from results.errors import HeldResultClosed, HeldResultNotFound, ResultUnresolved
 
-__all__ = ["file_held_result", "record_result"]
+__all__ = [
+    "HeldResultClosed",
+    "HeldResultNotFound",
+    "ResultUnresolved",
+    "count_rows",
+    "file_held_result",
+    "read_rows",
+    "record_result",
+]
 
 
 def record_result(*, tenant_id: int, message: ResultMessage, actor: str) -> ChartingOutcome:
@@ -20,8 +29,9 @@ def record_result(*, tenant_id: int, message: ResultMessage, actor: str) -> Char
 def file_held_result(
     *, tenant_id: int, held_id: UUID, actor: str, patient_id: UUID | None = None, order_id: UUID | None = None
 ) -> ChartingOutcome:
-    """File a held result (see ``results.services.file_held_result``)."""
-    return services.file_held_result(
+    """File a held result, in the caller's transaction (see ``results.held.file_held_result``).
+    Raises HeldResultNotFound, HeldResultClosed, ResultUnresolved, NotFound."""
+    return held.file_held_result(
         tenant_id=tenant_id, held_id=held_id, actor=actor, patient_id=patient_id, order_id=order_id
     )
 

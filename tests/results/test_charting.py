@@ -8,18 +8,13 @@ from decimal import Decimal
 import pytest
 
 from clinic.models import OutboxEvent
-from interop.inbound import receive
 from interop.models import InboundMessage
 from orders.models import ServiceRequest
 from results.models import DiagnosticReport, Observation, ResultRevision
-from tests.interop.hl7 import ack_fields, lab_visit, sample, sample_patient_with_order
+from tests.interop.hl7 import lab_visit, sample, sample_patient_with_order
+from tests.support.results import deliver
 
 pytestmark = pytest.mark.django_db
-
-
-def deliver(raw: bytes):
-    receipt = receive(raw=raw, transport="mllp", peer="test")
-    return receipt, ack_fields(receipt.ack)
 
 
 def test_a_preliminary_oru_charts_one_report_per_obr_and_one_observation_per_obx():

@@ -13,19 +13,13 @@ from clinic.models import OutboxEvent
 from clinic.services import create_tenant
 from identity.contracts import Demographics, HumanName, IdentifierInput
 from identity.facade import register_patient
-from interop.inbound import receive
 from interop.models import InboundMessage
+from results.facade import file_held_result
 from results.models import DiagnosticReport, HeldResult, Observation, ResultRevision
-from results.services import file_held_result
-from tests.interop.hl7 import LAB_MRN, ack_fields, er7, lab_visit
-from tests.results.test_held_results import deliver_pending
+from tests.interop.hl7 import LAB_MRN, er7, lab_visit
+from tests.support.results import deliver, deliver_pending, next_placer_numbers
 
 pytestmark = pytest.mark.django_db
-
-
-def deliver(raw: bytes):
-    receipt = receive(raw=raw, transport="mllp", peer="test")
-    return receipt, ack_fields(receipt.ack)
 
 
 def oru(*, control_id: str = "E1", sent: str = "20261201101500", mrn: str = "10006579", obx: list[str], more: str = ""):
@@ -245,7 +239,6 @@ def test_with_the_sender_known_a_byte_identical_redelivery_is_found_by_the_store
 def test_the_held_results_sweep_charts_what_a_missed_event_left_waiting():
     from orders import services as orders
     from results.services import retry_held
-    from tests.results.test_held_results import next_placer_numbers
 
     visit = lab_visit(order=False)
     (placer,) = next_placer_numbers(1)

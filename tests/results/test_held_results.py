@@ -5,58 +5,24 @@ or the order appears, or filed by an admin."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from clinic.contracts import InvalidInput
 from clinic.models import OutboxEvent
-from clinic.outbox import deliver_event
 from encounters import services as encounters
 from encounters.contracts import EncounterStatus
 from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.facade import merge_patients, register_patient
 from identity.models import Patient
-from interop.inbound import receive
 from interop.models import InboundMessage
 from orders import services as orders
+from results.facade import HeldResultClosed, file_held_result
 from results.models import DiagnosticReport, HeldResult, Observation
-from results.services import HeldResultClosed, file_held_result
-from tests.interop.hl7 import LAB_MRN, ack_fields, lab_visit, register_duck, sample
+from tests.interop.hl7 import LAB_MRN, lab_visit, register_duck, sample
+from tests.support.results import deliver, deliver_pending, for_our_orders, next_placer_numbers
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
-
-
-def deliver(raw: bytes):
-    receipt = receive(raw=raw, transport="mllp", peer="test")
-    return receipt, ack_fields(receipt.ack)
-
-
-def deliver_pending(type_: str) -> int:
-    """Deliver, as the worker would, every undelivered event of this type (in order)."""
-    pending = list(
-        OutboxEvent.objects.filter(type=type_, delivered_at__isnull=True)
-        .order_by("recorded_at", "id")
-        .values_list("id", flat=True)
-    )
-    for event_id in pending:
-        deliver_event(event_id=event_id)
-    return len(pending)
-
-
-def next_placer_numbers(count: int) -> list[str]:
-    """The placer numbers our next orders will get (ORD + orders_placer_seq), so that a lab can
-    answer an order before we have placed it in the test. Sequences are not transactional: the
-    peeked value is handed back."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('orders_placer_seq')")
-        (number,) = cursor.fetchone()
-        cursor.execute("SELECT setval('orders_placer_seq', %s, false)", [number])
-    return [f"ORD{number + i:08d}" for i in range(count)]
-
-
-def for_our_orders(raw: bytes, cbc: str, diff: str) -> bytes:
-    """A sample answering orders with our own placer numbers (the samples carry another system's)."""
-    return raw.replace(b"|88502218|", f"|{cbc}|".encode()).replace(b"|855238581|", f"|{diff}|".encode())
 
 
 def open_encounter(visit, patient_id):

@@ -1,1 +1,0 @@
-"""The HTTP edge of results: DRF views and serializers."""
