@@ -19,8 +19,29 @@ from identity.contracts import (
     Registration,
     UnmergeOutcome,
 )
+from identity.errors import (
+    IdentifierConflict,
+    IdentifierSystemConflict,
+    InvalidMerge,
+    InvalidPatient,
+    MergeConflict,
+    NotMerged,
+    PatientNotFound,
+    ProbableDuplicate,
+)
 
 __all__ = [
+    # errors (identity.errors)
+    "IdentifierConflict",
+    "IdentifierSystemConflict",
+    "InvalidMerge",
+    "InvalidPatient",
+    "MergeConflict",
+    "NotMerged",
+    "PatientNotFound",
+    "ProbableDuplicate",
+    # functions
+    "count_rows",
     "ensure_identifier_system",
     "find_patient_by_identifier",
     "get_patient",
@@ -28,7 +49,9 @@ __all__ = [
     "lock_patient_for_write",
     "match_patients",
     "merge_patients",
+    "name_search_key",
     "patients_by_v2_identifiers",
+    "read_rows",
     "register_merge_guard",
     "register_patient",
     "register_patient_reference",

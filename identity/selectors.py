@@ -9,7 +9,6 @@ from uuid import UUID
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
-from clinic.contracts import NotFound
 from clinic.rows import ReadView
 from identity.contracts import (
     ContactPoint,
@@ -20,14 +19,11 @@ from identity.contracts import (
     PatientLink,
     PatientRecord,
 )
+from identity.errors import PatientNotFound
 from identity.models import IdentifierSystem, Patient, PatientIdentifier, PatientRevision
 from identity.normalise import name_key
 
 MAX_MERGE_CHAIN = 50
-
-
-class PatientNotFound(NotFound):
-    code = "patient-not-found"
 
 
 def survivor_id(*, tenant_id: int, patient_id: UUID, must_exist: bool = False) -> UUID:

@@ -1,6 +1,6 @@
 """Identity writes: seed identifier systems, register (idempotently), merge and unmerge.
 
-Every function is keyword-only; the exceptions it raises are defined here. Writes that other
+Every function is keyword-only; the exceptions it raises are in ``identity.errors``. Writes that other
 apps may call inside their own use case open ``transaction.atomic()`` (a savepoint when nested);
 the HTTP edge wraps each call in ``transaction.atomic(durable=True)``.
 
@@ -24,7 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Model
 from django.utils import timezone
 
-from clinic.contracts import Conflict, FieldProblem, InvalidInput
+from clinic.contracts import FieldProblem
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, effective_policy, publish
 from identity import matching, references, selectors
 from identity.contracts import (
@@ -43,45 +43,23 @@ from identity.contracts import (
     Registration,
     UnmergeOutcome,
 )
+from identity.errors import (
+    IdentifierConflict,
+    IdentifierSystemConflict,
+    InvalidMerge,
+    InvalidPatient,
+    MergeConflict,
+    NotMerged,
+    PatientNotFound,
+    ProbableDuplicate,
+)
 from identity.identifiers import normalise_identifier_value
 from identity.models import IdentifierSystem, MergeLedgerEntry, MergeRecord, Patient, PatientIdentifier
 from identity.normalise import name_key
-from identity.selectors import PatientNotFound
 
 logger = logging.getLogger("identity")
 
 EARLIEST_BIRTH_DATE = date(1880, 1, 1)
-
-
-# --- Errors -------------------------------------------------------------------------------------
-
-
-class IdentifierConflict(Conflict):
-    """The identifiers of one request are held by two (or more) different patients."""
-
-    code = "identifier-conflict"
-
-
-class ProbableDuplicate(Conflict):
-    """No identifier matched, but the demographics match an existing patient closely."""
-
-    code = "probable-duplicate"
-
-
-class InvalidPatient(InvalidInput):
-    code = "invalid-patient"
-
-
-class InvalidMerge(InvalidInput):
-    code = "invalid-merge"
-
-
-class MergeConflict(Conflict):
-    code = "merge-conflict"
-
-
-class NotMerged(Conflict):
-    code = "not-merged"
 
 
 # --- Identifier systems -------------------------------------------------------------------------
@@ -107,7 +85,7 @@ def ensure_identifier_systems(*, tenant_id: int) -> None:
 
 
 def ensure_identifier_system(*, tenant_id: int, uri: str, name: str, assigning_authority: str, pattern: str) -> None:
-    """See ``identity.facade.ensure_identifier_system``. Raises Conflict."""
+    """See ``identity.facade.ensure_identifier_system``. Raises IdentifierSystemConflict."""
     ensure_identifier_systems(tenant_id=tenant_id)
     IdentifierSystem.objects.bulk_create(
         [
@@ -124,7 +102,7 @@ def ensure_identifier_system(*, tenant_id: int, uri: str, name: str, assigning_a
         ignore_conflicts=True,
     )
     if not IdentifierSystem.objects.filter(tenant_id=tenant_id, uri=uri).exists():
-        raise Conflict(
+        raise IdentifierSystemConflict(
             f"Another identifier system of this tenant has the assigning authority {assigning_authority!r}: "
             f"rename one of them (admin) before using {uri}."
         )

@@ -7,8 +7,24 @@ from datetime import date
 from clinic.rows import Publisher
 from terminology import demo, selectors, services
 from terminology.contracts import CodedValue, Coding, Translation
+from terminology.errors import InvalidMapFile, MapVersionConflict, MapVersionNotFound, Unmapped
 
-__all__ = ["code_value", "concepts_of", "record_unmapped", "seed_demo_catalogue", "system_for_v2", "translate"]
+__all__ = [
+    # errors (terminology.errors)
+    "InvalidMapFile",
+    "MapVersionConflict",
+    "MapVersionNotFound",
+    "Unmapped",
+    # functions
+    "code_value",
+    "concepts_of",
+    "count_rows",
+    "read_rows",
+    "record_unmapped",
+    "seed_demo_catalogue",
+    "system_for_v2",
+    "translate",
+]
 
 
 def translate(*, tenant_id: int, system: str, code: str, target_system: str, as_of: date) -> Translation | None:

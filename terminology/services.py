@@ -15,25 +15,14 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from clinic.contracts import Conflict, FieldProblem, InvalidInput, NotFound
+from clinic.contracts import FieldProblem, InvalidInput, NotFound
 from clinic.facade import publish
 from terminology import csvformat, engine
 from terminology.contracts import MAPPING_PUBLISHED, LoadResult
+from terminology.errors import InvalidMapFile, MapVersionConflict, MapVersionNotFound
 from terminology.models import CodeSystem, ConceptMap, ConceptMapEntry, ConceptMapVersion, UnmappedCode
 
 logger = logging.getLogger("terminology")
-
-
-class InvalidMapFile(InvalidInput):
-    code = "invalid-map-file"
-
-
-class MapVersionConflict(Conflict):
-    code = "map-version-conflict"
-
-
-class MapVersionNotFound(NotFound):
-    code = "map-version-not-found"
 
 
 def ensure_code_system(
