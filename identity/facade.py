@@ -9,7 +9,7 @@ from uuid import UUID
 from django.db.models import Model
 
 from clinic.rows import Publisher
-from identity import matching, references, selectors, services
+from identity import matching, normalise, references, selectors, services
 from identity.contracts import (
     Demographics,
     IdentifierInput,
@@ -103,14 +103,13 @@ def lock_patient_for_write(*, tenant_id: int, patient_id: UUID) -> UUID:
 def find_patient_by_identifier(*, tenant_id: int, system: str, value: str) -> PatientRecord | None:
     """The surviving patient holding this identifier (old identifiers of merged patients
     included), or None."""
-    found = selectors.patients(tenant_id=tenant_id, identifier=(system, value)).first()
-    return selectors.to_record(found) if found else None
+    return selectors.find_patient_by_identifier(tenant_id=tenant_id, system=system, value=value)
 
 
 def search_patients(*, tenant_id: int, family: str, birth_date: date) -> list[PatientRecord]:
-    return [
-        selectors.to_record(p) for p in selectors.patients(tenant_id=tenant_id, family=family, birth_date=birth_date)
-    ]
+    """The tenant's patients (merged ones included) with this family name (compared normalised)
+    and birth date."""
+    return selectors.search_patients(tenant_id=tenant_id, family=family, birth_date=birth_date)
 
 
 def match_patients(
@@ -174,7 +173,7 @@ def ensure_identifier_system(*, tenant_id: int, uri: str, name: str, assigning_a
 
 def identifier_system_uris(*, tenant_id: int) -> dict[str, str]:
     """The tenant's identifier system URIs by HL7 v2 assigning authority (CX-4)."""
-    return {authority: s.uri for authority, s in selectors.systems_by_authority(tenant_id=tenant_id).items()}
+    return selectors.identifier_system_uris(tenant_id=tenant_id)
 
 
 # Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR
@@ -187,6 +186,4 @@ count_rows = _published.count_rows
 def name_search_key(text: str) -> str:
     """The normalised form names are searched by (lower case; no accents, punctuation or
     spaces): ``family_key``/``given_key`` of the patient read view start with it."""
-    from identity.normalise import name_key
-
-    return name_key(text)
+    return normalise.name_key(text)

@@ -202,6 +202,17 @@ def patients(
     return _with_details(qs)
 
 
+def find_patient_by_identifier(*, tenant_id: int, system: str, value: str) -> PatientRecord | None:
+    """The surviving patient holding this identifier (old identifiers of merged patients
+    included), or None."""
+    found = patients(tenant_id=tenant_id, identifier=(system, value)).first()
+    return to_record(found) if found else None
+
+
+def search_patients(*, tenant_id: int, family: str, birth_date: date) -> list[PatientRecord]:
+    return [to_record(p) for p in patients(tenant_id=tenant_id, family=family, birth_date=birth_date)]
+
+
 def identifier_systems(*, tenant_id: int) -> QuerySet[IdentifierSystem]:
     return IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by("uri")
 
@@ -221,9 +232,11 @@ def merge_preview(*, tenant_id: int, source_id: UUID) -> list[tuple[str, str, in
     return rows
 
 
-def systems_by_authority(*, tenant_id: int) -> dict[str, IdentifierSystem]:
-    """The tenant's identifier systems by HL7 v2 assigning authority (CX-4)."""
-    return {s.assigning_authority: s for s in IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by()}
+def identifier_system_uris(*, tenant_id: int) -> dict[str, str]:
+    """The tenant's identifier system URIs by HL7 v2 assigning authority (CX-4)."""
+    return dict(
+        IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by().values_list("assigning_authority", "uri")
+    )
 
 
 _BY_V2_SQL = """

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from clinic.contracts import FieldProblem
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, effective_policy, publish
-from identity import matching, references, selectors
+from identity import matching, references, selectors, serialise
 from identity.contracts import (
     PATIENT_MERGED,
     PATIENT_REGISTERED,
@@ -277,7 +277,7 @@ def _register(
         if candidates:
             raise ProbableDuplicate(
                 'A patient with matching details exists. Link to them, or repeat with "confirm_new": true.',
-                extra={"candidates": [matching.candidate_json(c) for c in candidates]},
+                extra={"candidates": [serialise.candidate_json(c) for c in candidates]},
             )
     for _attempt in range(5):
         try:

@@ -46,24 +46,14 @@ def code_value(
     """The value to store for a received code: the original, its translation as of the clinical
     date and the map version used. An unmapped code is counted on the tenant's work list
     (with ``reference``, e.g. the message that carried it) and stored untranslated."""
-    original = Coding(system=system, code=code, display=display)
-    found = selectors.translate(tenant_id=tenant_id, system=system, code=code, target_system=target_system, as_of=as_of)
-    if found is None:
-        services.record_unmapped(
-            tenant_id=tenant_id,
-            source_system=system,
-            code=code,
-            target_system=target_system,
-            display=display,
-            reference=reference,
-        )
-        return CodedValue(original=original, as_of=as_of)
-    return CodedValue(
-        original=original,
-        translated=found.target,
-        map_name=found.map_version.map_name,
-        map_version=found.map_version.version,
+    return services.code_value(
+        tenant_id=tenant_id,
+        system=system,
+        code=code,
+        display=display,
+        target_system=target_system,
         as_of=as_of,
+        reference=reference,
     )
 
 

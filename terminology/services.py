@@ -18,7 +18,7 @@ from django.utils import timezone
 from clinic.contracts import FieldProblem, InvalidInput, NotFound
 from clinic.facade import publish
 from terminology import csvformat, engine
-from terminology.contracts import MAPPING_PUBLISHED, LoadResult
+from terminology.contracts import MAPPING_PUBLISHED, CodedValue, Coding, LoadResult
 from terminology.errors import InvalidMapFile, MapVersionConflict, MapVersionNotFound
 from terminology.models import CodeSystem, ConceptMap, ConceptMapEntry, ConceptMapVersion, UnmappedCode
 
@@ -205,6 +205,41 @@ def record_unmapped(
             """,
             [tenant_id, source_system, code[:100], target_system, display[:500], reference[:200]],
         )
+
+
+def code_value(
+    *,
+    tenant_id: int,
+    system: str,
+    code: str,
+    display: str = "",
+    target_system: str,
+    as_of: date,
+    reference: str = "",
+) -> CodedValue:
+    """See ``terminology.facade.code_value``: the translation as of ``as_of``, or the original
+    alone after counting it on the work list."""
+    original = Coding(system=system, code=code, display=display)
+    found = engine.translate(
+        tenant_id=tenant_id, source_system=system, code=code, target_system=target_system, as_of=as_of
+    )
+    if found is None:
+        record_unmapped(
+            tenant_id=tenant_id,
+            source_system=system,
+            code=code,
+            target_system=target_system,
+            display=display,
+            reference=reference,
+        )
+        return CodedValue(original=original, as_of=as_of)
+    return CodedValue(
+        original=original,
+        translated=found.target,
+        map_name=found.map_version.map_name,
+        map_version=found.map_version.version,
+        as_of=as_of,
+    )
 
 
 def map_unmapped(

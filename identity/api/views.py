@@ -15,7 +15,7 @@ from clinic.api.pagination import CursorPage
 from identity import facade, selectors
 from identity.api import serializers as s
 from identity.contracts import MergeOutcome, MovedRow, UnmergeOutcome
-from identity.serialise import patient_json
+from identity.serialise import candidate_json, patient_json
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -86,8 +86,6 @@ class PatientMatchView(TenantAPIView):
     @extend_schema(request=s.MatchIn, responses=s.MatchOut, summary="Find patients that may be this person")
     def post(self, request: Request) -> Response:
         data = self.parse_body(s.MatchIn)
-        from identity.matching import candidate_json
-
         candidates = facade.match_patients(
             tenant_id=self.tenant_id, demographics=s.to_demographics(data), identifiers=s.to_identifiers(data)
         )
