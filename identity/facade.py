@@ -71,9 +71,10 @@ def register_patient(
     idempotency_key: str | None = None,
     actor: str,
 ) -> Registration:
-    """Register idempotently (see ``identity.services.register_patient``). Runs in the caller's
-    transaction if there is one. Raises InvalidInput, IdentifierConflict, ProbableDuplicate."""
-    return services.register_patient(
+    """Register idempotently (see ``identity.services.register_patient_in_transaction``), in the
+    caller's transaction (its own when there is none): call it inside your use case's. Raises
+    InvalidPatient, IdentifierConflict, ProbableDuplicate."""
+    return services.register_patient_in_transaction(
         tenant_id=tenant_id,
         identifiers=identifiers,
         demographics=demographics,
@@ -119,14 +120,19 @@ def match_patients(
 
 
 def merge_patients(*, tenant_id: int, source_id: UUID, target_id: UUID, reason: str, actor: str) -> MergeOutcome:
-    """Merge atomically (see ``identity.services.merge_patients``)."""
-    return services.merge_patients(
+    """Merge ``source`` into ``target`` (see ``identity.services.merge_patients_in_transaction``),
+    in the caller's transaction (its own when there is none). Raises PatientNotFound,
+    InvalidMerge, MergeConflict."""
+    return services.merge_patients_in_transaction(
         tenant_id=tenant_id, source_id=source_id, target_id=target_id, reason=reason, actor=actor
     )
 
 
 def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str) -> UnmergeOutcome:
-    return services.unmerge_patient(tenant_id=tenant_id, source_id=source_id, reason=reason, actor=actor)
+    """Undo the live merge of ``source`` (see ``identity.services.unmerge_patient_in_transaction``),
+    in the caller's transaction (its own when there is none). Raises PatientNotFound, NotMerged,
+    MergeConflict."""
+    return services.unmerge_patient_in_transaction(tenant_id=tenant_id, source_id=source_id, reason=reason, actor=actor)
 
 
 def register_merge_guard(guard: references.MergeGuard) -> None:

@@ -1,8 +1,14 @@
 """Identity writes: seed identifier systems, register (idempotently), merge and unmerge.
 
-Every function is keyword-only; the exceptions it raises are in ``identity.errors``. Writes that other
-apps may call inside their own use case open ``transaction.atomic()`` (a savepoint when nested);
-the HTTP edge wraps each call in ``transaction.atomic(durable=True)``.
+Every function is keyword-only; the exceptions it raises are in ``identity.errors``.
+
+Transactions: a use case that an edge of identity calls (the REST API, the admin) owns its
+transaction: ``register_patient``, ``merge_patients`` and ``unmerge_patient`` open
+``transaction.atomic(durable=True)``, so they commit when they return. Each wraps a step of the
+same name ending in ``_in_transaction``, which runs in the caller's transaction
+(``atomic(savepoint=False)``; its own when there is none): the facade offers the steps, so that
+another app's use case (an HL7 intake, the Synthea loader) commits a registration or a merge
+together with its own rows. Functions without a twin are steps.
 
 Events published (type → payload):
 
@@ -21,7 +27,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model
+from django.db.models import F, Model, QuerySet
 from django.utils import timezone
 
 from clinic.contracts import FieldProblem
@@ -106,6 +112,14 @@ def ensure_identifier_system(*, tenant_id: int, uri: str, name: str, assigning_a
             f"Another identifier system of this tenant has the assigning authority {assigning_authority!r}: "
             f"rename one of them (admin) before using {uri}."
         )
+
+
+def identifier_systems(*, tenant_id: int) -> QuerySet[IdentifierSystem]:
+    """The identifier systems the tenant accepts, by URI; a tenant that has none (created before
+    identity seeded new tenants) gets those of its policy first."""
+    if not selectors.identifier_systems(tenant_id=tenant_id).exists():
+        ensure_identifier_systems(tenant_id=tenant_id)
+    return selectors.identifier_systems(tenant_id=tenant_id)
 
 
 def _systems_by_uri(tenant_id: int) -> dict[str, IdentifierSystem]:
@@ -195,7 +209,29 @@ def register_patient(
     idempotency_key: str | None = None,
     actor: str,
 ) -> Registration:
-    """Register a patient, or find the one these identifiers already belong to.
+    """The use case of ``register_patient_in_transaction``, in a transaction of its own."""
+    with transaction.atomic(durable=True):
+        return register_patient_in_transaction(
+            tenant_id=tenant_id,
+            identifiers=identifiers,
+            demographics=demographics,
+            confirm_new=confirm_new,
+            idempotency_key=idempotency_key,
+            actor=actor,
+        )
+
+
+def register_patient_in_transaction(
+    *,
+    tenant_id: int,
+    identifiers: list[IdentifierInput],
+    demographics: Demographics,
+    confirm_new: bool = False,
+    idempotency_key: str | None = None,
+    actor: str,
+) -> Registration:
+    """Register a patient, or find the one these identifiers already belong to, in the caller's
+    transaction.
 
     - An identifier already held: that patient (``created=False``), nothing written.
     - Identifiers held by different patients: IdentifierConflict naming them.
@@ -215,8 +251,8 @@ def register_patient(
         "demographics": _demographics_json(demographics),
         "confirm_new": confirm_new,
     }
-    # No savepoint of its own: the caller's transaction is the use case (the API opens a durable
-    # one; an HL7 intake opens its own). The insert below has the savepoint it needs.
+    # No savepoint of its own: the caller's transaction is the use case (``register_patient``, an
+    # HL7 intake's). The insert below has the savepoint it needs.
     with transaction.atomic(savepoint=False):
         if idempotency_key is not None:
             replay = claim_idempotency_key(
@@ -467,9 +503,19 @@ def update_demographics(*, tenant_id: int, patient_id: UUID, demographics: Demog
 
 
 def merge_patients(*, tenant_id: int, source_id: UUID, target_id: UUID, reason: str, actor: str) -> MergeOutcome:
+    """The use case of ``merge_patients_in_transaction``, in a transaction of its own."""
+    with transaction.atomic(durable=True):
+        return merge_patients_in_transaction(
+            tenant_id=tenant_id, source_id=source_id, target_id=target_id, reason=reason, actor=actor
+        )
+
+
+def merge_patients_in_transaction(
+    *, tenant_id: int, source_id: UUID, target_id: UUID, reason: str, actor: str
+) -> MergeOutcome:
     """Merge ``source`` into ``target`` (or into the survivor of ``target`` if it was merged).
 
-    In one transaction, with both patients locked in a fixed order: the source becomes inactive
+    In the caller's transaction, with both patients locked in a fixed order: the source becomes inactive
     with a ``replaced-by`` link, its identifiers move to the target as ``old``, every registered
     reference to it in any app is re-pointed, each moved row is recorded in the merge ledger,
     and ``patient.merged`` lists them. Merging the same pair again returns the first merge.
@@ -479,7 +525,7 @@ def merge_patients(*, tenant_id: int, source_id: UUID, target_id: UUID, reason: 
     """
     if not reason.strip():
         raise InvalidMerge("A merge needs a reason.", [FieldProblem("reason", "must not be blank")])
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         for _attempt in range(3):
             final_target = selectors.survivor_id(tenant_id=tenant_id, patient_id=target_id, must_exist=True)
             if final_target == source_id:
@@ -588,7 +634,13 @@ def _merge_outcome(record: MergeRecord, *, already: bool) -> MergeOutcome:
 
 
 def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str) -> UnmergeOutcome:
-    """Undo the live merge of ``source``: replay its ledger backwards.
+    """The use case of ``unmerge_patient_in_transaction``, in a transaction of its own."""
+    with transaction.atomic(durable=True):
+        return unmerge_patient_in_transaction(tenant_id=tenant_id, source_id=source_id, reason=reason, actor=actor)
+
+
+def unmerge_patient_in_transaction(*, tenant_id: int, source_id: UUID, reason: str, actor: str) -> UnmergeOutcome:
+    """Undo the live merge of ``source`` in the caller's transaction: replay its ledger backwards.
 
     The source is active again; its identifiers (with their previous use) and the rows the merge
     moved return to it. Rows that reference the target and were created after the merge stay on
@@ -597,7 +649,7 @@ def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str)
     Raises PatientNotFound, NotMerged (the patient is not merged), MergeConflict (the target was
     itself merged since: undo that first).
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if not Patient.objects.filter(tenant_id=tenant_id, pk=source_id).exists():
             raise PatientNotFound("No such patient.")
         record = MergeRecord.objects.filter(tenant_id=tenant_id, source_id=source_id, unmerged_at__isnull=True).first()

@@ -81,8 +81,9 @@ def system_for_v2(*, tenant_id: int, v2_identifier: str) -> str | None:
 
 
 def seed_demo_catalogue(*, tenant_id: int) -> list[str]:
-    """The demo lab catalogue with its LOINC and fee-code maps (idempotent)."""
-    return demo.seed(tenant_id=tenant_id)
+    """The demo lab catalogue with its LOINC and fee-code maps (idempotent), in the caller's
+    transaction (its own when there is none)."""
+    return demo.seed_in_transaction(tenant_id=tenant_id)
 
 
 # Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR
