@@ -7,8 +7,8 @@ import pytest
 from clinic.contracts import Role
 from identity.models import MergeRecord, Patient
 from tests.clinic.factories import MembershipFactory, TenantFactory, UserFactory
-from tests.identity.helpers import NHS_NUMBERS, register
 from tests.probe.models import ProbeChart
+from tests.support.identity import NHS_NUMBERS, register
 
 pytestmark = pytest.mark.django_db
 

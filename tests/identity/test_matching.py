@@ -14,7 +14,7 @@ from clinic import services as kernel
 from identity.contracts import NHS_NUMBER_SYSTEM, Demographics, Gender, HumanName
 from identity.facade import match_patients
 from tests.clinic.factories import TenantFactory, api_token
-from tests.identity.helpers import NHS_NUMBERS, register
+from tests.support.identity import NHS_NUMBERS, register
 
 pytestmark = pytest.mark.django_db
 

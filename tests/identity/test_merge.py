@@ -14,8 +14,8 @@ from identity import facade
 from identity.contracts import NHS_NUMBER_SYSTEM
 from identity.models import MergeRecord, Patient, PatientIdentifier
 from tests.clinic.factories import TenantFactory, api_token
-from tests.identity.helpers import NHS_NUMBERS, mrn_system, register
 from tests.probe.models import ProbeChart
+from tests.support.identity import NHS_NUMBERS, mrn_system, register
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from identity.contracts import NHS_NUMBER_SYSTEM
 from tests.clinic.factories import TenantFactory, api_token
-from tests.identity.helpers import NHS_NUMBERS, mrn_system, register
+from tests.support.identity import NHS_NUMBERS, mrn_system, register
 
 pytestmark = pytest.mark.django_db
 

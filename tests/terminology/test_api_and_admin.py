@@ -12,7 +12,7 @@ from terminology import engine
 from terminology.facade import code_value, translate
 from terminology.models import ConceptMap, ConceptMapVersion, UnmappedCode
 from tests.clinic.factories import MembershipFactory, TenantFactory, UserFactory, api_token
-from tests.terminology.helpers import LAB, LOINC, entry, lab_system, load
+from tests.support.terminology import LAB, LOINC, entry, lab_system, load
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +117,7 @@ def test_tenant_admin_sees_global_maps_read_only(client, tenant_admin):
 
 def test_admin_publishes_a_draft(client, tenant_admin, tenant):
     from terminology import services
-    from tests.terminology.helpers import csv_bytes
+    from tests.support.terminology import csv_bytes
 
     services.load_concept_map(
         data=csv_bytes(entry("GLU", "1-1")), map_name="ours", version="d1", tenant_id=tenant.pk, publish_now=False
@@ -175,7 +175,7 @@ def test_map_it_refuses_another_tenants_code(client, tenant_admin):
 
 def test_overlapping_entries_in_a_draft_are_a_form_error_not_a_500(client, tenant_admin, tenant):
     from terminology import services
-    from tests.terminology.helpers import csv_bytes
+    from tests.support.terminology import csv_bytes
 
     services.load_concept_map(
         data=csv_bytes(entry("GLU", "1-1")), map_name="ours", version="d1", tenant_id=tenant.pk, publish_now=False

@@ -13,7 +13,7 @@ from terminology.contracts import LOINC, CodedValue, v2_table
 from terminology.facade import code_value, seed_demo_catalogue, system_for_v2, translate
 from terminology.models import Concept, UnmappedCode
 from tests.clinic.factories import TenantFactory
-from tests.terminology.helpers import LAB, entry, lab_system, load
+from tests.support.terminology import LAB, entry, lab_system, load
 
 pytestmark = pytest.mark.django_db
 TODAY = datetime.date(2026, 1, 15)

@@ -12,7 +12,7 @@ from terminology import engine
 from terminology.facade import translate
 from terminology.models import CodeSystem, Concept, ConceptMapVersion
 from tests.clinic.factories import TenantFactory
-from tests.terminology.helpers import LAB, LOINC, entry, lab_system, load
+from tests.support.terminology import LAB, LOINC, entry, lab_system, load
 
 pytestmark = pytest.mark.django_db
 D = datetime.date
@@ -166,7 +166,7 @@ def test_unknown_code_is_unmapped(tenant):
 
 def test_draft_versions_are_not_used(tenant):
     from terminology import services
-    from tests.terminology.helpers import csv_bytes
+    from tests.support.terminology import csv_bytes
 
     services.load_concept_map(
         data=csv_bytes(entry("GLU", "1111-1")), map_name="drafty", version="d1", tenant_id=None, publish_now=False

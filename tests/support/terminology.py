@@ -1,4 +1,4 @@
-"""Building concept maps in tests through the real loader."""
+"""Building concept maps in tests through the real loader (shared by every test folder)."""
 
 from __future__ import annotations
 
