@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from clinic.rows import ReadView
+from identity import sql
 from identity.contracts import (
     ContactPoint,
     Gender,
@@ -101,20 +102,8 @@ def to_record(
     )
 
 
-# Registration and every integration read one patient at a time: one round trip, no ORM query
-# compilation (which cost more than the database did). Same shape as ``to_record``.
-_PATIENT_SQL = """
-SELECT p.id, p.tenant_id, p.active, p.family, p.given, p.other_names::json, p.birth_date, p.gender,
-       p.telecom::json, p.address::json, p.replaced_by_id, p.version, p.created_at, p.updated_at,
-       COALESCE((SELECT json_agg(json_build_array(s.uri, i.value, i.use, s.assigning_authority)
-                                 ORDER BY s.uri, i.value)
-                   FROM identity_patientidentifier i
-                   JOIN identity_identifiersystem s ON s.id = i.system_id
-                  WHERE i.patient_id = p.id), '[]'::json),
-       ARRAY(SELECT r.id FROM identity_patient r WHERE r.replaced_by_id = p.id ORDER BY r.id)
-  FROM identity_patient p
- WHERE p.tenant_id = %s AND p.id = ANY(%s)
-"""
+# Registration and every integration read one patient at a time: one round trip (``sql.PATIENT``),
+# no ORM query compilation (which cost more than the database did). Same record as ``to_record``.
 
 
 def get_patient(*, tenant_id: int, patient_id: UUID) -> PatientRecord:
@@ -132,12 +121,13 @@ def get_patients(*, tenant_id: int, patient_ids: list[UUID]) -> dict[UUID, Patie
     if not patient_ids:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(_PATIENT_SQL, [tenant_id, list(patient_ids)])
+        cursor.execute(sql.PATIENT, [tenant_id, list(patient_ids)])
         rows = cursor.fetchall()
     return {row[0]: _record_from_row(row) for row in rows}
 
 
 def _record_from_row(row: tuple[Any, ...]) -> PatientRecord:
+    # The columns of sql.PATIENT_ROW, in its order.
     (pid, tid, active, family, given, other_names, birth_date, gender, telecom, address, replaced_by, version,
      created_at, updated_at, identifiers, replaces) = row  # fmt: skip
     links = [PatientLink(type="replaced-by", other=replaced_by)] if replaced_by else []
@@ -239,15 +229,6 @@ def identifier_system_uris(*, tenant_id: int) -> dict[str, str]:
     )
 
 
-_BY_V2_SQL = """
-SELECT s.assigning_authority, i.value, COALESCE(p.replaced_by_id, p.id), p.replaced_by_id IS NOT NULL
-  FROM identity_patientidentifier i
-  JOIN identity_identifiersystem s ON s.id = i.system_id
-  JOIN identity_patient p ON p.id = i.patient_id
- WHERE i.tenant_id = %s AND (s.assigning_authority, i.value) IN ({pairs})
-"""
-
-
 def patients_by_v2_identifiers(*, tenant_id: int, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
     """Surviving patient per (assigning authority, value) found; unknown authorities and values
     are left out. A value is looked up as sent and compacted (no spaces or hyphens: how NHS
@@ -266,7 +247,7 @@ def patients_by_v2_identifiers(*, tenant_id: int, identifiers: list[tuple[str, s
     from clinic.db import prepared_cursor
 
     with prepared_cursor() as cursor:
-        cursor.execute(_BY_V2_SQL.format(pairs=", ".join(["(%s, %s)"] * len(wanted))), params)
+        cursor.execute(sql.PATIENTS_BY_V2_IDENTIFIERS.format(pairs=", ".join(["(%s, %s)"] * len(wanted))), params)
         rows = cursor.fetchall()
     found: dict[tuple[str, str], UUID] = {}
     for authority, stored, patient_id, merged in rows:

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from clinic.contracts import FieldProblem
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, effective_policy, publish
-from identity import matching, references, selectors, serialise
+from identity import matching, references, selectors, serialise, sql
 from identity.contracts import (
     PATIENT_MERGED,
     PATIENT_REGISTERED,
@@ -401,12 +401,12 @@ def _lock_demographics(tenant_id: int, demographics: Demographics) -> None:
     key = f"identity.register|{tenant_id}|{name_key(name.family) if name else ''}|{demographics.birth_date}"
     lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+        cursor.execute(sql.LOCK_DEMOGRAPHICS, [lock_id])
 
 
 def _mint_mrn() -> str:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('identity_mrn_seq')")
+        cursor.execute(sql.NEXT_MRN)
         (number,) = cursor.fetchone()
     return f"M{number:09d}"
 
@@ -445,10 +445,7 @@ def lock_patient_for_write(*, tenant_id: int, patient_id: UUID) -> UUID:
 
     for _ in range(selectors.MAX_MERGE_CHAIN):
         with prepared_cursor() as cursor:
-            cursor.execute(
-                "SELECT replaced_by_id FROM identity_patient WHERE tenant_id = %s AND id = %s FOR SHARE",
-                [tenant_id, current],
-            )
+            cursor.execute(sql.LOCK_PATIENT_FOR_WRITE, [tenant_id, current])
             row = cursor.fetchone()
         if row is None:
             raise PatientNotFound("No such patient.")

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from clinic.contracts import FieldProblem, InvalidInput, NotFound
 from clinic.facade import publish
-from terminology import csvformat, engine
+from terminology import csvformat, engine, sql
 from terminology.contracts import MAPPING_PUBLISHED, CodedValue, Coding, LoadResult
 from terminology.errors import InvalidMapFile, MapVersionConflict, MapVersionNotFound
 from terminology.models import CodeSystem, ConceptMap, ConceptMapEntry, ConceptMapVersion, UnmappedCode
@@ -211,15 +211,7 @@ def _release_unmapped(version: ConceptMapVersion) -> None:
     tenant_id = version.concept_map.tenant_id
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE terminology_unmappedcode u SET resolved_at = now()
-              FROM terminology_conceptmapentry e
-             WHERE e.version_id = %s AND u.resolved_at IS NULL
-               AND u.source_system = e.source_system AND u.code = e.source_code
-               AND u.target_system = e.target_system
-               AND (%s::bigint IS NULL OR u.tenant_id = %s::bigint)
-            RETURNING u.tenant_id, u.source_system, u.code, u.target_system
-            """,
+            sql.RELEASE_UNMAPPED,
             [version.pk, tenant_id, tenant_id],
         )
         released = cursor.fetchall()
@@ -241,17 +233,7 @@ def record_unmapped(
     resolved and turns up unmapped again (its map moved on) is opened again."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            INSERT INTO terminology_unmappedcode
-                   (tenant_id, source_system, code, target_system, display, first_seen_at, last_seen_at, count,
-                    last_reference, resolved_at)
-            VALUES (%s, %s, %s, %s, %s, now(), now(), 1, %s, NULL)
-            ON CONFLICT (tenant_id, source_system, code, target_system) DO UPDATE
-               SET count = terminology_unmappedcode.count + 1, last_seen_at = now(),
-                   last_reference = EXCLUDED.last_reference, resolved_at = NULL,
-                   display = CASE WHEN EXCLUDED.display <> '' THEN EXCLUDED.display
-                                  ELSE terminology_unmappedcode.display END
-            """,
+            sql.RECORD_UNMAPPED,
             [tenant_id, source_system, code[:100], target_system, display[:500], reference[:200]],
         )
 
