@@ -72,6 +72,8 @@ def test_every_app_has_the_house_shape():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
+    # The rooms every app has; tasks.py, handlers.py and flags.py only where the app uses them. A
+    # module may have grown into a package of the same name.
     rooms = [
         "apps.py",
         "facade.py",
@@ -79,12 +81,13 @@ def test_every_app_has_the_house_shape():
         "models.py",
         "services.py",
         "selectors.py",
-        "tasks.py",
-        "handlers.py",
-        "flags.py",
         "admin.py",
         "api",
         "migrations",
     ]
-    missing = [f"{app}/{room}" for app in LAYERS for room in rooms if not (root / app / room).exists()]
+
+    def present(app: str, room: str) -> bool:
+        return (root / app / room).exists() or (root / app / room.removesuffix(".py") / "__init__.py").exists()
+
+    missing = [f"{app}/{room}" for app in LAYERS for room in rooms if not present(app, room)]
     assert missing == []
