@@ -204,6 +204,7 @@ class MergeLedgerEntry(models.Model):
 
     class Meta:
         ordering = ["merge_id", "id"]
+        verbose_name_plural = "merge ledger entries"
 
     def __str__(self) -> str:
         return f"{self.model}:{self.object_id}.{self.field}"

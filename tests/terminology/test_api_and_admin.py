@@ -206,3 +206,15 @@ def test_overlapping_entries_in_a_draft_are_a_form_error_not_a_500(client, tenan
     assert response.status_code == 200
     assert "validity overlaps" in response.content.decode()
     assert draft.entries.count() == 1
+
+
+def test_the_admin_index_names_concept_map_entries_in_a_proper_plural(client, tenant_admin):
+    import re
+
+    from django.apps import apps
+
+    page = client.get("/admin/").content.decode()
+    plurals = [str(m._meta.verbose_name_plural) for m in apps.get_app_config("terminology").get_models()]
+
+    assert "Concept map entries" in page
+    assert [p for p in plurals if re.search(r"[^aeiou]ys$", p)] == []
