@@ -1,5 +1,9 @@
-"""Public functions of identity. Other apps (and identity's own HTTP edge) call only these; they
-take and return plain data (``identity.contracts``)."""
+"""Public functions of identity: other apps call only these, and read ``identity.contracts`` (the
+plain data they take and return) and the exceptions re-exported here from ``identity.errors``.
+
+The writes here are steps of the caller's use case: they join the caller's transaction (and open
+their own only when there is none), so they commit with the caller's rows. Only delegation here:
+queries live in ``selectors``, writes in ``services``."""
 
 from __future__ import annotations
 

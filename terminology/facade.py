@@ -1,4 +1,9 @@
-"""Public functions of terminology (plain data in and out)."""
+"""Public functions of terminology (plain data in and out): other apps call only these, and read
+``terminology.contracts`` and the exceptions re-exported here from ``terminology.errors``.
+
+The writes here are steps of the caller's use case: they run in the caller's transaction (their
+own when there is none). Only delegation here: reads live in ``selectors``, writes in
+``services``."""
 
 from __future__ import annotations
 
