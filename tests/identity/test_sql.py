@@ -12,7 +12,7 @@ from identity import selectors, sql
 from identity.models import Patient
 from tests.clinic.factories import TenantFactory
 from tests.support.identity import NHS_NUMBERS, register
-from tests.support.sql import columns_of, result_columns, statements, unknown_columns
+from tests.support.sql import columns_of, missing_insert_columns, result_columns, statements, unknown_columns
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +74,12 @@ def test_the_check_catches_a_column_the_model_does_not_have():
     drifted = "SELECT p.id, p.family_name FROM identity_patient p JOIN identity_patientidentifier i ON i.patient = p.id"
 
     assert unknown_columns(drifted) == ["identity_patient.family_name", "identity_patientidentifier.patient"]
+
+
+def test_the_revision_trigger_of_migration_0004_writes_every_column_of_a_revision():
+    import importlib
+
+    trigger = importlib.import_module("identity.migrations.0004_fhir_search").KEEP_VERSION
+
+    assert unknown_columns(trigger) == []
+    assert missing_insert_columns(trigger) == []
