@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -105,14 +104,13 @@ class PatientAdmin(TenantScopedAdmin):
                 errors.append("Choose the record to keep.")
             else:
                 try:
-                    with transaction.atomic(durable=True):
-                        outcome = services.merge_patients(
-                            tenant_id=tenant_id,
-                            source_id=source_id,
-                            target_id=UUID(target),
-                            reason=reason,
-                            actor=f"user:{request.user.pk}",
-                        )
+                    outcome = services.merge_patients(
+                        tenant_id=tenant_id,
+                        source_id=source_id,
+                        target_id=UUID(target),
+                        reason=reason,
+                        actor=f"user:{request.user.pk}",
+                    )
                 except DomainError as exc:
                     errors.append(exc.describe(separator=" "))
                 else:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-# Event types identity publishes (payloads documented in services.py).
+# Event types identity publishes (payloads documented in identity.services).
 PATIENT_REGISTERED = "patient.registered"
 PATIENT_MERGED = "patient.merged"
 PATIENT_UNMERGED = "patient.unmerged"

@@ -1,5 +1,9 @@
-"""Public functions of identity. Other apps (and identity's own HTTP edge) call only these; they
-take and return plain data (``identity.contracts``)."""
+"""Public functions of identity: other apps call only these, and read ``identity.contracts`` (the
+plain data they take and return) and the exceptions re-exported here from ``identity.errors``.
+
+The writes here are steps of the caller's use case: they join the caller's transaction (and open
+their own only when there is none), so they commit with the caller's rows. Only delegation here:
+queries live in ``selectors``, writes in ``services``."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from uuid import UUID
 from django.db.models import Model
 
 from clinic.rows import Publisher
-from identity import matching, references, selectors, services
+from identity import matching, normalise, references, selectors, services
 from identity.contracts import (
     Demographics,
     IdentifierInput,
@@ -19,8 +23,29 @@ from identity.contracts import (
     Registration,
     UnmergeOutcome,
 )
+from identity.errors import (
+    IdentifierConflict,
+    IdentifierSystemConflict,
+    InvalidMerge,
+    InvalidPatient,
+    MergeConflict,
+    NotMerged,
+    PatientNotFound,
+    ProbableDuplicate,
+)
 
 __all__ = [
+    # errors (identity.errors)
+    "IdentifierConflict",
+    "IdentifierSystemConflict",
+    "InvalidMerge",
+    "InvalidPatient",
+    "MergeConflict",
+    "NotMerged",
+    "PatientNotFound",
+    "ProbableDuplicate",
+    # functions
+    "count_rows",
     "ensure_identifier_system",
     "find_patient_by_identifier",
     "get_patient",
@@ -28,7 +53,9 @@ __all__ = [
     "lock_patient_for_write",
     "match_patients",
     "merge_patients",
+    "name_search_key",
     "patients_by_v2_identifiers",
+    "read_rows",
     "register_merge_guard",
     "register_patient",
     "register_patient_reference",
@@ -48,9 +75,10 @@ def register_patient(
     idempotency_key: str | None = None,
     actor: str,
 ) -> Registration:
-    """Register idempotently (see ``identity.services.register_patient``). Runs in the caller's
-    transaction if there is one. Raises InvalidInput, IdentifierConflict, ProbableDuplicate."""
-    return services.register_patient(
+    """Register idempotently (see ``identity.services.register_patient_in_transaction``), in the
+    caller's transaction (its own when there is none): call it inside your use case's. Raises
+    InvalidPatient, IdentifierConflict, ProbableDuplicate."""
+    return services.register_patient_in_transaction(
         tenant_id=tenant_id,
         identifiers=identifiers,
         demographics=demographics,
@@ -80,14 +108,13 @@ def lock_patient_for_write(*, tenant_id: int, patient_id: UUID) -> UUID:
 def find_patient_by_identifier(*, tenant_id: int, system: str, value: str) -> PatientRecord | None:
     """The surviving patient holding this identifier (old identifiers of merged patients
     included), or None."""
-    found = selectors.patients(tenant_id=tenant_id, identifier=(system, value)).first()
-    return selectors.to_record(found) if found else None
+    return selectors.find_patient_by_identifier(tenant_id=tenant_id, system=system, value=value)
 
 
 def search_patients(*, tenant_id: int, family: str, birth_date: date) -> list[PatientRecord]:
-    return [
-        selectors.to_record(p) for p in selectors.patients(tenant_id=tenant_id, family=family, birth_date=birth_date)
-    ]
+    """The tenant's patients (merged ones included) with this family name (compared normalised)
+    and birth date."""
+    return selectors.search_patients(tenant_id=tenant_id, family=family, birth_date=birth_date)
 
 
 def match_patients(
@@ -97,14 +124,19 @@ def match_patients(
 
 
 def merge_patients(*, tenant_id: int, source_id: UUID, target_id: UUID, reason: str, actor: str) -> MergeOutcome:
-    """Merge atomically (see ``identity.services.merge_patients``)."""
-    return services.merge_patients(
+    """Merge ``source`` into ``target`` (see ``identity.services.merge_patients_in_transaction``),
+    in the caller's transaction (its own when there is none). Raises PatientNotFound,
+    InvalidMerge, MergeConflict."""
+    return services.merge_patients_in_transaction(
         tenant_id=tenant_id, source_id=source_id, target_id=target_id, reason=reason, actor=actor
     )
 
 
 def unmerge_patient(*, tenant_id: int, source_id: UUID, reason: str, actor: str) -> UnmergeOutcome:
-    return services.unmerge_patient(tenant_id=tenant_id, source_id=source_id, reason=reason, actor=actor)
+    """Undo the live merge of ``source`` (see ``identity.services.unmerge_patient_in_transaction``),
+    in the caller's transaction (its own when there is none). Raises PatientNotFound, NotMerged,
+    MergeConflict."""
+    return services.unmerge_patient_in_transaction(tenant_id=tenant_id, source_id=source_id, reason=reason, actor=actor)
 
 
 def register_merge_guard(guard: references.MergeGuard) -> None:
@@ -151,7 +183,7 @@ def ensure_identifier_system(*, tenant_id: int, uri: str, name: str, assigning_a
 
 def identifier_system_uris(*, tenant_id: int) -> dict[str, str]:
     """The tenant's identifier system URIs by HL7 v2 assigning authority (CX-4)."""
-    return {authority: s.uri for authority, s in selectors.systems_by_authority(tenant_id=tenant_id).items()}
+    return selectors.identifier_system_uris(tenant_id=tenant_id)
 
 
 # Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR
@@ -164,6 +196,4 @@ count_rows = _published.count_rows
 def name_search_key(text: str) -> str:
     """The normalised form names are searched by (lower case; no accents, punctuation or
     spaces): ``family_key``/``given_key`` of the patient read view start with it."""
-    from identity.normalise import name_key
-
-    return name_key(text)
+    return normalise.name_key(text)

@@ -23,7 +23,7 @@ Names compare after normalisation (case, accents, punctuation, whitespace); phon
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from uuid import UUID
 
 from django.db.models import Q
@@ -151,14 +151,3 @@ def match(
         for pid, score, rule, grade in graded
         if grade is not None and pid in records
     ]
-
-
-def candidate_json(candidate: MatchCandidate) -> dict[str, Any]:
-    from identity.serialise import patient_json
-
-    return {
-        "patient": patient_json(candidate.patient),
-        "grade": candidate.grade.value,
-        "score": candidate.score,
-        "rule": candidate.rule,
-    }

@@ -107,14 +107,19 @@ class Patient(TenantScopedModel):
     def __str__(self) -> str:
         return str(self.id)  # no names in logs or admin breadcrumbs
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # Matching and search read the normalised keys: keep them true to the names, whoever
-        # saves (registration, admin).
+    def set_keys(self) -> None:
+        """Derive the normalised keys matching and search read from the names and phones (``save``
+        does; call it before a ``bulk_create``, which does not)."""
         from identity.normalise import name_key, phone_key
 
         self.family_key = name_key(self.family)
         self.given_key = name_key(self.given[0]) if self.given else ""
         self.phone_keys = sorted({phone_key(t.get("value")) for t in self.telecom if t.get("system") == "phone"} - {""})
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Matching and search read the normalised keys: keep them true to the names, whoever
+        # saves (registration, admin).
+        self.set_keys()
         if kwargs.get("update_fields") is not None:
             kwargs["update_fields"] = {*kwargs["update_fields"], "family_key", "given_key", "phone_keys"}
         super().save(*args, **kwargs)
@@ -204,6 +209,7 @@ class MergeLedgerEntry(models.Model):
 
     class Meta:
         ordering = ["merge_id", "id"]
+        verbose_name_plural = "merge ledger entries"
 
     def __str__(self) -> str:
         return f"{self.model}:{self.object_id}.{self.field}"

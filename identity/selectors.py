@@ -9,8 +9,8 @@ from uuid import UUID
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
-from clinic.contracts import NotFound
 from clinic.rows import ReadView
+from identity import sql
 from identity.contracts import (
     ContactPoint,
     Gender,
@@ -20,14 +20,11 @@ from identity.contracts import (
     PatientLink,
     PatientRecord,
 )
+from identity.errors import PatientNotFound
 from identity.models import IdentifierSystem, Patient, PatientIdentifier, PatientRevision
 from identity.normalise import name_key
 
 MAX_MERGE_CHAIN = 50
-
-
-class PatientNotFound(NotFound):
-    code = "patient-not-found"
 
 
 def survivor_id(*, tenant_id: int, patient_id: UUID, must_exist: bool = False) -> UUID:
@@ -105,20 +102,8 @@ def to_record(
     )
 
 
-# Registration and every integration read one patient at a time: one round trip, no ORM query
-# compilation (which cost more than the database did). Same shape as ``to_record``.
-_PATIENT_SQL = """
-SELECT p.id, p.tenant_id, p.active, p.family, p.given, p.other_names::json, p.birth_date, p.gender,
-       p.telecom::json, p.address::json, p.replaced_by_id, p.version, p.created_at, p.updated_at,
-       COALESCE((SELECT json_agg(json_build_array(s.uri, i.value, i.use, s.assigning_authority)
-                                 ORDER BY s.uri, i.value)
-                   FROM identity_patientidentifier i
-                   JOIN identity_identifiersystem s ON s.id = i.system_id
-                  WHERE i.patient_id = p.id), '[]'::json),
-       ARRAY(SELECT r.id FROM identity_patient r WHERE r.replaced_by_id = p.id ORDER BY r.id)
-  FROM identity_patient p
- WHERE p.tenant_id = %s AND p.id = ANY(%s)
-"""
+# Registration and every integration read one patient at a time: one round trip (``sql.PATIENT``),
+# no ORM query compilation (which cost more than the database did). Same record as ``to_record``.
 
 
 def get_patient(*, tenant_id: int, patient_id: UUID) -> PatientRecord:
@@ -136,12 +121,13 @@ def get_patients(*, tenant_id: int, patient_ids: list[UUID]) -> dict[UUID, Patie
     if not patient_ids:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(_PATIENT_SQL, [tenant_id, list(patient_ids)])
+        cursor.execute(sql.PATIENT, [tenant_id, list(patient_ids)])
         rows = cursor.fetchall()
     return {row[0]: _record_from_row(row) for row in rows}
 
 
 def _record_from_row(row: tuple[Any, ...]) -> PatientRecord:
+    # The columns of sql.PATIENT_ROW, in its order.
     (pid, tid, active, family, given, other_names, birth_date, gender, telecom, address, replaced_by, version,
      created_at, updated_at, identifiers, replaces) = row  # fmt: skip
     links = [PatientLink(type="replaced-by", other=replaced_by)] if replaced_by else []
@@ -206,6 +192,17 @@ def patients(
     return _with_details(qs)
 
 
+def find_patient_by_identifier(*, tenant_id: int, system: str, value: str) -> PatientRecord | None:
+    """The surviving patient holding this identifier (old identifiers of merged patients
+    included), or None."""
+    found = patients(tenant_id=tenant_id, identifier=(system, value)).first()
+    return to_record(found) if found else None
+
+
+def search_patients(*, tenant_id: int, family: str, birth_date: date) -> list[PatientRecord]:
+    return [to_record(p) for p in patients(tenant_id=tenant_id, family=family, birth_date=birth_date)]
+
+
 def identifier_systems(*, tenant_id: int) -> QuerySet[IdentifierSystem]:
     return IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by("uri")
 
@@ -225,18 +222,11 @@ def merge_preview(*, tenant_id: int, source_id: UUID) -> list[tuple[str, str, in
     return rows
 
 
-def systems_by_authority(*, tenant_id: int) -> dict[str, IdentifierSystem]:
-    """The tenant's identifier systems by HL7 v2 assigning authority (CX-4)."""
-    return {s.assigning_authority: s for s in IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by()}
-
-
-_BY_V2_SQL = """
-SELECT s.assigning_authority, i.value, COALESCE(p.replaced_by_id, p.id), p.replaced_by_id IS NOT NULL
-  FROM identity_patientidentifier i
-  JOIN identity_identifiersystem s ON s.id = i.system_id
-  JOIN identity_patient p ON p.id = i.patient_id
- WHERE i.tenant_id = %s AND (s.assigning_authority, i.value) IN ({pairs})
-"""
+def identifier_system_uris(*, tenant_id: int) -> dict[str, str]:
+    """The tenant's identifier system URIs by HL7 v2 assigning authority (CX-4)."""
+    return dict(
+        IdentifierSystem.objects.filter(tenant_id=tenant_id).order_by().values_list("assigning_authority", "uri")
+    )
 
 
 def patients_by_v2_identifiers(*, tenant_id: int, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
@@ -257,7 +247,7 @@ def patients_by_v2_identifiers(*, tenant_id: int, identifiers: list[tuple[str, s
     from clinic.db import prepared_cursor
 
     with prepared_cursor() as cursor:
-        cursor.execute(_BY_V2_SQL.format(pairs=", ".join(["(%s, %s)"] * len(wanted))), params)
+        cursor.execute(sql.PATIENTS_BY_V2_IDENTIFIERS.format(pairs=", ".join(["(%s, %s)"] * len(wanted))), params)
         rows = cursor.fetchall()
     found: dict[tuple[str, str], UUID] = {}
     for authority, stored, patient_id, merged in rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from identity.contracts import HumanName, PatientRecord
+from identity.contracts import HumanName, MatchCandidate, PatientRecord
 
 
 def name_json(name: HumanName) -> dict[str, Any]:
@@ -30,4 +30,13 @@ def patient_json(record: PatientRecord) -> dict[str, Any]:
         "version": record.version,
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def candidate_json(candidate: MatchCandidate) -> dict[str, Any]:
+    return {
+        "patient": patient_json(candidate.patient),
+        "grade": candidate.grade.value,
+        "score": candidate.score,
+        "rule": candidate.rule,
     }

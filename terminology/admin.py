@@ -178,11 +178,8 @@ class ConceptMapVersionAdmin(SharedContentAdmin):
 
     @admin.action(description="Publish the selected draft versions")
     def publish(self, request: HttpRequest, queryset: QuerySet[ConceptMapVersion]) -> None:
-        published = 0
-        for version in queryset.select_related("concept_map"):
-            if not self._owns(request, version):
-                continue
-            published += services.publish_version(version_id=version.pk)
+        owned = [v.pk for v in queryset.select_related("concept_map") if self._owns(request, v)]
+        published = services.publish_versions(version_ids=owned)
         messages.success(request, f"Published {published} version(s); translations use them from today.")
 
 

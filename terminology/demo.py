@@ -126,14 +126,21 @@ def _csv(rows: list[tuple[str, ...]]) -> bytes:
 
 
 def seed(*, tenant_id: int) -> list[str]:
-    """Create the catalogue, its LOINC map and its fee-code map (idempotent); returns what it
-    loaded, for the command to print."""
+    """The use case of ``seed_in_transaction`` (the ``seed_terminology`` command's), in a
+    transaction of its own."""
+    with transaction.atomic(durable=True):
+        return seed_in_transaction(tenant_id=tenant_id)
+
+
+def seed_in_transaction(*, tenant_id: int) -> list[str]:
+    """Create the catalogue, its LOINC map and its fee-code map (idempotent), in the caller's
+    transaction; returns what it loaded, for a command to print."""
     slug = get_tenant(tenant_id=tenant_id).slug
     catalogue, fees = catalogue_system(slug), fee_code_system(slug)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         services.ensure_builtin_content()  # LOINC must exist to map to it
-        services.ensure_code_system(uri=catalogue, name=f"{slug} lab catalogue", tenant_id=tenant_id)
-        services.ensure_code_system(uri=fees, name=f"{slug} fee codes", tenant_id=tenant_id)
+        services.ensure_code_system_in_transaction(uri=catalogue, name=f"{slug} lab catalogue", tenant_id=tenant_id)
+        services.ensure_code_system_in_transaction(uri=fees, name=f"{slug} fee codes", tenant_id=tenant_id)
         services.ensure_concepts(system_uri=catalogue, tenant_id=tenant_id, concepts=[(c[0], c[1]) for c in CATALOGUE])
         to_loinc = _csv(
             [
@@ -148,14 +155,14 @@ def seed(*, tenant_id: int) -> list[str]:
             ]
         )
         loaded = [
-            services.load_concept_map(
+            services.load_concept_map_in_transaction(
                 data=to_loinc,
                 map_name=CATALOGUE_TO_LOINC_MAP,
                 version=VERSION,
                 tenant_id=tenant_id,
                 title="Lab catalogue → LOINC",
             ),
-            services.load_concept_map(
+            services.load_concept_map_in_transaction(
                 data=to_fees,
                 map_name=CATALOGUE_TO_FEES_MAP,
                 version=VERSION,

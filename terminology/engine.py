@@ -36,6 +36,7 @@ from django.db import connection
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from terminology import sql
 from terminology.contracts import Coding, MapVersionRef, Translation
 from terminology.models import Concept, ConceptMapVersion
 
@@ -44,6 +45,8 @@ CACHE_SIZE = 200_000
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
+    """A row of ``sql.TRANSLATION_CANDIDATES`` (its columns are these fields, in this order)."""
+
     map_id: int
     version_id: int
     tenant_id: int | None
@@ -144,32 +147,13 @@ def _versions() -> dict[int, list[_Version]]:
     return versions
 
 
-_CANDIDATES_SQL = """
-SELECT v.concept_map_id, e.version_id, m.tenant_id, e.source_display, e.target_code, e.target_display,
-       e.equivalence, e.comment, e.valid_from, e.valid_to
-  FROM terminology_conceptmapentry e
-  JOIN terminology_conceptmapversion v ON v.id = e.version_id
-  JOIN terminology_conceptmap m ON m.id = v.concept_map_id
- WHERE e.source_system = %s AND e.source_code = %s AND e.target_system = %s
-   AND v.published_at IS NOT NULL AND (m.tenant_id IS NULL OR m.tenant_id = %s)
-"""
-
-_CONCEPT_SQL = """
-SELECT c.status, c.effective_from, c.effective_to
-  FROM terminology_concept c JOIN terminology_codesystem s ON s.id = c.code_system_id
- WHERE s.uri = %s AND c.code = %s AND (s.tenant_id IS NULL OR s.tenant_id = %s)
- ORDER BY s.tenant_id NULLS LAST
- LIMIT 1
-"""
-
-
 def _candidates(tenant_id: int, source_system: str, code: str, target_system: str) -> tuple[_Entry, ...]:
     key = (tenant_id, source_system, code, target_system)
     found = _state.entries.get(key)
     if found is not None:
         return found
     with connection.cursor() as cursor:  # raw SQL: a cache miss should cost one cheap query
-        cursor.execute(_CANDIDATES_SQL, [source_system, code, target_system, tenant_id])
+        cursor.execute(sql.TRANSLATION_CANDIDATES, [source_system, code, target_system, tenant_id])
         found = tuple(_Entry(*row) for row in cursor.fetchall())
     with _state.lock:
         _state.entries[key] = found
@@ -197,7 +181,7 @@ def _concept_status(tenant_id: int, system: str, code: str, on: date) -> str:
     key = (tenant_id, system, code)
     if key not in _state.concepts:
         with connection.cursor() as cursor:
-            cursor.execute(_CONCEPT_SQL, [system, code, tenant_id])
+            cursor.execute(sql.CONCEPT_STATUS, [system, code, tenant_id])
             _state.concepts[key] = cursor.fetchone()
     found = _state.concepts[key]
     if found is None:

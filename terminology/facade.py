@@ -1,4 +1,9 @@
-"""Public functions of terminology (plain data in and out)."""
+"""Public functions of terminology (plain data in and out): other apps call only these, and read
+``terminology.contracts`` and the exceptions re-exported here from ``terminology.errors``.
+
+The writes here are steps of the caller's use case: they run in the caller's transaction (their
+own when there is none). Only delegation here: reads live in ``selectors``, writes in
+``services``."""
 
 from __future__ import annotations
 
@@ -7,8 +12,24 @@ from datetime import date
 from clinic.rows import Publisher
 from terminology import demo, selectors, services
 from terminology.contracts import CodedValue, Coding, Translation
+from terminology.errors import InvalidMapFile, MapVersionConflict, MapVersionNotFound, Unmapped
 
-__all__ = ["code_value", "concepts_of", "record_unmapped", "seed_demo_catalogue", "system_for_v2", "translate"]
+__all__ = [
+    # errors (terminology.errors)
+    "InvalidMapFile",
+    "MapVersionConflict",
+    "MapVersionNotFound",
+    "Unmapped",
+    # functions
+    "code_value",
+    "concepts_of",
+    "count_rows",
+    "read_rows",
+    "record_unmapped",
+    "seed_demo_catalogue",
+    "system_for_v2",
+    "translate",
+]
 
 
 def translate(*, tenant_id: int, system: str, code: str, target_system: str, as_of: date) -> Translation | None:
@@ -30,24 +51,14 @@ def code_value(
     """The value to store for a received code: the original, its translation as of the clinical
     date and the map version used. An unmapped code is counted on the tenant's work list
     (with ``reference``, e.g. the message that carried it) and stored untranslated."""
-    original = Coding(system=system, code=code, display=display)
-    found = selectors.translate(tenant_id=tenant_id, system=system, code=code, target_system=target_system, as_of=as_of)
-    if found is None:
-        services.record_unmapped(
-            tenant_id=tenant_id,
-            source_system=system,
-            code=code,
-            target_system=target_system,
-            display=display,
-            reference=reference,
-        )
-        return CodedValue(original=original, as_of=as_of)
-    return CodedValue(
-        original=original,
-        translated=found.target,
-        map_name=found.map_version.map_name,
-        map_version=found.map_version.version,
+    return services.code_value(
+        tenant_id=tenant_id,
+        system=system,
+        code=code,
+        display=display,
+        target_system=target_system,
         as_of=as_of,
+        reference=reference,
     )
 
 
@@ -75,8 +86,9 @@ def system_for_v2(*, tenant_id: int, v2_identifier: str) -> str | None:
 
 
 def seed_demo_catalogue(*, tenant_id: int) -> list[str]:
-    """The demo lab catalogue with its LOINC and fee-code maps (idempotent)."""
-    return demo.seed(tenant_id=tenant_id)
+    """The demo lab catalogue with its LOINC and fee-code maps (idempotent), in the caller's
+    transaction (its own when there is none)."""
+    return demo.seed_in_transaction(tenant_id=tenant_id)
 
 
 # Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR

@@ -124,6 +124,7 @@ class ConceptMapEntry(models.Model):
 
     class Meta:
         ordering = ["version_id", "source_system", "source_code", "valid_from"]
+        verbose_name_plural = "concept map entries"
         indexes = [
             models.Index(fields=["source_system", "source_code", "target_system"], name="concept_map_entry_lookup"),
         ]

@@ -1,6 +1,13 @@
 """Terminology writes: code systems, loading and publishing concept map versions, and the
 work list of unmapped codes.
 
+Transactions: a use case that an edge of terminology calls (the admin, a management command)
+owns its transaction (``transaction.atomic(durable=True)``): ``ensure_code_system``,
+``load_concept_map``, ``publish_versions``, ``map_unmapped``. A use case that other code also
+needs inside a transaction of its own wraps a step of the same name ending in
+``_in_transaction``, which runs in the caller's transaction (``atomic(savepoint=False)``; its
+own when there is none). Functions without a twin are steps.
+
 Events published: ``terminology.mapping_published`` → ``{"map", "version", "codes": [{"system",
 "code", "target_system"}]}``, once per tenant whose unmapped codes the publication covers.
 """
@@ -15,28 +22,27 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from clinic.contracts import Conflict, FieldProblem, InvalidInput, NotFound
+from clinic.contracts import FieldProblem, InvalidInput, NotFound
 from clinic.facade import publish
-from terminology import csvformat, engine
-from terminology.contracts import MAPPING_PUBLISHED, LoadResult
+from terminology import csvformat, engine, sql
+from terminology.contracts import MAPPING_PUBLISHED, CodedValue, Coding, LoadResult
+from terminology.errors import InvalidMapFile, MapVersionConflict, MapVersionNotFound
 from terminology.models import CodeSystem, ConceptMap, ConceptMapEntry, ConceptMapVersion, UnmappedCode
 
 logger = logging.getLogger("terminology")
 
 
-class InvalidMapFile(InvalidInput):
-    code = "invalid-map-file"
-
-
-class MapVersionConflict(Conflict):
-    code = "map-version-conflict"
-
-
-class MapVersionNotFound(NotFound):
-    code = "map-version-not-found"
-
-
 def ensure_code_system(
+    *, uri: str, name: str, tenant_id: int | None = None, v2_identifier: str = "", version: str = ""
+) -> CodeSystem:
+    """The use case of ``ensure_code_system_in_transaction``, in a transaction of its own."""
+    with transaction.atomic(durable=True):
+        return ensure_code_system_in_transaction(
+            uri=uri, name=name, tenant_id=tenant_id, v2_identifier=v2_identifier, version=version
+        )
+
+
+def ensure_code_system_in_transaction(
     *, uri: str, name: str, tenant_id: int | None = None, v2_identifier: str = "", version: str = ""
 ) -> CodeSystem:
     """The code system with this URI (global, or the tenant's), created if missing."""
@@ -54,7 +60,7 @@ def ensure_builtin_content() -> None:
 
     from terminology.content import v2tofhir
 
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         for version_id in v2tofhir.load(lambda name: apps.get_model("terminology", name), published_at=None):
             publish_version(version_id=version_id)
 
@@ -86,7 +92,31 @@ def load_concept_map(
     title: str = "",
     publish_now: bool = True,
 ) -> LoadResult:
-    """Load a concept map version from the CSV format of ``terminology.csvformat``.
+    """The use case of ``load_concept_map_in_transaction``, in a transaction of its own."""
+    with transaction.atomic(durable=True):
+        return load_concept_map_in_transaction(
+            data=data,
+            map_name=map_name,
+            version=version,
+            tenant_id=tenant_id,
+            url=url,
+            title=title,
+            publish_now=publish_now,
+        )
+
+
+def load_concept_map_in_transaction(
+    *,
+    data: bytes,
+    map_name: str,
+    version: str,
+    tenant_id: int | None,
+    url: str = "",
+    title: str = "",
+    publish_now: bool = True,
+) -> LoadResult:
+    """Load a concept map version from the CSV format of ``terminology.csvformat``, in the
+    caller's transaction.
 
     Loading the same file again under the same version is a no-op. Raises InvalidMapFile (every
     problem with its line; nothing is loaded), MapVersionConflict (this version exists with other
@@ -100,7 +130,7 @@ def load_concept_map(
         raise InvalidMapFile(f"The concept map file has {len(problems)} problem(s); nothing was loaded.", problems)
     if not rows:
         raise InvalidMapFile("The concept map file has no entries.", [FieldProblem("file", "has no rows")])
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         concept_map, _ = ConceptMap.objects.get_or_create(
             tenant_id=tenant_id,
             name=map_name,
@@ -146,11 +176,19 @@ def load_concept_map(
     return LoadResult(map_name=map_name, version=version, entries=len(rows), created=True, published=publish_now)
 
 
+def publish_versions(*, version_ids: list[int]) -> int:
+    """Publish these draft versions (see ``publish_version``) in one transaction of their own;
+    returns how many were drafts. Raises MapVersionNotFound."""
+    with transaction.atomic(durable=True):
+        return sum(publish_version(version_id=version_id) for version_id in version_ids)
+
+
 def publish_version(*, version_id: int) -> bool:
-    """Publish a draft version (it applies to dates from today on); returns False if it was
-    already published. Releases the unmapped codes it now covers and tells their tenants
-    (``terminology.mapping_published``)."""
-    with transaction.atomic():
+    """Publish a draft version (it applies to dates from today on), in the caller's
+    transaction; returns False if it was already published. Releases the unmapped codes it now
+    covers and tells their tenants (``terminology.mapping_published``). Raises
+    MapVersionNotFound."""
+    with transaction.atomic(savepoint=False):
         version = (
             ConceptMapVersion.objects.select_for_update().select_related("concept_map").filter(pk=version_id).first()
         )
@@ -173,15 +211,7 @@ def _release_unmapped(version: ConceptMapVersion) -> None:
     tenant_id = version.concept_map.tenant_id
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE terminology_unmappedcode u SET resolved_at = now()
-              FROM terminology_conceptmapentry e
-             WHERE e.version_id = %s AND u.resolved_at IS NULL
-               AND u.source_system = e.source_system AND u.code = e.source_code
-               AND u.target_system = e.target_system
-               AND (%s::bigint IS NULL OR u.tenant_id = %s::bigint)
-            RETURNING u.tenant_id, u.source_system, u.code, u.target_system
-            """,
+            sql.RELEASE_UNMAPPED,
             [version.pk, tenant_id, tenant_id],
         )
         released = cursor.fetchall()
@@ -203,19 +233,44 @@ def record_unmapped(
     resolved and turns up unmapped again (its map moved on) is opened again."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            INSERT INTO terminology_unmappedcode
-                   (tenant_id, source_system, code, target_system, display, first_seen_at, last_seen_at, count,
-                    last_reference, resolved_at)
-            VALUES (%s, %s, %s, %s, %s, now(), now(), 1, %s, NULL)
-            ON CONFLICT (tenant_id, source_system, code, target_system) DO UPDATE
-               SET count = terminology_unmappedcode.count + 1, last_seen_at = now(),
-                   last_reference = EXCLUDED.last_reference, resolved_at = NULL,
-                   display = CASE WHEN EXCLUDED.display <> '' THEN EXCLUDED.display
-                                  ELSE terminology_unmappedcode.display END
-            """,
+            sql.RECORD_UNMAPPED,
             [tenant_id, source_system, code[:100], target_system, display[:500], reference[:200]],
         )
+
+
+def code_value(
+    *,
+    tenant_id: int,
+    system: str,
+    code: str,
+    display: str = "",
+    target_system: str,
+    as_of: date,
+    reference: str = "",
+) -> CodedValue:
+    """See ``terminology.facade.code_value``: the translation as of ``as_of``, or the original
+    alone after counting it on the work list."""
+    original = Coding(system=system, code=code, display=display)
+    found = engine.translate(
+        tenant_id=tenant_id, source_system=system, code=code, target_system=target_system, as_of=as_of
+    )
+    if found is None:
+        record_unmapped(
+            tenant_id=tenant_id,
+            source_system=system,
+            code=code,
+            target_system=target_system,
+            display=display,
+            reference=reference,
+        )
+        return CodedValue(original=original, as_of=as_of)
+    return CodedValue(
+        original=original,
+        translated=found.target,
+        map_name=found.map_version.map_name,
+        map_version=found.map_version.version,
+        as_of=as_of,
+    )
 
 
 def map_unmapped(
@@ -229,7 +284,7 @@ def map_unmapped(
     actor: str,
 ) -> ConceptMapVersion:
     """Map a work-list code: a new version of ``concept_map`` = its latest published entries plus
-    this one, published at once. Raises InvalidInput, NotFound."""
+    this one, published at once, in a transaction of its own. Raises InvalidInput, NotFound."""
     unmapped = UnmappedCode.objects.filter(pk=unmapped_id).first()
     concept_map = ConceptMap.objects.filter(pk=concept_map_id).first()
     if unmapped is None or concept_map is None:
@@ -238,7 +293,7 @@ def map_unmapped(
         raise NotFound("No such concept map.")
     if not target_code.strip():
         raise InvalidInput("A target code is required.", [FieldProblem("target_code", "must not be blank")])
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         # One mapping at a time per map: each copies the latest version, so two at once would
         # each drop the other's entry.
         ConceptMap.objects.select_for_update().get(pk=concept_map.pk)

@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clinic.api.base import TenantAPIView
 from clinic.api.pagination import CursorPage
-from identity import facade, selectors
+from identity import facade, selectors, services
 from identity.api import serializers as s
 from identity.contracts import MergeOutcome, MovedRow, UnmergeOutcome
-from identity.serialise import patient_json
+from identity.serialise import candidate_json, patient_json
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -60,15 +59,14 @@ class PatientListView(TenantAPIView):
     )
     def post(self, request: Request) -> Response:
         data = self.parse_body(s.RegisterIn)
-        with transaction.atomic(durable=True):
-            registration = facade.register_patient(
-                tenant_id=self.tenant_id,
-                identifiers=s.to_identifiers(data),
-                demographics=s.to_demographics(data),
-                confirm_new=data["confirm_new"],
-                idempotency_key=request.headers.get("Idempotency-Key"),
-                actor=self.principal.actor,
-            )
+        registration = services.register_patient(
+            tenant_id=self.tenant_id,
+            identifiers=s.to_identifiers(data),
+            demographics=s.to_demographics(data),
+            confirm_new=data["confirm_new"],
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            actor=self.principal.actor,
+        )
         response = Response(patient_json(registration.patient), status=201 if registration.created else 200)
         response["Location"] = f"/api/patients/{registration.patient.id}"
         return response
@@ -86,8 +84,6 @@ class PatientMatchView(TenantAPIView):
     @extend_schema(request=s.MatchIn, responses=s.MatchOut, summary="Find patients that may be this person")
     def post(self, request: Request) -> Response:
         data = self.parse_body(s.MatchIn)
-        from identity.matching import candidate_json
-
         candidates = facade.match_patients(
             tenant_id=self.tenant_id, demographics=s.to_demographics(data), identifiers=s.to_identifiers(data)
         )
@@ -125,14 +121,13 @@ class PatientMergeView(TenantAPIView):
     @extend_schema(request=s.MergeIn, responses=s.MergeOut, summary="Merge the source patient into this one")
     def post(self, request: Request, patient_id: UUID) -> Response:
         data = self.parse_body(s.MergeIn)
-        with transaction.atomic(durable=True):
-            outcome = facade.merge_patients(
-                tenant_id=self.tenant_id,
-                source_id=data["source"],
-                target_id=patient_id,
-                reason=data["reason"],
-                actor=self.principal.actor,
-            )
+        outcome = services.merge_patients(
+            tenant_id=self.tenant_id,
+            source_id=data["source"],
+            target_id=patient_id,
+            reason=data["reason"],
+            actor=self.principal.actor,
+        )
         return Response(merge_json(outcome))
 
 
@@ -140,19 +135,14 @@ class PatientUnmergeView(TenantAPIView):
     @extend_schema(request=s.UnmergeIn, responses=s.UnmergeOut, summary="Undo the merge of this (source) patient")
     def post(self, request: Request, patient_id: UUID) -> Response:
         data = self.parse_body(s.UnmergeIn)
-        with transaction.atomic(durable=True):
-            outcome = facade.unmerge_patient(
-                tenant_id=self.tenant_id, source_id=patient_id, reason=data["reason"], actor=self.principal.actor
-            )
+        outcome = services.unmerge_patient(
+            tenant_id=self.tenant_id, source_id=patient_id, reason=data["reason"], actor=self.principal.actor
+        )
         return Response(unmerge_json(outcome))
 
 
 class IdentifierSystemListView(TenantAPIView):
     @extend_schema(responses=s.IdentifierSystemOut(many=True), summary="Identifier systems this tenant accepts")
     def get(self, request: Request) -> Response:
-        from identity import services
-
-        if not selectors.identifier_systems(tenant_id=self.tenant_id).exists():
-            services.ensure_identifier_systems(tenant_id=self.tenant_id)
-        systems = selectors.identifier_systems(tenant_id=self.tenant_id)
+        systems = services.identifier_systems(tenant_id=self.tenant_id)
         return Response({"results": s.IdentifierSystemOut(systems, many=True).data})

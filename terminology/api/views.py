@@ -11,14 +11,10 @@ from rest_framework.response import Response
 
 from clinic.api.base import TenantAPIView
 from clinic.api.pagination import CursorPage
-from clinic.contracts import NotFound
 from terminology import selectors
 from terminology.api import serializers as s
 from terminology.contracts import Translation
-
-
-class Unmapped(NotFound):
-    code = "unmapped"
+from terminology.errors import Unmapped
 
 
 def translation_json(t: Translation, on: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from clinic.models import OutboxEvent
 from encounters import services
 from encounters.models import Appointment, Slot
 from tests.encounters.helpers import make_clinic
-from tests.identity.helpers import NHS_NUMBERS, register
+from tests.support.identity import NHS_NUMBERS, register
 
 pytestmark = pytest.mark.django_db
 

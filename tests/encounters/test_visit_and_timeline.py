@@ -18,7 +18,7 @@ from encounters import services
 from encounters.contracts import EncounterStatus
 from encounters.models import Encounter, TimelineEntry
 from tests.encounters.helpers import make_clinic
-from tests.identity.helpers import NHS_NUMBERS, register
+from tests.support.identity import NHS_NUMBERS, register
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db

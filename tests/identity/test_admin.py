@@ -7,8 +7,8 @@ import pytest
 from clinic.contracts import Role
 from identity.models import MergeRecord, Patient
 from tests.clinic.factories import MembershipFactory, TenantFactory, UserFactory
-from tests.identity.helpers import NHS_NUMBERS, register
 from tests.probe.models import ProbeChart
+from tests.support.identity import NHS_NUMBERS, register
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +106,14 @@ def test_editing_a_patient_in_admin_keeps_matching_and_search_true(client, tenan
 
     found = search_patients(tenant_id=tenant_admin.tenant_id, family="JONES", birth_date=datetime.date(1980, 2, 3))
     assert [p.id for p in found] == [patient.id]
+
+
+def test_every_identity_model_has_a_proper_plural_name():
+    import re
+
+    from django.apps import apps
+
+    plurals = {m._meta.verbose_name_plural for m in apps.get_app_config("identity").get_models()}
+
+    assert [p for p in plurals if re.search(r"[^aeiou]ys$", str(p))] == []
+    assert "merge ledger entries" in plurals

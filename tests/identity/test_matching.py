@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import factory
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -14,7 +15,8 @@ from clinic import services as kernel
 from identity.contracts import NHS_NUMBER_SYSTEM, Demographics, Gender, HumanName
 from identity.facade import match_patients
 from tests.clinic.factories import TenantFactory, api_token
-from tests.identity.helpers import NHS_NUMBERS, register
+from tests.identity.factories import PatientFactory
+from tests.support.identity import NHS_NUMBERS, register
 
 pytestmark = pytest.mark.django_db
 
@@ -158,18 +160,15 @@ def test_match_writes_nothing_and_needs_only_read_scope(api, tenant):
 def test_candidates_come_from_indexed_blocks_not_a_table_scan(tenant):
     import random
 
-    from identity.models import Patient
-
     rng = random.Random(7)
-    Patient.objects.bulk_create(
-        Patient(
-            tenant=tenant,
-            family=f"F{i}",
-            family_key=f"f{i % 700}",
-            given_key=f"g{i % 50}",
-            birth_date=datetime.date(1930, 1, 1) + datetime.timedelta(days=rng.randrange(30000)),
-        )
-        for i in range(3000)
+    PatientFactory.create_batch(
+        3000,
+        tenant=tenant,
+        family=factory.Sequence(lambda i: f"F{i % 700}"),
+        given=factory.Sequence(lambda i: [f"G{i % 50}"]),
+        birth_date=factory.LazyFunction(
+            lambda: datetime.date(1930, 1, 1) + datetime.timedelta(days=rng.randrange(30000))
+        ),
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE identity_patient")
@@ -192,13 +191,8 @@ def test_candidates_come_from_indexed_blocks_not_a_table_scan(tenant):
 
 
 def test_a_crowded_birth_date_does_not_hide_the_patient_with_the_same_name(tenant):
-    from identity.models import Patient
-
     placeholder = datetime.date(1950, 1, 1)
-    Patient.objects.bulk_create(
-        Patient(tenant=tenant, family=f"Other{i}", family_key=f"other{i}", given_key="x", birth_date=placeholder)
-        for i in range(600)
-    )
+    PatientFactory.create_batch(600, tenant=tenant, given=["X"], birth_date=placeholder)
     wanted = register(tenant, family="Smith", given=("Ada",), birth_date=placeholder)
 
     matches = match_patients(

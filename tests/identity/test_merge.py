@@ -14,8 +14,8 @@ from identity import facade
 from identity.contracts import NHS_NUMBER_SYSTEM
 from identity.models import MergeRecord, Patient, PatientIdentifier
 from tests.clinic.factories import TenantFactory, api_token
-from tests.identity.helpers import NHS_NUMBERS, mrn_system, register
 from tests.probe.models import ProbeChart
+from tests.support.identity import NHS_NUMBERS, mrn_system, register
 
 pytestmark = pytest.mark.django_db
 
@@ -214,12 +214,12 @@ def test_unmerge_is_refused_while_the_target_is_itself_merged(api, tenant):
 def test_a_failure_during_merge_leaves_nothing_half_done(tenant, monkeypatch):
     source, target = register(tenant, nhs=NHS_NUMBERS[0]), register(tenant, mrn="T-1")
     ProbeChart.objects.create(patient_id=source.id)
-    from identity import services
+    from identity.services import merging
 
     def explode(**_kwargs):
         raise RuntimeError("the event store is unavailable")
 
-    monkeypatch.setattr(services, "publish", explode)
+    monkeypatch.setattr(merging, "publish", explode)
 
     with pytest.raises(RuntimeError), transaction.atomic():
         facade.merge_patients(tenant_id=tenant.pk, source_id=source.id, target_id=target.id, reason="r", actor="t")

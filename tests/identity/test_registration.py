@@ -13,7 +13,7 @@ from identity.contracts import NHS_NUMBER_SYSTEM
 from identity.models import Patient, PatientIdentifier
 from identity.services import ensure_identifier_systems
 from tests.clinic.factories import TenantFactory, api_token
-from tests.identity.helpers import NHS_NUMBERS, mrn_system, register
+from tests.support.identity import NHS_NUMBERS, mrn_system, register
 
 pytestmark = pytest.mark.django_db
 

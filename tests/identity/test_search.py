@@ -7,9 +7,11 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from identity import facade
 from identity.contracts import NHS_NUMBER_SYSTEM
 from tests.clinic.factories import TenantFactory, api_token
-from tests.identity.helpers import NHS_NUMBERS, mrn_system, register
+from tests.identity.factories import PatientFactory, PatientIdentifierFactory
+from tests.support.identity import NHS_NUMBERS, mrn_system, register
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +38,7 @@ def test_read_a_patient(api, tenant):
 
 
 def test_another_tenants_patient_is_404_like_a_missing_one(api):
-    theirs = register(TenantFactory(), nhs=NHS_NUMBERS[0])
+    theirs = PatientFactory()
 
     foreign = api.get(f"/api/patients/{theirs.id}")
     missing = api.get(f"/api/patients/{uuid.uuid4()}")
@@ -73,8 +75,7 @@ def test_search_by_family_and_birth_date_normalises_the_name(api, tenant):
 
 
 def test_results_are_paginated_with_a_next_link(api, tenant):
-    for _ in range(3):
-        register(tenant, family="Smith")
+    PatientFactory.create_batch(3, tenant=tenant, family="Smith")
 
     first = api.get("/api/patients", {"family": "smith", "page_size": 2}).json()
     second = api.get(first["next"]).json()
@@ -91,3 +92,14 @@ def test_bad_search_parameters_are_400(api, query):
 
     assert response.status_code == 400
     assert {e["field"] for e in response.json()["errors"]} == set(query)
+
+
+def test_a_patient_is_found_by_the_hl7_v2_identifiers_of_any_system_the_tenant_knows(tenant):
+    held = PatientIdentifierFactory(patient__tenant=tenant, system__assigning_authority="ACMELAB", value="L-1")
+    PatientIdentifierFactory(system__assigning_authority="ACMELAB", value="L-2")  # another tenant's
+
+    found = facade.patients_by_v2_identifiers(
+        tenant_id=tenant.pk, identifiers=[("ACMELAB", "L-1"), ("ACMELAB", "L-2"), ("UNKNOWN", "L-1")]
+    )
+
+    assert found == {("ACMELAB", "L-1"): held.patient_id}

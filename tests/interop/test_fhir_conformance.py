@@ -44,7 +44,7 @@ from tests.clinic.factories import api_token
 from tests.encounters.helpers import make_clinic
 from tests.interop.fhir_support import Fhir, charted_visit, entries, fhir_client
 from tests.interop.hl7 import LabVisit, add_lab_identifier_system, sample, sample_patient_with_order
-from tests.terminology.helpers import csv_bytes
+from tests.support.terminology import csv_bytes
 
 SERVED = {
     "Appointment",

@@ -21,8 +21,8 @@ from interop.models import LabPartner, OutboundMessage
 from orders import services as orders
 from terminology.facade import seed_demo_catalogue
 from tests.encounters.helpers import make_clinic
-from tests.identity.helpers import NHS_NUMBERS, register
 from tests.support.fake_lab import FakeLab
+from tests.support.identity import NHS_NUMBERS, register
 from tests.support.waiting import wait_for
 from tests.support.worker import running_worker
 

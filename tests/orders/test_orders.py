@@ -15,7 +15,7 @@ from encounters.models import TimelineEntry
 from orders.models import ServiceRequest
 from terminology.facade import seed_demo_catalogue
 from tests.encounters.helpers import make_clinic
-from tests.identity.helpers import NHS_NUMBERS, register
+from tests.support.identity import NHS_NUMBERS, register
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,8 @@ from terminology import engine
 from terminology.facade import code_value, translate
 from terminology.models import ConceptMap, ConceptMapVersion, UnmappedCode
 from tests.clinic.factories import MembershipFactory, TenantFactory, UserFactory, api_token
-from tests.terminology.helpers import LAB, LOINC, entry, lab_system, load
+from tests.support.terminology import LAB, LOINC, entry, lab_system, load
+from tests.terminology.factories import ConceptMapEntryFactory, UnmappedCodeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -74,10 +75,8 @@ def test_translate_with_missing_or_bad_parameters_is_400(api, query, fields):
 
 
 def test_unmapped_list_is_the_callers_tenants(api, tenant):
-    code_value(
-        tenant_id=tenant.pk, system=LAB, code="XYZ", display="Mystery", target_system=LOINC, as_of=datetime.date.today()
-    )
-    code_value(tenant_id=TenantFactory().pk, system=LAB, code="OTHER", target_system=LOINC, as_of=datetime.date.today())
+    UnmappedCodeFactory(tenant=tenant, code="XYZ", display="Mystery")
+    UnmappedCodeFactory(code="OTHER")  # another tenant's
 
     body = api.get("/api/terminology/unmapped").json()
 
@@ -116,13 +115,9 @@ def test_tenant_admin_sees_global_maps_read_only(client, tenant_admin):
 
 
 def test_admin_publishes_a_draft(client, tenant_admin, tenant):
-    from terminology import services
-    from tests.terminology.helpers import csv_bytes
-
-    services.load_concept_map(
-        data=csv_bytes(entry("GLU", "1-1")), map_name="ours", version="d1", tenant_id=tenant.pk, publish_now=False
-    )
-    draft = ConceptMapVersion.objects.get(label="d1")
+    draft = ConceptMapEntryFactory(
+        version__concept_map__tenant=tenant, source_system=LAB, source_code="GLU", target_code="1-1"
+    ).version
 
     client.post("/admin/terminology/conceptmapversion/", {"action": "publish", "_selected_action": [draft.pk]})
 
@@ -165,17 +160,16 @@ def test_map_it_from_the_work_list_publishes_a_new_version_with_the_old_entries(
 
 
 def test_map_it_refuses_another_tenants_code(client, tenant_admin):
-    other = TenantFactory()
-    code_value(tenant_id=other.pk, system=LAB, code="XYZ", target_system=LOINC, as_of=datetime.date.today())
+    theirs = UnmappedCodeFactory()
 
-    response = client.get(f"/admin/terminology/unmappedcode/{UnmappedCode.objects.get().pk}/map/")
+    response = client.get(f"/admin/terminology/unmappedcode/{theirs.pk}/map/")
 
     assert response.status_code == 404
 
 
 def test_overlapping_entries_in_a_draft_are_a_form_error_not_a_500(client, tenant_admin, tenant):
     from terminology import services
-    from tests.terminology.helpers import csv_bytes
+    from tests.support.terminology import csv_bytes
 
     services.load_concept_map(
         data=csv_bytes(entry("GLU", "1-1")), map_name="ours", version="d1", tenant_id=tenant.pk, publish_now=False
@@ -206,3 +200,15 @@ def test_overlapping_entries_in_a_draft_are_a_form_error_not_a_500(client, tenan
     assert response.status_code == 200
     assert "validity overlaps" in response.content.decode()
     assert draft.entries.count() == 1
+
+
+def test_the_admin_index_names_concept_map_entries_in_a_proper_plural(client, tenant_admin):
+    import re
+
+    from django.apps import apps
+
+    page = client.get("/admin/").content.decode()
+    plurals = [str(m._meta.verbose_name_plural) for m in apps.get_app_config("terminology").get_models()]
+
+    assert "Concept map entries" in page
+    assert [p for p in plurals if re.search(r"[^aeiou]ys$", p)] == []

@@ -8,12 +8,12 @@ import pytest
 from django.db import transaction
 
 from clinic.models import OutboxEvent
-from terminology import engine
+from terminology import demo, engine
 from terminology.contracts import LOINC, CodedValue, v2_table
 from terminology.facade import code_value, seed_demo_catalogue, system_for_v2, translate
 from terminology.models import Concept, UnmappedCode
 from tests.clinic.factories import TenantFactory
-from tests.terminology.helpers import LAB, entry, lab_system, load
+from tests.support.terminology import LAB, entry, lab_system, load
 
 pytestmark = pytest.mark.django_db
 TODAY = datetime.date(2026, 1, 15)
@@ -72,7 +72,7 @@ def test_demo_catalogue_maps_to_loinc_and_fee_codes_and_seeding_twice_changes_no
     assert fbc is not None and fbc.target.code == "24317-0"  # as in the sample LAB-ORM-1/ORU-1 messages
     assert fee is not None and fee.target.code == "LAB-CHEM-03"
     assert all("already loaded" in line for line in again)
-    assert Concept.objects.filter(code_system__uri=catalogue).count() == 12
+    assert Concept.objects.filter(code_system__uri=catalogue).count() == len(demo.CATALOGUE)
 
 
 def test_coded_value_keeps_the_original_the_translation_and_the_map_version():

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from terminology.models import ConceptMap, ConceptMapEntry, ConceptMapVersion
 from tests.clinic.factories import TenantFactory
-from tests.terminology.helpers import HEADER, LAB, csv_bytes, entry, lab_system
+from tests.support.terminology import HEADER, LAB, csv_bytes, entry, lab_system
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,10 @@ from django.test import override_settings
 
 from terminology import engine
 from terminology.facade import translate
-from terminology.models import CodeSystem, Concept, ConceptMapVersion
+from terminology.models import CodeSystem, ConceptMapVersion
 from tests.clinic.factories import TenantFactory
-from tests.terminology.helpers import LAB, LOINC, entry, lab_system, load
+from tests.support.terminology import LAB, LOINC, entry, lab_system, load
+from tests.terminology.factories import ConceptFactory
 
 pytestmark = pytest.mark.django_db
 D = datetime.date
@@ -101,9 +102,7 @@ def test_the_translation_names_the_map_version_and_its_validity(tenant):
 
 def test_retired_target_concepts_are_reported_as_retired_after_retirement(tenant):
     loinc = CodeSystem.objects.get(uri=LOINC, tenant=None)
-    Concept.objects.create(
-        code_system=loinc, code="1111-1", display="Old glucose", status="retired", effective_to=D(2025, 1, 1)
-    )
+    ConceptFactory(code_system=loinc, code="1111-1", status="retired", effective_to=D(2025, 1, 1))
     load(entry("GLU", "1111-1"), version="v1", published_on=D(2020, 1, 1))
 
     before = translate(tenant_id=tenant.pk, system=LAB, code="GLU", target_system=LOINC, as_of=D(2024, 12, 31))
@@ -166,7 +165,7 @@ def test_unknown_code_is_unmapped(tenant):
 
 def test_draft_versions_are_not_used(tenant):
     from terminology import services
-    from tests.terminology.helpers import csv_bytes
+    from tests.support.terminology import csv_bytes
 
     services.load_concept_map(
         data=csv_bytes(entry("GLU", "1111-1")), map_name="drafty", version="d1", tenant_id=None, publish_now=False
@@ -215,12 +214,8 @@ def test_a_later_version_fills_in_a_code_that_was_unmapped_on_an_earlier_date(te
 
 
 def test_a_tenants_local_code_system_does_not_change_anothers_concept_status(tenant):
-    from terminology import services
-
-    other = TenantFactory()
-    services.ensure_code_system(uri=LOINC, name="Their LOINC copy", tenant_id=other.pk)
-    theirs = CodeSystem.objects.get(uri=LOINC, tenant=other)
-    Concept.objects.create(code_system=theirs, code="1111-1", status="retired")
+    theirs = ConceptFactory(code_system__uri=LOINC, code="1111-1", status="retired").code_system
+    other = theirs.tenant
     load(entry("GLU", "1111-1"), version="v1", published_on=D(2020, 1, 1))
 
     mine = translate(tenant_id=tenant.pk, system=LAB, code="GLU", target_system=LOINC, as_of=D(2025, 1, 1))

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from clinic.facade import get_tenant
-from terminology.facade import seed_demo_catalogue
+from terminology import demo
 
 
 class Command(BaseCommand):
@@ -15,5 +15,5 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", default="demo")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for line in seed_demo_catalogue(tenant_id=get_tenant(slug=options["tenant"]).id):
+        for line in demo.seed(tenant_id=get_tenant(slug=options["tenant"]).id):
             self.stdout.write(line)

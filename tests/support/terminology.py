@@ -1,4 +1,4 @@
-"""Building concept maps in tests through the real loader."""
+"""Building concept maps in tests through the real loader (shared by every test folder)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def entry(code: str, target: str, *, valid_from: str = "", valid_to: str = "", s
 
 
 def lab_system(tenant_id: int | None = None) -> None:
-    services.ensure_code_system(uri=LAB, name="Test lab codes", tenant_id=tenant_id)
+    services.ensure_code_system_in_transaction(uri=LAB, name="Test lab codes", tenant_id=tenant_id)
 
 
 def load(
@@ -47,7 +47,9 @@ def load(
     name: str = "lab-to-loinc",
     published_on: datetime.date | None = None,
 ) -> ConceptMapVersion:
-    services.load_concept_map(data=csv_bytes(*entries), map_name=name, version=version, tenant_id=tenant_id)
+    services.load_concept_map_in_transaction(
+        data=csv_bytes(*entries), map_name=name, version=version, tenant_id=tenant_id
+    )
     owner: dict[str, object] = (
         {"concept_map__tenant__isnull": True} if tenant_id is None else {"concept_map__tenant_id": tenant_id}
     )

@@ -1,4 +1,4 @@
-"""Registering patients in tests, through the real facade."""
+"""Registering patients in tests, through the real facade (shared by every test folder)."""
 
 from __future__ import annotations
 

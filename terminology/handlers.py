@@ -1,1 +1,0 @@
-"""Event subscriptions of terminology (registered with clinic.facade.subscriber)."""
