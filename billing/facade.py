@@ -8,9 +8,20 @@ from uuid import UUID
 
 from billing import selectors, services
 from billing.contracts import ChargeRecord
+from billing.errors import AlreadyCharged, NoFeeForCode, UnmappedBillingCode
 from clinic.rows import Publisher
 
-__all__ = ["charges_of_encounter", "post_charge", "reverse_charges", "seed_demo_fees"]
+__all__ = [
+    "AlreadyCharged",
+    "NoFeeForCode",
+    "UnmappedBillingCode",
+    "charges_of_encounter",
+    "count_rows",
+    "post_charge",
+    "read_rows",
+    "reverse_charges",
+    "seed_demo_fees",
+]
 
 
 def post_charge(
@@ -24,7 +35,7 @@ def post_charge(
     source: str,
 ) -> ChargeRecord:
     """Bill a catalogue item in the caller's transaction (see ``billing.services.post_charge``).
-    Raises InvalidInput (no billing code, no price), Conflict (already charged)."""
+    Raises UnmappedBillingCode (no billing code), NoFeeForCode (no price), AlreadyCharged."""
     charge = services.post_charge(
         tenant_id=tenant_id,
         patient_id=patient_id,

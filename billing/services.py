@@ -15,26 +15,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.contracts import CHARGE_POSTED, CHARGE_REVERSED
+from billing.errors import AlreadyCharged, NoFeeForCode, UnmappedBillingCode
 from billing.models import ChargeItem, FeeScheduleEntry
-from clinic.contracts import Conflict, FieldProblem, InvalidInput
+from clinic.contracts import FieldProblem
 from clinic.facade import get_tenant, publish
 from terminology.contracts import fee_code_system
 from terminology.facade import translate
-
-
-class UnmappedBillingCode(InvalidInput):
-    """The catalogue code has no fee code on that date: the clinical step is refused rather
-    than left unbilled."""
-
-    code = "unmapped-billing-code"
-
-
-class NoFeeForCode(InvalidInput):
-    code = "no-fee-for-code"
-
-
-class AlreadyCharged(Conflict):
-    code = "already-charged"
 
 
 def price_on(*, tenant_id: int, code: str, on: date) -> FeeScheduleEntry | None:

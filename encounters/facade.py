@@ -9,13 +9,33 @@ from uuid import UUID
 from clinic.rows import Publisher
 from encounters import selectors
 from encounters.contracts import EncounterRef, EncounterStatus
+from encounters.errors import (
+    AlreadyInProgress,
+    AppointmentNotFound,
+    EncounterNotFound,
+    InvalidTransition,
+    SlotInThePast,
+    SlotNotFound,
+    SlotTaken,
+    VisitNumberTaken,
+)
 
 __all__ = [
+    "AlreadyInProgress",
+    "AppointmentNotFound",
+    "EncounterNotFound",
+    "InvalidTransition",
+    "SlotInThePast",
+    "SlotNotFound",
+    "SlotTaken",
+    "VisitNumberTaken",
     "active_encounter_ids",
+    "count_rows",
     "find_encounter_by_visit_number",
     "get_encounter",
     "import_encounter",
     "lock_encounter",
+    "read_rows",
     "register_cancel_guard",
     "seed_demo_schedule",
     "timeline_pushes",
@@ -31,15 +51,14 @@ def register_cancel_guard(guard: Callable[[int, UUID], str | None]) -> None:
 
 
 def get_encounter(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
-    """Raises NotFound (also for another tenant's encounter)."""
+    """Raises EncounterNotFound (also for another tenant's encounter)."""
     return selectors.encounter_ref(selectors.get_encounter_row(tenant_id=tenant_id, encounter_id=encounter_id))
 
 
 def lock_encounter(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
     """The encounter, share-locked until the caller's transaction ends (so it cannot finish
-    while an order is placed in it). Raises NotFound."""
+    while an order is placed in it). Raises EncounterNotFound."""
     from encounters.models import Encounter
-    from encounters.services import EncounterNotFound
 
     found = Encounter.objects.select_for_update(no_key=True).filter(tenant_id=tenant_id, pk=encounter_id).first()
     if found is None:
@@ -60,8 +79,8 @@ def import_encounter(
 ) -> EncounterRef:
     """Record a visit that happened elsewhere or earlier, as it was, in the caller's transaction
     (see ``encounters.services.import_encounter``). Idempotent on the visit number: a re-run
-    returns the encounter the first run made. Raises InvalidInput, NotFound, VisitNumberTaken,
-    AlreadyInProgress."""
+    returns the encounter the first run made. Raises InvalidInput, NotFound (site, patient),
+    VisitNumberTaken, AlreadyInProgress."""
     from encounters import services
 
     encounter, _created = services.import_encounter(

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from clinic.rows import ReadView
 from encounters.contracts import EncounterRef, EncounterStatus
+from encounters.errors import AppointmentNotFound, EncounterNotFound
 from encounters.models import Appointment, Encounter, Practitioner, Slot, TimelineEntry
 
 
@@ -47,8 +48,6 @@ def free_slots(*, tenant_id: int, practitioner_id: int, after: datetime) -> Quer
 
 
 def get_appointment(*, tenant_id: int, appointment_id: UUID) -> Appointment:
-    from encounters.services import AppointmentNotFound
-
     found = Appointment.objects.select_related("slot").filter(tenant_id=tenant_id, pk=appointment_id).first()
     if found is None:
         raise AppointmentNotFound("No such appointment.")
@@ -56,8 +55,6 @@ def get_appointment(*, tenant_id: int, appointment_id: UUID) -> Appointment:
 
 
 def get_encounter_row(*, tenant_id: int, encounter_id: UUID) -> Encounter:
-    from encounters.services import EncounterNotFound
-
     found = Encounter.objects.filter(tenant_id=tenant_id, pk=encounter_id).first()
     if found is None:
         raise EncounterNotFound("No such encounter.")

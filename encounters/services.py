@@ -23,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from clinic.contracts import Conflict, Event, FieldProblem, InvalidInput, NotFound
+from clinic.contracts import Event, FieldProblem, InvalidInput, NotFound
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, publish
 from encounters import live, selectors
 from encounters.contracts import (
@@ -36,44 +36,22 @@ from encounters.contracts import (
     ENCOUNTER_STARTED,
     EncounterStatus,
 )
+from encounters.errors import (
+    AlreadyInProgress,
+    AppointmentNotFound,
+    EncounterNotFound,
+    InvalidTransition,
+    SlotInThePast,
+    SlotNotFound,
+    SlotTaken,
+    VisitNumberTaken,
+)
 from encounters.models import Appointment, Encounter, Practitioner, ScheduleTemplate, Slot, TimelineEntry
 from identity.facade import lock_patient_for_write
 
 logger = logging.getLogger("encounters")
 
 VISIT_NUMBER_LENGTH = Encounter._meta.get_field("visit_number").max_length or 20
-
-
-class SlotNotFound(NotFound):
-    code = "slot-not-found"
-
-
-class SlotTaken(Conflict):
-    code = "slot-taken"
-
-
-class SlotInThePast(InvalidInput):
-    code = "slot-in-the-past"
-
-
-class AppointmentNotFound(NotFound):
-    code = "appointment-not-found"
-
-
-class EncounterNotFound(NotFound):
-    code = "encounter-not-found"
-
-
-class InvalidTransition(Conflict):
-    code = "invalid-transition"
-
-
-class AlreadyInProgress(Conflict):
-    code = "encounter-already-in-progress"
-
-
-class VisitNumberTaken(Conflict):
-    code = "visit-number-taken"
 
 
 # --- Practitioners, templates, slots -----------------------------------------------------------

@@ -11,6 +11,7 @@ from django.utils import timezone
 from clinic.facade import get_tenant
 from clinic.rows import ReadView, coded_filters
 from orders.contracts import CatalogueItem, OrderRecord, OrderStatus, Priority
+from orders.errors import OrderNotFound
 from orders.models import ServiceRequest
 from terminology.contracts import LOINC, catalogue_system
 from terminology.facade import concepts_of, translate
@@ -39,8 +40,6 @@ def orders_of_encounter(*, tenant_id: int, encounter_id: UUID) -> QuerySet[Servi
 
 
 def get_order(*, tenant_id: int, order_id: UUID) -> ServiceRequest:
-    from orders.services import OrderNotFound
-
     found = ServiceRequest.objects.filter(tenant_id=tenant_id, pk=order_id).first()
     if found is None:
         raise OrderNotFound("No such order.")

@@ -14,27 +14,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.facade import post_charge, reverse_charges
-from clinic.contracts import Conflict, FieldProblem, InvalidInput, NotFound
+from clinic.contracts import Conflict, FieldProblem
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, get_tenant, publish
 from encounters.facade import get_encounter, lock_encounter
 from identity.facade import lock_patient_for_write
 from orders.contracts import ORDER_CANCELLED, ORDER_PLACED, OrderStatus, Priority
+from orders.errors import EncounterClosed, OrderNotFound, UnknownCatalogueCode
 from orders.models import ServiceRequest
 from terminology.contracts import LOINC, catalogue_system
 from terminology.facade import code_value, concepts_of
-
-
-class OrderNotFound(NotFound):
-    code = "order-not-found"
-
-
-class EncounterClosed(Conflict):
-    code = "encounter-closed"
-
-
-class UnknownCatalogueCode(InvalidInput):
-    code = "unknown-catalogue-code"
-
 
 MAX_CODES_PER_REQUEST = 50
 
