@@ -9,6 +9,7 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from clinic.db import prepared_cursor
 from clinic.rows import ReadView
 from encounters.contracts import EncounterRef, EncounterStatus
 from encounters.errors import AppointmentNotFound, EncounterNotFound
@@ -61,6 +62,16 @@ def get_encounter_row(*, tenant_id: int, encounter_id: UUID) -> Encounter:
     return found
 
 
+def get_encounter_ref(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
+    """Raises EncounterNotFound (also for another tenant's encounter)."""
+    return encounter_ref(get_encounter_row(tenant_id=tenant_id, encounter_id=encounter_id))
+
+
+def find_encounter_by_visit_number(*, tenant_id: int, visit_number: str) -> EncounterRef | None:
+    found = Encounter.objects.filter(tenant_id=tenant_id, visit_number=visit_number).first()
+    return encounter_ref(found) if found else None
+
+
 def encounter_ref(encounter: Encounter) -> EncounterRef:
     return EncounterRef(
         id=encounter.pk,
@@ -83,6 +94,18 @@ def active_encounter_id(*, tenant_id: int, patient_id: UUID, site_id: int) -> UU
         .values_list("pk", flat=True)
         .first()
     )
+
+
+def active_encounter_ids(*, tenant_id: int, patient_id: UUID) -> list[UUID]:
+    """The patient's encounters in progress at any site, oldest first (no ORM: every lab result
+    asks)."""
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM encounters_encounter WHERE tenant_id = %s AND patient_id = %s AND status = %s"
+            " ORDER BY period_start, id",
+            [tenant_id, patient_id, EncounterStatus.IN_PROGRESS.value],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def timeline(*, tenant_id: int, encounter_id: UUID) -> QuerySet[TimelineEntry]:
@@ -109,6 +132,25 @@ def timeline_json(entry: TimelineEntry) -> dict[str, Any]:
         "summary": entry.summary,
         "reference": entry.reference,
     }
+
+
+def timeline_pushes(*, tenant_id: int, event_ids: list[UUID]) -> list[dict[str, str | None]]:
+    """One row per timeline entry of these events: ``event``, ``encounter``, ``added_at`` (when
+    the entry was written), ``pushed_at`` (when it was published to live viewers, or None)."""
+    rows = (
+        TimelineEntry.objects.filter(tenant_id=tenant_id, event_id__in=event_ids)
+        .order_by("created_at")
+        .values_list("event_id", "encounter_id", "created_at", "pushed_at")
+    )
+    return [
+        {
+            "event": str(event_id),
+            "encounter": str(encounter_id),
+            "added_at": created_at.isoformat(),
+            "pushed_at": pushed_at.isoformat() if pushed_at else None,
+        }
+        for event_id, encounter_id, created_at, pushed_at in rows
+    ]
 
 
 # --- Read views (clinic.rows): the FHIR API's Practitioner, Appointment and Encounter ---------

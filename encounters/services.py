@@ -242,6 +242,16 @@ def reschedule(*, tenant_id: int, appointment_id: UUID, slot_id: int, actor: str
 # --- Encounters ---------------------------------------------------------------------------------
 
 
+def lock_encounter(*, tenant_id: int, encounter_id: UUID) -> Encounter:
+    """The encounter, locked (``FOR NO KEY UPDATE``) until the caller's transaction ends: its
+    status cannot change meanwhile, while rows referring to it can still be added. Raises
+    EncounterNotFound."""
+    found = Encounter.objects.select_for_update(no_key=True).filter(tenant_id=tenant_id, pk=encounter_id).first()
+    if found is None:
+        raise EncounterNotFound("No such encounter.")
+    return found
+
+
 def _visit_number() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval('encounters_visit_seq')")
