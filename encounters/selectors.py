@@ -9,8 +9,8 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from clinic.db import prepared_cursor
 from clinic.rows import ReadView
+from encounters import sql
 from encounters.contracts import EncounterRef, EncounterStatus
 from encounters.errors import AppointmentNotFound, EncounterNotFound
 from encounters.models import Appointment, Encounter, Practitioner, Slot, TimelineEntry
@@ -97,15 +97,9 @@ def active_encounter_id(*, tenant_id: int, patient_id: UUID, site_id: int) -> UU
 
 
 def active_encounter_ids(*, tenant_id: int, patient_id: UUID) -> list[UUID]:
-    """The patient's encounters in progress at any site, oldest first (no ORM: every lab result
-    asks)."""
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM encounters_encounter WHERE tenant_id = %s AND patient_id = %s AND status = %s"
-            " ORDER BY period_start, id",
-            [tenant_id, patient_id, EncounterStatus.IN_PROGRESS.value],
-        )
-        return [row[0] for row in cursor.fetchall()]
+    """The patient's encounters in progress at any site, oldest first (one prepared statement:
+    every lab result asks)."""
+    return sql.active_encounter_ids(tenant_id=tenant_id, patient_id=patient_id)
 
 
 def timeline(*, tenant_id: int, encounter_id: UUID) -> QuerySet[TimelineEntry]:

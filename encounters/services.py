@@ -9,7 +9,6 @@ Events published (type → payload):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -19,13 +18,13 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
 from clinic.contracts import Event, FieldProblem, InvalidInput, NotFound
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, publish
-from encounters import live, selectors
+from encounters import live, selectors, sql
 from encounters.contracts import (
     APPOINTMENT_BOOKED,
     APPOINTMENT_CANCELLED,
@@ -253,10 +252,7 @@ def lock_encounter(*, tenant_id: int, encounter_id: UUID) -> Encounter:
 
 
 def _visit_number() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('encounters_visit_seq')")
-        (number,) = cursor.fetchone()
-    return f"V{number:08d}"
+    return f"V{sql.next_visit_number():08d}"
 
 
 def _publish_encounter(event_type: str, encounter: Encounter, *, occurred_at: datetime | None = None) -> None:
@@ -492,26 +488,18 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
     created: list[int] = []
     summary, reference = timeline.describe(event)
     for encounter_id in [only] if only is not None else timeline.encounters_for(event):
-        with connection.cursor() as cursor:
-            # Entries of one encounter are appended one at a time, so their ``seq`` is also the
-            # order they commit in. An advisory lock, not the encounter's row lock: clinical
-            # steps holding the encounter (an order being placed) must not hold up the timeline.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_timeline_lock_id(encounter_id)])
-            cursor.execute(
-                _APPEND_SQL,
-                [
-                    event.tenant_id,
-                    event.id,
-                    event.type,
-                    event.occurred_at,
-                    event.recorded_at,
-                    summary,
-                    reference,
-                    json.dumps(event.payload),
-                    encounter_id,
-                ],
-            )
-            row = cursor.fetchone()
+        sql.lock_timeline(encounter_id)
+        row = sql.append_timeline_entry(
+            tenant_id=event.tenant_id,
+            encounter_id=encounter_id,
+            event_id=event.id,
+            event_type=event.type,
+            occurred_at=event.occurred_at,
+            recorded_at=event.recorded_at,
+            summary=summary,
+            reference=reference,
+            data=json.dumps(event.payload),
+        )
         if row is None:
             continue  # already on this timeline
         entry_id, seq = row
@@ -533,29 +521,8 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
 def _push(encounter_id: UUID, entry: dict[str, Any]) -> None:
     """After commit: publish the entry to live viewers and record when (support quotes it)."""
     if live.push(encounter_id, entry):
-        # Bookkeeping for support (when it was pushed), so no wait for the disk.
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            cursor.execute(
-                "UPDATE encounters_timelineentry SET pushed_at = %s WHERE id = %s", [timezone.now(), entry["id"]]
-            )
-
-
-def _timeline_lock_id(encounter_id: UUID) -> int:
-    return int.from_bytes(
-        hashlib.sha256(f"encounters.timeline|{encounter_id}".encode()).digest()[:8], "big", signed=True
-    )
-
-
-_APPEND_SQL = """
-INSERT INTO encounters_timelineentry
-       (tenant_id, encounter_id, event_id, type, occurred_at, recorded_at, summary, reference, data, created_at, seq)
-SELECT %s, e.id, %s, %s, %s, %s, %s, %s, %s::jsonb, now(),
-       COALESCE((SELECT MAX(t.seq) FROM encounters_timelineentry t WHERE t.encounter_id = e.id), 0) + 1
-  FROM encounters_encounter e WHERE e.id = %s
-ON CONFLICT (encounter_id, event_id) DO NOTHING
-RETURNING id, seq
-"""
+        with transaction.atomic():
+            sql.record_pushed_at(entry_id=entry["id"], pushed_at=timezone.now())
 
 
 def rebuild_timeline(*, encounter_id: UUID) -> dict[str, int]:
@@ -565,8 +532,7 @@ def rebuild_timeline(*, encounter_id: UUID) -> dict[str, int]:
 
     with transaction.atomic(savepoint=False):
         encounter = Encounter.objects.select_for_update().get(pk=encounter_id)
-        with connection.cursor() as cursor:  # appends wait while the timeline is rebuilt
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_timeline_lock_id(encounter_id)])
+        sql.lock_timeline(encounter_id)  # appends wait while the timeline is rebuilt
         expected = {e.id: e for e in timeline.events_of(encounter)}
         current = {t.event_id: t for t in TimelineEntry.objects.filter(encounter=encounter)}
         missing = [e for event_id, e in expected.items() if event_id not in current]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from billing.facade import post_charge, reverse_charges
@@ -18,6 +18,7 @@ from clinic.contracts import Conflict, FieldProblem
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, get_tenant, publish
 from encounters.facade import get_encounter, lock_encounter
 from identity.facade import lock_patient_for_write
+from orders import sql
 from orders.contracts import ORDER_CANCELLED, ORDER_PLACED, OrderStatus, Priority
 from orders.errors import EncounterClosed, OrderNotFound, UnknownCatalogueCode
 from orders.models import ServiceRequest
@@ -28,10 +29,7 @@ MAX_CODES_PER_REQUEST = 50
 
 
 def _placer_number() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('orders_placer_seq')")
-        (number,) = cursor.fetchone()
-    return f"ORD{number:08d}"
+    return f"ORD{sql.next_placer_number():08d}"
 
 
 def place_orders(

@@ -1,0 +1,133 @@
+"""The raw SQL of encounters (encounters/sql.py) against the migrated schema: a migration that
+drops, renames or adds a column the statements depend on fails here first."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from encounters import sql
+from encounters.contracts import EncounterStatus
+from encounters.models import Encounter, TimelineEntry
+from tests.encounters.helpers import make_clinic
+from tests.identity.helpers import register
+from tests.support.visit import model_columns, schema_columns, unfilled_columns, unknown_columns
+
+pytestmark = pytest.mark.django_db
+
+TIMELINE_INSERTED = sql.columns(TimelineEntry, *sql.TIMELINE_APPEND_VALUES)
+
+
+@pytest.mark.parametrize("model", [Encounter, TimelineEntry])
+def test_the_tables_the_sql_uses_have_exactly_the_models_columns(model):
+    assert sorted(schema_columns(model._meta.db_table)) == model_columns(model)
+
+
+def test_every_column_the_timeline_insert_names_exists():
+    assert unknown_columns(sql.TIMELINE, TIMELINE_INSERTED) == []
+
+
+def test_the_timeline_insert_fills_every_column_but_the_id_and_the_push_time():
+    assert unfilled_columns(sql.TIMELINE, TIMELINE_INSERTED) == []
+    assert sorted(set(model_columns(TimelineEntry)) - set(TIMELINE_INSERTED)) == ["id", "pushed_at"]
+
+
+def test_the_checks_catch_a_column_list_that_drifted_from_the_schema():
+    assert unknown_columns(sql.TIMELINE, ["summary", "headline"]) == ["headline"]
+    assert unfilled_columns(sql.TIMELINE, [c for c in TIMELINE_INSERTED if c != "summary"]) == ["summary"]
+
+
+def open_encounter(clinic, patient, *, started_minutes_ago: int = 0) -> Encounter:
+    return Encounter.objects.create(
+        tenant=clinic.tenant,
+        patient_id=patient.id,
+        site=clinic.site,
+        visit_number=f"T{uuid.uuid4().hex[:8]}",
+        status=EncounterStatus.IN_PROGRESS,
+        period_start=timezone.now() - datetime.timedelta(minutes=started_minutes_ago),
+    )
+
+
+def append(encounter: Encounter, event_id: uuid.UUID):
+    now = timezone.now()
+    with transaction.atomic():
+        sql.lock_timeline(encounter.pk)
+        return sql.append_timeline_entry(
+            tenant_id=encounter.tenant_id,
+            encounter_id=encounter.pk,
+            event_id=event_id,
+            event_type="encounter.started",
+            occurred_at=now,
+            recorded_at=now,
+            summary="Consultation started",
+            reference=f"encounter:{encounter.pk}",
+            data=json.dumps({"encounter_id": str(encounter.pk)}),
+        )
+
+
+def test_an_appended_entry_reads_back_through_the_model_once_per_event_in_sequence():
+    clinic = make_clinic(days=1)
+    encounter = open_encounter(clinic, register(clinic.tenant, mrn="SQL-1"))
+    first, second = uuid.uuid4(), uuid.uuid4()
+
+    entry_id, seq = append(encounter, first)
+    again = append(encounter, first)
+    _next_id, next_seq = append(encounter, second)
+
+    entry = TimelineEntry.objects.get(pk=entry_id)
+    assert (entry.encounter_id, entry.event_id, entry.type, entry.summary, entry.data) == (
+        encounter.pk,
+        first,
+        "encounter.started",
+        "Consultation started",
+        {"encounter_id": str(encounter.pk)},
+    )
+    assert (seq, again, next_seq) == (1, None, 2)
+    assert entry.pushed_at is None
+
+
+def test_a_timeline_entry_for_a_missing_encounter_is_not_written():
+    clinic = make_clinic(days=1)
+    missing = Encounter(pk=uuid.uuid4(), tenant=clinic.tenant)
+
+    assert append(missing, uuid.uuid4()) is None
+    assert not TimelineEntry.objects.exists()
+
+
+def test_the_push_time_is_recorded_on_the_entry():
+    clinic = make_clinic(days=1)
+    encounter = open_encounter(clinic, register(clinic.tenant, mrn="SQL-2"))
+    entry_id, _seq = append(encounter, uuid.uuid4())
+    pushed_at = timezone.now()
+
+    with transaction.atomic():
+        sql.record_pushed_at(entry_id=entry_id, pushed_at=pushed_at)
+
+    assert TimelineEntry.objects.get(pk=entry_id).pushed_at == pushed_at
+
+
+def test_the_encounters_in_progress_of_a_patient_are_listed_oldest_first():
+    clinic = make_clinic(days=1)
+    patient, other = register(clinic.tenant, mrn="SQL-3"), register(clinic.tenant, mrn="SQL-4", family="Jones")
+    later = open_encounter(clinic, patient, started_minutes_ago=5)
+    from tests.clinic.factories import SiteFactory
+
+    clinic.site = SiteFactory(tenant=clinic.tenant)
+    earlier = open_encounter(clinic, patient, started_minutes_ago=30)
+    open_encounter(clinic, other)
+    Encounter.objects.create(
+        tenant=clinic.tenant, patient_id=patient.id, site=clinic.site, visit_number="T-DONE", status="finished"
+    )
+
+    assert sql.active_encounter_ids(tenant_id=clinic.tenant.pk, patient_id=patient.id) == [earlier.pk, later.pk]
+
+
+def test_visit_numbers_come_from_one_sequence():
+    first, second = sql.next_visit_number(), sql.next_visit_number()
+
+    assert second > first
