@@ -72,6 +72,16 @@ def find_encounter_by_visit_number(*, tenant_id: int, visit_number: str) -> Enco
     return encounter_ref(found) if found else None
 
 
+def encounter_exists(*, encounter_id: UUID) -> bool:
+    """In any tenant (operators' commands)."""
+    return Encounter.objects.filter(pk=encounter_id).exists()
+
+
+def every_encounter_id() -> list[UUID]:
+    """Of every tenant (operators' commands)."""
+    return list(Encounter.objects.values_list("pk", flat=True))  # newest first (Meta.ordering)
+
+
 def encounter_ref(encounter: Encounter) -> EncounterRef:
     return EncounterRef(
         id=encounter.pk,

@@ -5,6 +5,13 @@ Events published (type → payload):
 ``{"appointment_id", "slot_id", "start_at", "practitioner_id"}``;
 ``encounter.checked_in`` / ``encounter.started`` / ``encounter.finished`` /
 ``encounter.cancelled`` → ``{"encounter_id", "visit_number", "appointment_id"}``.
+
+Transactions: each use case an edge calls (``book``, ``cancel_appointment``, ``reschedule``,
+``check_in``, ``open_walk_in``, ``move_encounter``, ``rebuild_timeline``) owns its transaction,
+``atomic(durable=True)``: it commits when it returns, and refuses to run inside another
+transaction. What other apps' use cases call through the facade (``import_encounter``,
+``lock_encounter``) and the timeline subscriber (``add_to_timeline``) run in the caller's
+transaction.
 """
 
 from __future__ import annotations
@@ -59,8 +66,9 @@ VISIT_NUMBER_LENGTH = Encounter._meta.get_field("visit_number").max_length or 20
 def create_practitioner(*, tenant_id: int, name: str, site_ids: list[int]) -> Practitioner:
     if not name.strip():
         raise InvalidInput("A practitioner needs a name.", [FieldProblem("name", "must not be blank")])
-    practitioner = Practitioner.objects.create(tenant_id=tenant_id, name=name.strip())
-    practitioner.sites.set(site_ids)
+    with transaction.atomic(savepoint=False):
+        practitioner = Practitioner.objects.create(tenant_id=tenant_id, name=name.strip())
+        practitioner.sites.set(site_ids)
     return practitioner
 
 
@@ -122,47 +130,61 @@ def generate_slots(*, tenant_id: int, start: date, days: int) -> int:
 def book(
     *, tenant_id: int, slot_id: int, patient_id: UUID, reason: str = "", idempotency_key: str | None = None, actor: str
 ) -> tuple[Appointment, bool]:
-    """Book a slot for a patient; returns (appointment, created).
+    """Book a slot for a patient; returns (appointment, created). The use case: commits.
 
     A slot is booked at most once (a partial unique constraint): the loser of a race gets
     SlotTaken with the practitioner's next free slots. With ``idempotency_key`` a retry returns
     the first appointment. Raises SlotNotFound, SlotInThePast, SlotTaken, NotFound (patient).
     """
-    with transaction.atomic(savepoint=False):
-        if idempotency_key is not None:
-            replay = claim_idempotency_key(
-                tenant_id=tenant_id,
-                scope="encounters.book",
-                key=idempotency_key,
-                request={"slot": slot_id, "patient": str(patient_id), "reason": reason},
+    with transaction.atomic(durable=True):
+        return _book(
+            tenant_id=tenant_id,
+            slot_id=slot_id,
+            patient_id=patient_id,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            actor=actor,
+        )
+
+
+def _book(
+    *, tenant_id: int, slot_id: int, patient_id: UUID, reason: str, idempotency_key: str | None, actor: str
+) -> tuple[Appointment, bool]:
+    """``book`` in the caller's transaction (``book``'s own, or ``reschedule``'s)."""
+    if idempotency_key is not None:
+        replay = claim_idempotency_key(
+            tenant_id=tenant_id,
+            scope="encounters.book",
+            key=idempotency_key,
+            request={"slot": slot_id, "patient": str(patient_id), "reason": reason},
+        )
+        if replay is not None:
+            return Appointment.objects.get(pk=replay.result["appointment_id"]), False
+    slot = Slot.objects.filter(tenant_id=tenant_id, pk=slot_id).first()
+    if slot is None:
+        raise SlotNotFound("No such slot.")
+    if slot.start_at <= timezone.now():
+        raise SlotInThePast("This slot has already started.", [FieldProblem("slot", "is in the past")])
+    if slot.blocked:
+        raise SlotTaken("This slot is blocked.", extra={"next_free_slots": _next_free(slot)})
+    patient_id = lock_patient_for_write(tenant_id=tenant_id, patient_id=patient_id)
+    try:
+        with transaction.atomic():
+            appointment = Appointment.objects.create(
+                tenant_id=tenant_id, slot=slot, patient_id=patient_id, reason=reason
             )
-            if replay is not None:
-                return Appointment.objects.get(pk=replay.result["appointment_id"]), False
-        slot = Slot.objects.filter(tenant_id=tenant_id, pk=slot_id).first()
-        if slot is None:
-            raise SlotNotFound("No such slot.")
-        if slot.start_at <= timezone.now():
-            raise SlotInThePast("This slot has already started.", [FieldProblem("slot", "is in the past")])
-        if slot.blocked:
-            raise SlotTaken("This slot is blocked.", extra={"next_free_slots": _next_free(slot)})
-        patient_id = lock_patient_for_write(tenant_id=tenant_id, patient_id=patient_id)
-        try:
-            with transaction.atomic():
-                appointment = Appointment.objects.create(
-                    tenant_id=tenant_id, slot=slot, patient_id=patient_id, reason=reason
-                )
-        except IntegrityError:
-            raise SlotTaken(
-                "This slot was just booked by someone else.", extra={"next_free_slots": _next_free(slot)}
-            ) from None
-        _publish_appointment(APPOINTMENT_BOOKED, appointment, slot)
-        if idempotency_key is not None:
-            complete_idempotency_key(
-                tenant_id=tenant_id,
-                scope="encounters.book",
-                key=idempotency_key,
-                result={"appointment_id": str(appointment.pk)},
-            )
+    except IntegrityError:
+        raise SlotTaken(
+            "This slot was just booked by someone else.", extra={"next_free_slots": _next_free(slot)}
+        ) from None
+    _publish_appointment(APPOINTMENT_BOOKED, appointment, slot)
+    if idempotency_key is not None:
+        complete_idempotency_key(
+            tenant_id=tenant_id,
+            scope="encounters.book",
+            key=idempotency_key,
+            result={"appointment_id": str(appointment.pk)},
+        )
     return appointment, True
 
 
@@ -203,9 +225,9 @@ def _appointment_for_update(tenant_id: int, appointment_id: UUID) -> Appointment
 
 
 def cancel_appointment(*, tenant_id: int, appointment_id: UUID, actor: str) -> Appointment:
-    """Cancel a booked appointment (the slot is free again). Cancelling twice is a no-op.
-    Raises AppointmentNotFound, InvalidTransition (already checked in)."""
-    with transaction.atomic(savepoint=False):
+    """Cancel a booked appointment (the slot is free again); the use case: commits. Cancelling
+    twice is a no-op. Raises AppointmentNotFound, InvalidTransition (already checked in)."""
+    with transaction.atomic(durable=True):
         appointment = _appointment_for_update(tenant_id, appointment_id)
         if appointment.status == Appointment.Status.CANCELLED:
             return appointment
@@ -220,8 +242,9 @@ def cancel_appointment(*, tenant_id: int, appointment_id: UUID, actor: str) -> A
 
 def reschedule(*, tenant_id: int, appointment_id: UUID, slot_id: int, actor: str) -> Appointment:
     """Move a booked appointment to another slot, atomically: the old one is cancelled only if
-    the new slot could be booked. Raises what ``book`` and ``cancel_appointment`` raise."""
-    with transaction.atomic(savepoint=False):
+    the new slot could be booked. The use case: commits. Raises what ``book`` and
+    ``cancel_appointment`` raise."""
+    with transaction.atomic(durable=True):
         lock_patient_for_write(
             tenant_id=tenant_id,
             patient_id=selectors.get_appointment(tenant_id=tenant_id, appointment_id=appointment_id).patient_id,
@@ -232,7 +255,14 @@ def reschedule(*, tenant_id: int, appointment_id: UUID, slot_id: int, actor: str
         old.status = Appointment.Status.CANCELLED
         old.cancelled_at = timezone.now()
         old.save(update_fields=["status", "cancelled_at", "updated_at"])
-        new, _ = book(tenant_id=tenant_id, slot_id=slot_id, patient_id=old.patient_id, reason=old.reason, actor=actor)
+        new, _ = _book(
+            tenant_id=tenant_id,
+            slot_id=slot_id,
+            patient_id=old.patient_id,
+            reason=old.reason,
+            idempotency_key=None,
+            actor=actor,
+        )
         Appointment.objects.filter(pk=new.pk).update(rescheduled_from=old)
         _publish_appointment(APPOINTMENT_RESCHEDULED, old, old.slot, new_appointment_id=str(new.pk))
     return Appointment.objects.get(pk=new.pk)
@@ -273,8 +303,9 @@ def _publish_encounter(event_type: str, encounter: Encounter, *, occurred_at: da
 
 def check_in(*, tenant_id: int, appointment_id: UUID, actor: str) -> tuple[Encounter, bool]:
     """Check an appointment in: its encounter (arrived) is created; returns (encounter, created).
-    Checking in twice returns the same encounter. Raises AppointmentNotFound, InvalidTransition."""
-    with transaction.atomic(savepoint=False):
+    The use case: commits. Checking in twice returns the same encounter. Raises
+    AppointmentNotFound, InvalidTransition."""
+    with transaction.atomic(durable=True):
         # The patient first, then the appointment (the order a merge takes them in).
         lock_patient_for_write(
             tenant_id=tenant_id,
@@ -306,9 +337,9 @@ def check_in(*, tenant_id: int, appointment_id: UUID, actor: str) -> tuple[Encou
 def open_walk_in(
     *, tenant_id: int, patient_id: UUID, site_id: int, practitioner_id: int | None = None, actor: str
 ) -> Encounter:
-    """A visit without an appointment (arrived now). Raises NotFound for an unknown site,
-    practitioner or patient."""
-    with transaction.atomic(savepoint=False):
+    """A visit without an appointment (arrived now). The use case: commits. Raises NotFound for
+    an unknown site, practitioner or patient."""
+    with transaction.atomic(durable=True):
         if not selectors.site_exists(tenant_id=tenant_id, site_id=site_id):
             raise NotFound("No such site.")
         if (
@@ -344,6 +375,7 @@ def import_encounter(
     """Record a visit that happened elsewhere or earlier (a record brought in from another
     system), as it was; returns (encounter, created).
 
+    Runs in the caller's transaction (the Synthea loader's), or in one of its own.
     Idempotent on (tenant, visit number): a second import of the visit returns the encounter
     the first one made, unchanged. A new encounter publishes ``encounter.checked_in`` dated at
     its start, so its timeline begins where the visit began. Raises InvalidInput (blank or too
@@ -409,10 +441,11 @@ _TRANSITIONS = {
 
 
 def move_encounter(*, tenant_id: int, encounter_id: UUID, to: EncounterStatus, actor: str) -> Encounter:
-    """planned → arrived → in-progress → finished (or cancelled before it starts). Moving to the
-    status it has is a no-op. Raises EncounterNotFound, InvalidTransition, AlreadyInProgress."""
+    """planned → arrived → in-progress → finished (or cancelled before it starts). The use case:
+    commits. Moving to the status it has is a no-op. Raises EncounterNotFound,
+    InvalidTransition, AlreadyInProgress."""
     allowed, event_type = _TRANSITIONS[to]
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(durable=True):
         encounter = Encounter.objects.select_for_update().filter(tenant_id=tenant_id, pk=encounter_id).first()
         if encounter is None:
             raise EncounterNotFound("No such encounter.")
@@ -479,6 +512,21 @@ def two_visits_in_progress(tenant_id: int, source_id: UUID, target_id: UUID) -> 
 # --- Timeline -----------------------------------------------------------------------------------
 
 
+def add_to_timeline(*, event: Event) -> list[int]:
+    """The timeline subscriber's step, in the delivery's transaction: append the event to the
+    timelines of the encounters it belongs to; a check-in also brings the booking that led to
+    it (first: it happened first). Returns the new entries' IDs."""
+    from encounters import timeline
+
+    created: list[int] = []
+    if event.type == ENCOUNTER_CHECKED_IN and event.encounter_id is not None:
+        encounter = Encounter.objects.filter(pk=event.encounter_id).first()
+        if encounter is not None:
+            for booked in timeline.booking_events(encounter):
+                created += append_to_timeline(event=booked, only=encounter.pk)
+    return created + append_to_timeline(event=event)
+
+
 def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
     """Append an event to the timeline of each encounter it belongs to (see
     ``encounters.timeline``); push each new entry to live viewers after commit. Idempotent per
@@ -527,10 +575,10 @@ def _push(encounter_id: UUID, entry: dict[str, Any]) -> None:
 
 def rebuild_timeline(*, encounter_id: UUID) -> dict[str, int]:
     """Rebuild an encounter's timeline from the outbox; returns the differences found
-    (``missing``, ``extra``, ``changed``) before repairing them."""
+    (``missing``, ``extra``, ``changed``) before repairing them. The use case: commits."""
     from encounters import timeline
 
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(durable=True):
         encounter = Encounter.objects.select_for_update().get(pk=encounter_id)
         sql.lock_timeline(encounter_id)  # appends wait while the timeline is rebuilt
         expected = {e.id: e for e in timeline.events_of(encounter)}

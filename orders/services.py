@@ -3,6 +3,11 @@
 Events: ``order.placed`` / ``order.cancelled`` → ``{"order_id", "placer_number", "code", "display",
 "loinc": {"code", "display"} | null, "priority", "status", "version", "visit_number",
 "specimen_note", "ordered_at"}`` (with patient and encounter).
+
+Transactions: ``place_orders`` and ``cancel_order`` are the use cases the HTTP edge calls; each
+owns its transaction, ``atomic(durable=True)`` (it commits when it returns). Billing's charge
+and the encounter's lock join it through their facades. ``record_result_status`` runs in the
+caller's transaction (a result being charted).
 """
 
 from __future__ import annotations
@@ -44,12 +49,13 @@ def place_orders(
 ) -> tuple[list[ServiceRequest], bool]:
     """Order catalogue tests in an open encounter; returns (orders, created).
 
-    In the caller's transaction: every order, its charge (billing) and its ``order.placed``
-    event, or none of them. A retry with the same ``idempotency_key`` returns the first orders.
+    The use case, one transaction: every order, its charge (billing) and its ``order.placed``
+    event commit together, or none of them. A retry with the same ``idempotency_key`` returns
+    the first orders.
     Raises NotFound (encounter), EncounterClosed, UnknownCatalogueCode, InvalidInput (billing:
     no billing code or price, which refuses the order rather than leave it unbilled).
     """
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(durable=True):
         if idempotency_key is not None:
             replay = claim_idempotency_key(
                 tenant_id=tenant_id,
@@ -133,10 +139,10 @@ def place_orders(
 
 
 def cancel_order(*, tenant_id: int, order_id: UUID, actor: str) -> ServiceRequest:
-    """Revoke an order: its charge is reversed and ``order.cancelled`` published, in the
-    caller's transaction. Cancelling twice is a no-op. Raises OrderNotFound, Conflict (a
-    completed order)."""
-    with transaction.atomic(savepoint=False):
+    """Revoke an order: its charge is reversed and ``order.cancelled`` published, in one
+    transaction (the use case: commits). Cancelling twice is a no-op. Raises OrderNotFound,
+    Conflict (a completed order)."""
+    with transaction.atomic(durable=True):
         found = (
             ServiceRequest.objects.filter(tenant_id=tenant_id, pk=order_id).values_list("patient_id", flat=True).first()
         )

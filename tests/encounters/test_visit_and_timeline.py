@@ -42,10 +42,9 @@ def patient(clinic):
 
 
 def booked(clinic, patient, index: int = 0):
-    with transaction.atomic():
-        appointment, _ = services.book(
-            tenant_id=clinic.tenant.pk, slot_id=clinic.slots()[index].pk, patient_id=patient.id, actor="t"
-        )
+    appointment, _ = services.book(
+        tenant_id=clinic.tenant.pk, slot_id=clinic.slots()[index].pk, patient_id=patient.id, actor="t"
+    )
     return appointment
 
 
@@ -146,14 +145,12 @@ def diff_after_rebuild(encounter_id: str) -> dict[str, int]:
 
 
 def test_rebuild_reports_and_repairs_a_damaged_timeline(celery_worker, clinic, patient, capsys):
-    with transaction.atomic():
-        encounter = services.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
-    with transaction.atomic():
-        services.move_encounter(
-            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-        )
+    encounter = services.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+    )
+    services.move_encounter(
+        tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+    )
     wait_for(lambda: TimelineEntry.objects.filter(encounter=encounter).count() == 2, what="timeline")
     TimelineEntry.objects.filter(encounter=encounter, type="encounter.started").delete()
     TimelineEntry.objects.filter(encounter=encounter).update(summary="tampered")
@@ -174,10 +171,9 @@ def test_a_merge_is_flagged_on_the_survivors_open_encounter(celery_worker, clini
     from identity.facade import merge_patients
 
     source, target = register(clinic.tenant, mrn="S-1"), register(clinic.tenant, mrn="T-1", family="Jones")
-    with transaction.atomic():
-        encounter = services.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=target.id, site_id=clinic.site.pk, actor="t"
-        )
+    encounter = services.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=target.id, site_id=clinic.site.pk, actor="t"
+    )
     with transaction.atomic():
         merge_patients(tenant_id=clinic.tenant.pk, source_id=source.id, target_id=target.id, reason="dup", actor="t")
 
@@ -207,10 +203,9 @@ def read_events(response: httpx.Response, count: int, timeout: float = 10.0) -> 
 
 
 def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worker, asgi_server, clinic, patient):
-    with transaction.atomic():
-        encounter = services.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
+    encounter = services.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+    )
     wait_for(lambda: TimelineEntry.objects.filter(encounter=encounter).exists(), what="check-in entry")
     url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
     headers = {"Authorization": f"Bearer {clinic.token}"}
@@ -222,10 +217,9 @@ def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worke
 
         def later():
             time.sleep(0.5)
-            with transaction.atomic():
-                services.move_encounter(
-                    tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-                )
+            services.move_encounter(
+                tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+            )
 
         threading.Thread(target=later).start()
         received = read_events(response, count=2)
@@ -262,10 +256,7 @@ def test_an_unmerge_rebuilds_identically(celery_worker, clinic):
     from identity.facade import merge_patients, unmerge_patient
 
     source, target = register(clinic.tenant, mrn="S-1"), register(clinic.tenant, mrn="T-1", family="Jones")
-    with transaction.atomic():
-        moved = services.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=source.id, site_id=clinic.site.pk, actor="t"
-        )
+    moved = services.open_walk_in(tenant_id=clinic.tenant.pk, patient_id=source.id, site_id=clinic.site.pk, actor="t")
     with transaction.atomic():
         merge_patients(tenant_id=clinic.tenant.pk, source_id=source.id, target_id=target.id, reason="dup", actor="t")
     with transaction.atomic():
@@ -281,18 +272,15 @@ def test_an_unmerge_rebuilds_identically(celery_worker, clinic):
 
 
 def test_live_positions_are_consecutive(celery_worker, asgi_server, clinic, patient):
-    with transaction.atomic():
-        encounter = services.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
-    with transaction.atomic():
-        services.move_encounter(
-            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-        )
-    with transaction.atomic():
-        services.move_encounter(
-            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
-        )
+    encounter = services.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+    )
+    services.move_encounter(
+        tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+    )
+    services.move_encounter(
+        tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
+    )
     wait_for(lambda: TimelineEntry.objects.filter(encounter=encounter).count() == 3, what="three entries")
     url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
 
@@ -305,3 +293,10 @@ def test_live_positions_are_consecutive(celery_worker, asgi_server, clinic, pati
         resumed = read_events(response, count=2)
 
     assert [e["id"] for e in resumed] == [2, 3]
+
+
+def test_a_use_case_owns_its_transaction_and_refuses_to_run_inside_another(clinic, patient):
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        services.open_walk_in(tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t")
+
+    assert not Encounter.objects.exists()

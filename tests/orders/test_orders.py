@@ -38,10 +38,7 @@ def api(clinic):
 @pytest.fixture
 def encounter(clinic):
     patient = register(clinic.tenant, nhs=NHS_NUMBERS[0])
-    with transaction.atomic():
-        return encounters.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
+    return encounters.open_walk_in(tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t")
 
 
 def place(api, encounter, *codes, **extra):
@@ -137,6 +134,15 @@ def test_a_failing_reversal_leaves_the_order_active_and_charged(api, encounter, 
     assert OutboxEvent.objects.count() == before
 
 
+def test_placing_orders_owns_its_transaction_and_refuses_to_run_inside_another(clinic, encounter):
+    from orders import services
+
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        services.place_orders(tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, codes=["FBC"], actor="t")
+
+    assert ServiceRequest.objects.count() == 0
+
+
 def test_an_unmapped_billing_code_refuses_the_order_with_the_reason(api, clinic, encounter):
     from terminology import services as terminology
     from terminology.contracts import catalogue_system
@@ -172,10 +178,9 @@ def test_bad_orders_are_refused(api, encounter, body, status, code):
 
 
 def test_ordering_on_a_finished_encounter_is_refused(api, clinic, encounter):
-    with transaction.atomic():
-        encounters.move_encounter(
-            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
-        )
+    encounters.move_encounter(
+        tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
+    )
 
     response = place(api, encounter, "FBC")
 
@@ -229,10 +234,9 @@ def test_a_failed_order_or_cancel_leaves_nothing_on_the_timeline_even_with_a_wor
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {clinic.token}")
     patient = register(clinic.tenant, nhs=NHS_NUMBERS[0])
-    with transaction.atomic():
-        encounter = encounters.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
+    encounter = encounters.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+    )
     kept = place(api, encounter, "CRP").json()["results"][0]
 
     def billing_down(**_kwargs):
