@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 from clinic.models import OutboxEvent
 from encounters import services
 from encounters.models import Appointment, Slot
-from tests.encounters.helpers import make_clinic
 from tests.identity.helpers import NHS_NUMBERS, register
+from tests.support.visit import make_clinic
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,8 @@ from django.utils import timezone
 from encounters import sql
 from encounters.contracts import EncounterStatus
 from encounters.models import Encounter, TimelineEntry
-from tests.encounters.helpers import make_clinic
 from tests.identity.helpers import register
-from tests.support.visit import model_columns, schema_columns, unfilled_columns, unknown_columns
+from tests.support.visit import make_clinic, model_columns, schema_columns, unfilled_columns, unknown_columns
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -17,8 +16,8 @@ from rest_framework.test import APIClient
 from encounters import services
 from encounters.contracts import EncounterStatus
 from encounters.models import Encounter, TimelineEntry
-from tests.encounters.helpers import make_clinic
 from tests.identity.helpers import NHS_NUMBERS, register
+from tests.support.visit import make_clinic, read_events
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -181,25 +180,6 @@ def test_a_merge_is_flagged_on_the_survivors_open_encounter(celery_worker, clini
         lambda: TimelineEntry.objects.filter(encounter=encounter, type="patient.merged").exists(), what="merge entry"
     )
     assert services.rebuild_timeline(encounter_id=encounter.pk) == {"missing": 0, "extra": 0, "changed": 0}
-
-
-def read_events(response: httpx.Response, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
-    deadline = time.monotonic() + timeout
-    for line in response.iter_lines():
-        if line.startswith("id: "):
-            current["id"] = int(line[4:])
-        elif line.startswith("data: "):
-            current["data"] = json.loads(line[6:])
-        elif line == "" and current:
-            events.append(current)
-            current = {}
-            if len(events) == count:
-                return events
-        if time.monotonic() > deadline:
-            break
-    return events
 
 
 def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worker, asgi_server, clinic, patient):

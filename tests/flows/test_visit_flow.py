@@ -9,8 +9,8 @@ from rest_framework.test import APIClient
 from billing.facade import seed_demo_fees
 from encounters import services as encounters
 from terminology.facade import seed_demo_catalogue
-from tests.encounters.helpers import make_clinic
 from tests.identity.helpers import NHS_NUMBERS, register
+from tests.support.visit import make_clinic
 from tests.support.waiting import wait_for
 
 

@@ -23,7 +23,7 @@ from interop.models import LabPartner
 from orders import services as orders
 from orders.models import ServiceRequest
 from terminology.facade import seed_demo_catalogue
-from tests.encounters.helpers import Clinic, make_clinic
+from tests.support.visit import Clinic, make_clinic
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 

@@ -21,9 +21,9 @@ from interop.models import LabPartner, OutboundMessage
 from orders import services as orders
 from terminology.facade import seed_demo_catalogue
 from tests.conftest import running_worker
-from tests.encounters.helpers import make_clinic
 from tests.identity.helpers import NHS_NUMBERS, register
 from tests.support.fake_lab import FakeLab
+from tests.support.visit import make_clinic
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,8 +14,8 @@ from encounters.contracts import EncounterStatus
 from encounters.models import TimelineEntry
 from orders.models import ServiceRequest
 from terminology.facade import seed_demo_catalogue
-from tests.encounters.helpers import make_clinic
 from tests.identity.helpers import NHS_NUMBERS, register
+from tests.support.visit import make_clinic
 
 pytestmark = pytest.mark.django_db
 

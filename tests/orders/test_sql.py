@@ -36,8 +36,8 @@ def test_the_order_lookup_returns_the_record_the_model_gives():
     from django.utils import timezone
 
     from encounters.models import Encounter
-    from tests.encounters.helpers import make_clinic
     from tests.identity.helpers import register
+    from tests.support.visit import make_clinic
 
     clinic = make_clinic(days=1)
     patient = register(clinic.tenant, mrn="SQL-1")
