@@ -14,8 +14,9 @@ from django.utils import timezone
 from encounters import sql
 from encounters.contracts import EncounterStatus
 from encounters.models import Encounter, TimelineEntry
-from tests.identity.helpers import register
-from tests.support.visit import make_clinic, model_columns, schema_columns, unfilled_columns, unknown_columns
+from tests.clinic.factories import TenantFactory
+from tests.encounters.factories import EncounterFactory, TimelineEntryFactory
+from tests.support.visit import model_columns, schema_columns, unfilled_columns, unknown_columns
 
 pytestmark = pytest.mark.django_db
 
@@ -41,17 +42,6 @@ def test_the_checks_catch_a_column_list_that_drifted_from_the_schema():
     assert unfilled_columns(sql.TIMELINE, [c for c in TIMELINE_INSERTED if c != "summary"]) == ["summary"]
 
 
-def open_encounter(clinic, patient, *, started_minutes_ago: int = 0) -> Encounter:
-    return Encounter.objects.create(
-        tenant=clinic.tenant,
-        patient_id=patient.id,
-        site=clinic.site,
-        visit_number=f"T{uuid.uuid4().hex[:8]}",
-        status=EncounterStatus.IN_PROGRESS,
-        period_start=timezone.now() - datetime.timedelta(minutes=started_minutes_ago),
-    )
-
-
 def append(encounter: Encounter, event_id: uuid.UUID):
     now = timezone.now()
     with transaction.atomic():
@@ -70,8 +60,7 @@ def append(encounter: Encounter, event_id: uuid.UUID):
 
 
 def test_an_appended_entry_reads_back_through_the_model_once_per_event_in_sequence():
-    clinic = make_clinic(days=1)
-    encounter = open_encounter(clinic, register(clinic.tenant, mrn="SQL-1"))
+    encounter = EncounterFactory()
     first, second = uuid.uuid4(), uuid.uuid4()
 
     entry_id, seq = append(encounter, first)
@@ -90,40 +79,42 @@ def test_an_appended_entry_reads_back_through_the_model_once_per_event_in_sequen
     assert entry.pushed_at is None
 
 
+def test_an_entry_goes_after_the_last_one_already_there():
+    earlier = TimelineEntryFactory(seq=7)
+
+    _entry_id, seq = append(earlier.encounter, uuid.uuid4())
+
+    assert seq == 8
+
+
 def test_a_timeline_entry_for_a_missing_encounter_is_not_written():
-    clinic = make_clinic(days=1)
-    missing = Encounter(pk=uuid.uuid4(), tenant=clinic.tenant)
+    missing = EncounterFactory.build(tenant=TenantFactory())
 
     assert append(missing, uuid.uuid4()) is None
     assert not TimelineEntry.objects.exists()
 
 
 def test_the_push_time_is_recorded_on_the_entry():
-    clinic = make_clinic(days=1)
-    encounter = open_encounter(clinic, register(clinic.tenant, mrn="SQL-2"))
-    entry_id, _seq = append(encounter, uuid.uuid4())
+    entry = TimelineEntryFactory()
     pushed_at = timezone.now()
 
     with transaction.atomic():
-        sql.record_pushed_at(entry_id=entry_id, pushed_at=pushed_at)
+        sql.record_pushed_at(entry_id=entry.pk, pushed_at=pushed_at)
 
-    assert TimelineEntry.objects.get(pk=entry_id).pushed_at == pushed_at
+    entry.refresh_from_db()
+    assert entry.pushed_at == pushed_at
 
 
 def test_the_encounters_in_progress_of_a_patient_are_listed_oldest_first():
-    clinic = make_clinic(days=1)
-    patient, other = register(clinic.tenant, mrn="SQL-3"), register(clinic.tenant, mrn="SQL-4", family="Jones")
-    later = open_encounter(clinic, patient, started_minutes_ago=5)
-    from tests.clinic.factories import SiteFactory
+    later = EncounterFactory(period_start=timezone.now() - datetime.timedelta(minutes=5))
+    same_patient = {"tenant": later.tenant, "patient_id": later.patient_id}
+    earlier = EncounterFactory(**same_patient, period_start=timezone.now() - datetime.timedelta(minutes=30))
+    EncounterFactory(**same_patient, status=EncounterStatus.FINISHED.value)
+    EncounterFactory(tenant=later.tenant)  # another patient
 
-    clinic.site = SiteFactory(tenant=clinic.tenant)
-    earlier = open_encounter(clinic, patient, started_minutes_ago=30)
-    open_encounter(clinic, other)
-    Encounter.objects.create(
-        tenant=clinic.tenant, patient_id=patient.id, site=clinic.site, visit_number="T-DONE", status="finished"
-    )
+    found = sql.active_encounter_ids(tenant_id=later.tenant_id, patient_id=later.patient_id)
 
-    assert sql.active_encounter_ids(tenant_id=clinic.tenant.pk, patient_id=patient.id) == [earlier.pk, later.pk]
+    assert found == [earlier.pk, later.pk]
 
 
 def test_visit_numbers_come_from_one_sequence():

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from encounters import services
 from encounters.contracts import EncounterStatus
 from encounters.models import Encounter, TimelineEntry
+from tests.encounters.factories import EncounterFactory
 from tests.identity.helpers import NHS_NUMBERS, register
 from tests.support.visit import make_clinic, read_events
 from tests.support.waiting import wait_for
@@ -215,9 +216,7 @@ def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worke
 
 
 def test_the_stream_needs_a_token_and_hides_other_tenants(asgi_server, clinic, patient):
-    encounter = Encounter.objects.create(
-        tenant=clinic.tenant, patient_id=patient.id, site=clinic.site, visit_number="V-TEST", status="arrived"
-    )
+    encounter = EncounterFactory(tenant=clinic.tenant, patient_id=patient.id, site=clinic.site)
     other = make_clinic()
     url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
 

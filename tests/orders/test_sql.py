@@ -10,6 +10,8 @@ import pytest
 from orders import selectors, sql
 from orders.contracts import OrderRecord
 from orders.models import ServiceRequest
+from tests.clinic.factories import TenantFactory
+from tests.orders.factories import ServiceRequestFactory
 from tests.support.visit import model_columns, schema_columns, unknown_columns
 
 pytestmark = pytest.mark.django_db
@@ -31,39 +33,27 @@ def test_the_check_catches_a_column_the_schema_does_not_have():
 
 
 def test_the_order_lookup_returns_the_record_the_model_gives():
-    import uuid
-
-    from django.utils import timezone
-
-    from encounters.models import Encounter
-    from tests.identity.helpers import register
-    from tests.support.visit import make_clinic
-
-    clinic = make_clinic(days=1)
-    patient = register(clinic.tenant, mrn="SQL-1")
-    encounter = Encounter.objects.create(
-        tenant=clinic.tenant, patient_id=patient.id, site=clinic.site, visit_number="T-SQL", status="in-progress"
-    )
-    order = ServiceRequest.objects.create(
-        id=uuid.uuid4(),
-        tenant=clinic.tenant,
-        patient_id=patient.id,
-        encounter=encounter,
+    order = ServiceRequestFactory(
         placer_number="T-ORD-1",
         filler_number="LAB-9",
-        code="FBC",
-        display="Full blood count",
         coded={"code": "FBC", "translated": {"code": "24317-0"}},
         priority="urgent",
-        requester="user:1",
         specimen_note="fasting",
-        ordered_at=timezone.now(),
     )
     expected = selectors.order_record(ServiceRequest.objects.get(pk=order.pk))
 
-    by_placer = sql.find_order_record(tenant_id=clinic.tenant.pk, placer_number="T-ORD-1", filler_number="")
-    by_filler = sql.find_order_record(tenant_id=clinic.tenant.pk, placer_number="", filler_number="LAB-9")
-    elsewhere = sql.find_order_record(tenant_id=clinic.tenant.pk + 1000, placer_number="T-ORD-1", filler_number="")
+    by_placer = sql.find_order_record(tenant_id=order.tenant_id, placer_number="T-ORD-1", filler_number="")
+    by_filler = sql.find_order_record(tenant_id=order.tenant_id, placer_number="", filler_number="LAB-9")
+    elsewhere = sql.find_order_record(tenant_id=TenantFactory().pk, placer_number="T-ORD-1", filler_number="")
 
     assert by_placer == by_filler == expected
     assert elsewhere is None
+
+
+def test_the_placer_number_wins_over_another_orders_filler_number():
+    mine = ServiceRequestFactory(placer_number="X-1")
+    ServiceRequestFactory(encounter=mine.encounter, filler_number="X-1")
+
+    found = sql.find_order_record(tenant_id=mine.tenant_id, placer_number="X-1", filler_number="X-1")
+
+    assert found is not None and found.id == mine.pk

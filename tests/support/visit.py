@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import httpx
 from django.db import connection, models, transaction
@@ -65,6 +66,20 @@ def make_clinic(*, days: int = 3, slug: str | None = None) -> Clinic:
     return Clinic(
         tenant=tenant, site=site, doctor=doctor, nurse=nurse, token=api_token(tenant, name=f"desk-{tenant.pk}")
     )
+
+
+def new_patient_id(tenant_id: int, *, family: str = "Smith") -> UUID:
+    """A new patient of the tenant (through identity's facade, as every app gets one)."""
+    from identity.contracts import Demographics, HumanName
+    from identity.facade import register_patient
+
+    return register_patient(
+        tenant_id=tenant_id,
+        identifiers=[],  # the tenant's MRN is minted
+        demographics=Demographics(name=HumanName(family=family, given=("Pat",))),
+        confirm_new=True,
+        actor="test",
+    ).patient.id
 
 
 # --- A lab catalogue of the test's own ------------------------------------------------------------
