@@ -328,14 +328,11 @@ def main() -> int:
                 confirm_new=True,
                 actor="bench",
             ).patient
-        with transaction.atomic():
-            encounter = encounters.open_walk_in(tenant_id=tenant.pk, patient_id=patient.id, site_id=site.pk, actor="b")
-        with transaction.atomic():
-            encounters.move_encounter(
-                tenant_id=tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="b"
-            )
-        with transaction.atomic():
-            placed, _ = orders.place_orders(tenant_id=tenant.pk, encounter_id=encounter.pk, codes=["FBC"], actor="b")
+        encounter = encounters.open_walk_in(tenant_id=tenant.pk, patient_id=patient.id, site_id=site.pk, actor="b")
+        encounters.move_encounter(
+            tenant_id=tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="b"
+        )
+        placed, _ = orders.place_orders(tenant_id=tenant.pk, encounter_id=encounter.pk, codes=["FBC"], actor="b")
         visits.append((f"BI{i:05d}", placed[0].placer_number, encounter.pk))
 
     counter = iter(range(10**9))

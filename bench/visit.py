@@ -70,9 +70,10 @@ def make_day(tenant_id: int, site_id: int, practitioner_id: int, day: datetime.d
 def booking_rush(
     tenant_id: int, slots: list[int], patients: list, offered_rate: float | None = None, seconds: float = 10.0
 ):  # type: ignore[no-untyped-def]
-    from django.db import connection, transaction
+    from django.db import connection
 
     from encounters import services
+    from encounters.errors import SlotTaken
 
     free = set(slots)
     lock = threading.Lock()
@@ -87,11 +88,10 @@ def booking_rush(
             slot = random.choice(tuple(free))
         t0 = time.perf_counter()
         try:
-            with transaction.atomic(durable=True):
-                services.book(tenant_id=tenant_id, slot_id=slot, patient_id=patient_id, actor="bench")
+            services.book(tenant_id=tenant_id, slot_id=slot, patient_id=patient_id, actor="bench")
             with lock:
                 free.discard(slot)
-        except services.SlotTaken:
+        except SlotTaken:
             with lock:
                 conflicts += 1
                 free.discard(slot)
@@ -160,7 +160,6 @@ def floor_rush(url: str, slots: int) -> float:
 
 def event_latency(url: str, tenant_id: int, encounter_id, token: str, rate: float, count: int) -> None:  # type: ignore[no-untyped-def]
     import httpx
-    from django.db import transaction
 
     from encounters.models import TimelineEntry
     from orders import services as orders
@@ -221,10 +220,9 @@ def event_latency(url: str, tenant_id: int, encounter_id, token: str, rate: floa
             if now < next_at:
                 time.sleep(next_at - now)
             next_at += interval
-            with transaction.atomic(durable=True):
-                placed, _ = orders.place_orders(
-                    tenant_id=tenant_id, encounter_id=encounter_id, codes=["CRP"], actor="bench"
-                )
+            placed, _ = orders.place_orders(
+                tenant_id=tenant_id, encounter_id=encounter_id, codes=["CRP"], actor="bench"
+            )
             committed[str(placed[0].pk)] = time.time()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(received) < count * 2:
@@ -295,10 +293,7 @@ def main() -> int:
     if args.events_only:
         seed_demo_catalogue(tenant_id=tenant.pk)
         seed_demo_fees(tenant_id=tenant.pk)
-        with transaction.atomic():
-            encounter = encounters.open_walk_in(
-                tenant_id=tenant.pk, patient_id=patients[0], site_id=site.pk, actor="bench"
-            )
+        encounter = encounters.open_walk_in(tenant_id=tenant.pk, patient_id=patients[0], site_id=site.pk, actor="bench")
         _client, token = kernel.create_api_client(tenant_id=tenant.pk, name="bench")
         event_latency(url, tenant.pk, encounter.pk, token, args.rate, args.orders)
         return 0
@@ -324,8 +319,7 @@ def main() -> int:
 
     seed_demo_catalogue(tenant_id=tenant.pk)
     seed_demo_fees(tenant_id=tenant.pk)
-    with transaction.atomic():
-        encounter = encounters.open_walk_in(tenant_id=tenant.pk, patient_id=patients[0], site_id=site.pk, actor="bench")
+    encounter = encounters.open_walk_in(tenant_id=tenant.pk, patient_id=patients[0], site_id=site.pk, actor="bench")
     _client, token = kernel.create_api_client(tenant_id=tenant.pk, name="bench")
     event_latency(url, tenant.pk, encounter.pk, token, args.rate, args.orders)
     Tenant.objects.filter(pk=tenant.pk).update(is_active=False)

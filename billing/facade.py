@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from uuid import UUID
 
 from billing import selectors, services
 from billing.contracts import ChargeRecord
+from billing.errors import AlreadyCharged, NoFeeForCode, UnmappedBillingCode
 from clinic.rows import Publisher
 
-__all__ = ["charges_of_encounter", "post_charge", "reverse_charges", "seed_demo_fees"]
+__all__ = [
+    "AlreadyCharged",
+    "NoFeeForCode",
+    "UnmappedBillingCode",
+    "charges_of_encounter",
+    "count_rows",
+    "post_charge",
+    "read_rows",
+    "reverse_charges",
+    "seed_demo_fees",
+]
 
 
 def post_charge(
@@ -24,7 +34,7 @@ def post_charge(
     source: str,
 ) -> ChargeRecord:
     """Bill a catalogue item in the caller's transaction (see ``billing.services.post_charge``).
-    Raises InvalidInput (no billing code, no price), Conflict (already charged)."""
+    Raises UnmappedBillingCode (no billing code), NoFeeForCode (no price), AlreadyCharged."""
     charge = services.post_charge(
         tenant_id=tenant_id,
         patient_id=patient_id,
@@ -38,38 +48,21 @@ def post_charge(
 
 
 def reverse_charges(*, tenant_id: int, source: str) -> list[ChargeRecord]:
+    """Reverse the live charges of ``source`` (e.g. ``order:<uuid>``) in the caller's
+    transaction; reversing twice is a no-op (returns nothing the second time)."""
     return [selectors.charge_record(c) for c in services.reverse_charges(tenant_id=tenant_id, source=source)]
 
 
 def charges_of_encounter(*, tenant_id: int, encounter_id: UUID) -> list[ChargeRecord]:
+    """Every charge of the encounter, billed and reversed, oldest first."""
     return selectors.charges_of_encounter(tenant_id=tenant_id, encounter_id=encounter_id)
-
-
-DEMO_FEES = [
-    ("LAB-HAEM-01", "Haematology panel", "12.50"),
-    ("LAB-HAEM-02", "Haematology panel with differential", "16.00"),
-    ("LAB-HAEM-03", "Differential count", "8.00"),
-    ("LAB-CHEM-01", "Single analyte chemistry", "6.50"),
-    ("LAB-CHEM-02", "Renal panel", "14.00"),
-    ("LAB-CHEM-03", "HbA1c", "11.00"),
-    ("LAB-CHEM-04", "Lipid panel", "15.00"),
-    ("LAB-CHEM-05", "Liver panel", "15.50"),
-    ("LAB-ENDO-01", "Thyroid function", "13.00"),
-]
 
 
 def seed_demo_fees(*, tenant_id: int) -> int:
     """The demo fee schedule (prices from 2020-01-01, in GBP); idempotent."""
-    for code, display, price in DEMO_FEES:
-        services.set_fee(
-            tenant_id=tenant_id,
-            code=code,
-            display=display,
-            price=Decimal(price),
-            currency="GBP",
-            valid_from=date(2020, 1, 1),
-        )
-    return len(DEMO_FEES)
+    from billing import demo
+
+    return demo.seed(tenant_id=tenant_id)
 
 
 # Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR

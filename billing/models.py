@@ -21,6 +21,7 @@ class FeeScheduleEntry(TenantScopedModel):
     valid_to = models.DateField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "fee schedule entries"
         ordering = ["tenant_id", "code", "valid_from"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "code", "valid_from"], name="fee_unique_start"),

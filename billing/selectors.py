@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import date
 from uuid import UUID
 
+from django.db.models import Q
+
 from billing.contracts import ChargeRecord
-from billing.models import ChargeItem
+from billing.models import ChargeItem, FeeScheduleEntry
 from clinic.rows import ReadView
+
+
+def price_on(*, tenant_id: int, code: str, on: date) -> FeeScheduleEntry | None:
+    """The fee schedule entry that prices ``code`` on that date, or None."""
+    return (
+        FeeScheduleEntry.objects.filter(tenant_id=tenant_id, code=code, valid_from__lte=on)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=on))
+        .order_by("-valid_from")
+        .first()
+    )
 
 
 def charge_record(charge: ChargeItem) -> ChargeRecord:

@@ -1,4 +1,5 @@
-"""Billing writes: post and reverse charges (inside the caller's clinical transaction).
+"""Billing writes: post and reverse charges, inside the caller's clinical transaction (an order
+placed or cancelled): ``atomic(savepoint=False)`` joins it, or opens one when there is none.
 
 Events: ``charge.posted`` / ``charge.reversed`` → ``{"charge_id", "code", "display", "amount",
 "currency", "source"}`` (with the encounter).
@@ -11,39 +12,16 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from billing import selectors
 from billing.contracts import CHARGE_POSTED, CHARGE_REVERSED
+from billing.errors import AlreadyCharged, NoFeeForCode, UnmappedBillingCode
 from billing.models import ChargeItem, FeeScheduleEntry
-from clinic.contracts import Conflict, FieldProblem, InvalidInput
+from clinic.contracts import FieldProblem
 from clinic.facade import get_tenant, publish
 from terminology.contracts import fee_code_system
 from terminology.facade import translate
-
-
-class UnmappedBillingCode(InvalidInput):
-    """The catalogue code has no fee code on that date: the clinical step is refused rather
-    than left unbilled."""
-
-    code = "unmapped-billing-code"
-
-
-class NoFeeForCode(InvalidInput):
-    code = "no-fee-for-code"
-
-
-class AlreadyCharged(Conflict):
-    code = "already-charged"
-
-
-def price_on(*, tenant_id: int, code: str, on: date) -> FeeScheduleEntry | None:
-    return (
-        FeeScheduleEntry.objects.filter(tenant_id=tenant_id, code=code, valid_from__lte=on)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=on))
-        .order_by("-valid_from")
-        .first()
-    )
 
 
 def post_charge(
@@ -59,7 +37,7 @@ def post_charge(
 ) -> ChargeItem:
     """Bill a catalogue item: translated to its fee code as of ``on`` (terminology), priced from
     the fee schedule on that date, and published as ``charge.posted``. Runs in the caller's
-    transaction. Raises UnmappedBillingCode, NoFeeForCode, AlreadyCharged (this source is
+    transaction (or one of its own). Raises UnmappedBillingCode, NoFeeForCode, AlreadyCharged (this source is
     billed already)."""
     tenant = get_tenant(tenant_id=tenant_id)
     translation = translate(
@@ -74,48 +52,52 @@ def post_charge(
             f"{catalogue_code} has no billing code on {on.isoformat()}: map it before ordering it.",
             [FieldProblem("codes", f"{catalogue_code}: no billing code")],
         )
-    fee = price_on(tenant_id=tenant_id, code=translation.target.code, on=on)
+    fee = selectors.price_on(tenant_id=tenant_id, code=translation.target.code, on=on)
     if fee is None:
         raise NoFeeForCode(
             f"Billing code {translation.target.code} (for {catalogue_code}) has no price on {on.isoformat()}.",
             [FieldProblem("codes", f"{catalogue_code}: no price for {translation.target.code}")],
         )
-    try:
-        with transaction.atomic():
-            charge = ChargeItem.objects.create(
-                tenant_id=tenant_id,
-                patient_id=patient_id,
-                encounter_id=encounter_id,
-                code=fee.code,
-                display=fee.display or translation.target.display,
-                quantity=quantity,
-                unit_price=fee.price,
-                currency=fee.currency,
-                source=source,
-                coded={
-                    "catalogue": {"system": catalogue_system, "code": catalogue_code},
-                    "fee": {"system": translation.target.system, "code": translation.target.code},
-                    "map": {"name": translation.map_version.map_name, "version": translation.map_version.version},
-                    "as_of": on.isoformat(),
-                },
-                occurred_at=timezone.now(),
-            )
-    except IntegrityError as exc:
-        raise AlreadyCharged(f"{source} is already charged.") from exc
-    _publish(CHARGE_POSTED, charge)
+    with transaction.atomic(savepoint=False):
+        try:
+            with transaction.atomic():
+                charge = ChargeItem.objects.create(
+                    tenant_id=tenant_id,
+                    patient_id=patient_id,
+                    encounter_id=encounter_id,
+                    code=fee.code,
+                    display=fee.display or translation.target.display,
+                    quantity=quantity,
+                    unit_price=fee.price,
+                    currency=fee.currency,
+                    source=source,
+                    coded={
+                        "catalogue": {"system": catalogue_system, "code": catalogue_code},
+                        "fee": {"system": translation.target.system, "code": translation.target.code},
+                        "map": {"name": translation.map_version.map_name, "version": translation.map_version.version},
+                        "as_of": on.isoformat(),
+                    },
+                    occurred_at=timezone.now(),
+                )
+        except IntegrityError as exc:
+            raise AlreadyCharged(f"{source} is already charged.") from exc
+        _publish(CHARGE_POSTED, charge)
     return charge
 
 
 def reverse_charges(*, tenant_id: int, source: str) -> list[ChargeItem]:
-    """Reverse the live charge(s) of a source (cancelled order). Runs in the caller's transaction;
-    reversing twice is a no-op."""
-    charges = list(ChargeItem.objects.select_for_update().filter(tenant_id=tenant_id, source=source, status="billed"))
-    now = timezone.now()
-    for charge in charges:
-        charge.status = ChargeItem.Status.REVERSED
-        charge.reversed_at = now
-        charge.save(update_fields=["status", "reversed_at", "updated_at"])
-        _publish(CHARGE_REVERSED, charge)
+    """Reverse the live charge(s) of a source (cancelled order). Runs in the caller's transaction
+    (or one of its own); reversing twice is a no-op."""
+    with transaction.atomic(savepoint=False):
+        charges = list(
+            ChargeItem.objects.select_for_update().filter(tenant_id=tenant_id, source=source, status="billed")
+        )
+        now = timezone.now()
+        for charge in charges:
+            charge.status = ChargeItem.Status.REVERSED
+            charge.reversed_at = now
+            charge.save(update_fields=["status", "reversed_at", "updated_at"])
+            _publish(CHARGE_REVERSED, charge)
     return charges
 
 

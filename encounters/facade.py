@@ -7,15 +7,35 @@ from datetime import datetime
 from uuid import UUID
 
 from clinic.rows import Publisher
-from encounters import selectors
+from encounters import selectors, services
 from encounters.contracts import EncounterRef, EncounterStatus
+from encounters.errors import (
+    AlreadyInProgress,
+    AppointmentNotFound,
+    EncounterNotFound,
+    InvalidTransition,
+    SlotInThePast,
+    SlotNotFound,
+    SlotTaken,
+    VisitNumberTaken,
+)
 
 __all__ = [
+    "AlreadyInProgress",
+    "AppointmentNotFound",
+    "EncounterNotFound",
+    "InvalidTransition",
+    "SlotInThePast",
+    "SlotNotFound",
+    "SlotTaken",
+    "VisitNumberTaken",
     "active_encounter_ids",
+    "count_rows",
     "find_encounter_by_visit_number",
     "get_encounter",
     "import_encounter",
     "lock_encounter",
+    "read_rows",
     "register_cancel_guard",
     "seed_demo_schedule",
     "timeline_pushes",
@@ -25,26 +45,18 @@ __all__ = [
 def register_cancel_guard(guard: Callable[[int, UUID], str | None]) -> None:
     """Add a check run before an encounter is cancelled: ``guard(tenant_id, encounter_id)``
     returns why it must not be (409 with the reason), or None."""
-    from encounters import services
-
     services.register_cancel_guard(guard)
 
 
 def get_encounter(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
-    """Raises NotFound (also for another tenant's encounter)."""
-    return selectors.encounter_ref(selectors.get_encounter_row(tenant_id=tenant_id, encounter_id=encounter_id))
+    """Raises EncounterNotFound (also for another tenant's encounter)."""
+    return selectors.get_encounter_ref(tenant_id=tenant_id, encounter_id=encounter_id)
 
 
 def lock_encounter(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
     """The encounter, share-locked until the caller's transaction ends (so it cannot finish
-    while an order is placed in it). Raises NotFound."""
-    from encounters.models import Encounter
-    from encounters.services import EncounterNotFound
-
-    found = Encounter.objects.select_for_update(no_key=True).filter(tenant_id=tenant_id, pk=encounter_id).first()
-    if found is None:
-        raise EncounterNotFound("No such encounter.")
-    return selectors.encounter_ref(found)
+    while an order is placed in it). Raises EncounterNotFound."""
+    return selectors.encounter_ref(services.lock_encounter(tenant_id=tenant_id, encounter_id=encounter_id))
 
 
 def import_encounter(
@@ -60,10 +72,8 @@ def import_encounter(
 ) -> EncounterRef:
     """Record a visit that happened elsewhere or earlier, as it was, in the caller's transaction
     (see ``encounters.services.import_encounter``). Idempotent on the visit number: a re-run
-    returns the encounter the first run made. Raises InvalidInput, NotFound, VisitNumberTaken,
-    AlreadyInProgress."""
-    from encounters import services
-
+    returns the encounter the first run made. Raises InvalidInput, NotFound (site, patient),
+    VisitNumberTaken, AlreadyInProgress."""
     encounter, _created = services.import_encounter(
         tenant_id=tenant_id,
         patient_id=patient_id,
@@ -87,46 +97,19 @@ def seed_demo_schedule(*, tenant_id: int, site_id: int, days: int = 14) -> str:
 def active_encounter_ids(*, tenant_id: int, patient_id: UUID) -> list[UUID]:
     """The patient's encounters in progress (at any site), oldest first: where a clinician is
     looking at the patient now."""
-    from clinic.db import prepared_cursor
-    from encounters.contracts import EncounterStatus
-
-    with prepared_cursor() as cursor:  # no ORM: every lab result asks
-        cursor.execute(
-            "SELECT id FROM encounters_encounter WHERE tenant_id = %s AND patient_id = %s AND status = %s"
-            " ORDER BY period_start, id",
-            [tenant_id, patient_id, EncounterStatus.IN_PROGRESS.value],
-        )
-        return [row[0] for row in cursor.fetchall()]
+    return selectors.active_encounter_ids(tenant_id=tenant_id, patient_id=patient_id)
 
 
 def find_encounter_by_visit_number(*, tenant_id: int, visit_number: str) -> EncounterRef | None:
     """The encounter with this visit number (PV1-19), or None."""
-    from encounters.models import Encounter
-
-    found = Encounter.objects.filter(tenant_id=tenant_id, visit_number=visit_number).first()
-    return selectors.encounter_ref(found) if found else None
+    return selectors.find_encounter_by_visit_number(tenant_id=tenant_id, visit_number=visit_number)
 
 
 def timeline_pushes(*, tenant_id: int, event_ids: list[UUID]) -> list[dict[str, str | None]]:
     """Where these events landed: one row per timeline entry (``event``, ``encounter``,
     ``added_at`` when the entry was written, ``pushed_at`` when it was published to live
     viewers)."""
-    from encounters.models import TimelineEntry
-
-    rows = (
-        TimelineEntry.objects.filter(tenant_id=tenant_id, event_id__in=event_ids)
-        .order_by("created_at")
-        .values_list("event_id", "encounter_id", "created_at", "pushed_at")
-    )
-    return [
-        {
-            "event": str(event_id),
-            "encounter": str(encounter_id),
-            "added_at": created_at.isoformat(),
-            "pushed_at": pushed_at.isoformat() if pushed_at else None,
-        }
-        for event_id, encounter_id, created_at, pushed_at in rows
-    ]
+    return selectors.timeline_pushes(tenant_id=tenant_id, event_ids=event_ids)
 
 
 # Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR

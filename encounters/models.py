@@ -161,6 +161,7 @@ class TimelineEntry(TenantScopedModel):
     pushed_at = models.DateTimeField(null=True, blank=True)  # when it was published to live viewers
 
     class Meta:
+        verbose_name_plural = "timeline entries"
         ordering = ["encounter_id", "id"]
         indexes = [models.Index(fields=["event_id"], name="timeline_entry_by_event")]
         constraints = [

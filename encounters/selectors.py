@@ -10,7 +10,9 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from clinic.rows import ReadView
+from encounters import sql
 from encounters.contracts import EncounterRef, EncounterStatus
+from encounters.errors import AppointmentNotFound, EncounterNotFound
 from encounters.models import Appointment, Encounter, Practitioner, Slot, TimelineEntry
 
 
@@ -47,8 +49,6 @@ def free_slots(*, tenant_id: int, practitioner_id: int, after: datetime) -> Quer
 
 
 def get_appointment(*, tenant_id: int, appointment_id: UUID) -> Appointment:
-    from encounters.services import AppointmentNotFound
-
     found = Appointment.objects.select_related("slot").filter(tenant_id=tenant_id, pk=appointment_id).first()
     if found is None:
         raise AppointmentNotFound("No such appointment.")
@@ -56,12 +56,30 @@ def get_appointment(*, tenant_id: int, appointment_id: UUID) -> Appointment:
 
 
 def get_encounter_row(*, tenant_id: int, encounter_id: UUID) -> Encounter:
-    from encounters.services import EncounterNotFound
-
     found = Encounter.objects.filter(tenant_id=tenant_id, pk=encounter_id).first()
     if found is None:
         raise EncounterNotFound("No such encounter.")
     return found
+
+
+def get_encounter_ref(*, tenant_id: int, encounter_id: UUID) -> EncounterRef:
+    """Raises EncounterNotFound (also for another tenant's encounter)."""
+    return encounter_ref(get_encounter_row(tenant_id=tenant_id, encounter_id=encounter_id))
+
+
+def find_encounter_by_visit_number(*, tenant_id: int, visit_number: str) -> EncounterRef | None:
+    found = Encounter.objects.filter(tenant_id=tenant_id, visit_number=visit_number).first()
+    return encounter_ref(found) if found else None
+
+
+def encounter_exists(*, encounter_id: UUID) -> bool:
+    """In any tenant (operators' commands)."""
+    return Encounter.objects.filter(pk=encounter_id).exists()
+
+
+def every_encounter_id() -> list[UUID]:
+    """Of every tenant (operators' commands)."""
+    return list(Encounter.objects.values_list("pk", flat=True))  # newest first (Meta.ordering)
 
 
 def encounter_ref(encounter: Encounter) -> EncounterRef:
@@ -88,6 +106,12 @@ def active_encounter_id(*, tenant_id: int, patient_id: UUID, site_id: int) -> UU
     )
 
 
+def active_encounter_ids(*, tenant_id: int, patient_id: UUID) -> list[UUID]:
+    """The patient's encounters in progress at any site, oldest first (one prepared statement:
+    every lab result asks)."""
+    return sql.active_encounter_ids(tenant_id=tenant_id, patient_id=patient_id)
+
+
 def timeline(*, tenant_id: int, encounter_id: UUID) -> QuerySet[TimelineEntry]:
     """In the order things happened (recorded), not the order deliveries landed (parallel
     workers)."""
@@ -112,6 +136,25 @@ def timeline_json(entry: TimelineEntry) -> dict[str, Any]:
         "summary": entry.summary,
         "reference": entry.reference,
     }
+
+
+def timeline_pushes(*, tenant_id: int, event_ids: list[UUID]) -> list[dict[str, str | None]]:
+    """One row per timeline entry of these events: ``event``, ``encounter``, ``added_at`` (when
+    the entry was written), ``pushed_at`` (when it was published to live viewers, or None)."""
+    rows = (
+        TimelineEntry.objects.filter(tenant_id=tenant_id, event_id__in=event_ids)
+        .order_by("created_at")
+        .values_list("event_id", "encounter_id", "created_at", "pushed_at")
+    )
+    return [
+        {
+            "event": str(event_id),
+            "encounter": str(encounter_id),
+            "added_at": created_at.isoformat(),
+            "pushed_at": pushed_at.isoformat() if pushed_at else None,
+        }
+        for event_id, encounter_id, created_at, pushed_at in rows
+    ]
 
 
 # --- Read views (clinic.rows): the FHIR API's Practitioner, Appointment and Encounter ---------

@@ -5,11 +5,17 @@ Events published (type → payload):
 ``{"appointment_id", "slot_id", "start_at", "practitioner_id"}``;
 ``encounter.checked_in`` / ``encounter.started`` / ``encounter.finished`` /
 ``encounter.cancelled`` → ``{"encounter_id", "visit_number", "appointment_id"}``.
+
+Transactions: each use case an edge calls (``book``, ``cancel_appointment``, ``reschedule``,
+``check_in``, ``open_walk_in``, ``move_encounter``, ``rebuild_timeline``) owns its transaction,
+``atomic(durable=True)``: it commits when it returns, and refuses to run inside another
+transaction. What other apps' use cases call through the facade (``import_encounter``,
+``lock_encounter``) and the timeline subscriber (``add_to_timeline``) run in the caller's
+transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -19,13 +25,13 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from clinic.contracts import Conflict, Event, FieldProblem, InvalidInput, NotFound
+from clinic.contracts import Event, FieldProblem, InvalidInput, NotFound
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, publish
-from encounters import live, selectors
+from encounters import live, selectors, sql
 from encounters.contracts import (
     APPOINTMENT_BOOKED,
     APPOINTMENT_CANCELLED,
@@ -36,6 +42,16 @@ from encounters.contracts import (
     ENCOUNTER_STARTED,
     EncounterStatus,
 )
+from encounters.errors import (
+    AlreadyInProgress,
+    AppointmentNotFound,
+    EncounterNotFound,
+    InvalidTransition,
+    SlotInThePast,
+    SlotNotFound,
+    SlotTaken,
+    VisitNumberTaken,
+)
 from encounters.models import Appointment, Encounter, Practitioner, ScheduleTemplate, Slot, TimelineEntry
 from identity.facade import lock_patient_for_write
 
@@ -44,46 +60,15 @@ logger = logging.getLogger("encounters")
 VISIT_NUMBER_LENGTH = Encounter._meta.get_field("visit_number").max_length or 20
 
 
-class SlotNotFound(NotFound):
-    code = "slot-not-found"
-
-
-class SlotTaken(Conflict):
-    code = "slot-taken"
-
-
-class SlotInThePast(InvalidInput):
-    code = "slot-in-the-past"
-
-
-class AppointmentNotFound(NotFound):
-    code = "appointment-not-found"
-
-
-class EncounterNotFound(NotFound):
-    code = "encounter-not-found"
-
-
-class InvalidTransition(Conflict):
-    code = "invalid-transition"
-
-
-class AlreadyInProgress(Conflict):
-    code = "encounter-already-in-progress"
-
-
-class VisitNumberTaken(Conflict):
-    code = "visit-number-taken"
-
-
 # --- Practitioners, templates, slots -----------------------------------------------------------
 
 
 def create_practitioner(*, tenant_id: int, name: str, site_ids: list[int]) -> Practitioner:
     if not name.strip():
         raise InvalidInput("A practitioner needs a name.", [FieldProblem("name", "must not be blank")])
-    practitioner = Practitioner.objects.create(tenant_id=tenant_id, name=name.strip())
-    practitioner.sites.set(site_ids)
+    with transaction.atomic(savepoint=False):
+        practitioner = Practitioner.objects.create(tenant_id=tenant_id, name=name.strip())
+        practitioner.sites.set(site_ids)
     return practitioner
 
 
@@ -145,47 +130,61 @@ def generate_slots(*, tenant_id: int, start: date, days: int) -> int:
 def book(
     *, tenant_id: int, slot_id: int, patient_id: UUID, reason: str = "", idempotency_key: str | None = None, actor: str
 ) -> tuple[Appointment, bool]:
-    """Book a slot for a patient; returns (appointment, created).
+    """Book a slot for a patient; returns (appointment, created). The use case: commits.
 
     A slot is booked at most once (a partial unique constraint): the loser of a race gets
     SlotTaken with the practitioner's next free slots. With ``idempotency_key`` a retry returns
     the first appointment. Raises SlotNotFound, SlotInThePast, SlotTaken, NotFound (patient).
     """
-    with transaction.atomic(savepoint=False):
-        if idempotency_key is not None:
-            replay = claim_idempotency_key(
-                tenant_id=tenant_id,
-                scope="encounters.book",
-                key=idempotency_key,
-                request={"slot": slot_id, "patient": str(patient_id), "reason": reason},
+    with transaction.atomic(durable=True):
+        return _book(
+            tenant_id=tenant_id,
+            slot_id=slot_id,
+            patient_id=patient_id,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            actor=actor,
+        )
+
+
+def _book(
+    *, tenant_id: int, slot_id: int, patient_id: UUID, reason: str, idempotency_key: str | None, actor: str
+) -> tuple[Appointment, bool]:
+    """``book`` in the caller's transaction (``book``'s own, or ``reschedule``'s)."""
+    if idempotency_key is not None:
+        replay = claim_idempotency_key(
+            tenant_id=tenant_id,
+            scope="encounters.book",
+            key=idempotency_key,
+            request={"slot": slot_id, "patient": str(patient_id), "reason": reason},
+        )
+        if replay is not None:
+            return Appointment.objects.get(pk=replay.result["appointment_id"]), False
+    slot = Slot.objects.filter(tenant_id=tenant_id, pk=slot_id).first()
+    if slot is None:
+        raise SlotNotFound("No such slot.")
+    if slot.start_at <= timezone.now():
+        raise SlotInThePast("This slot has already started.", [FieldProblem("slot", "is in the past")])
+    if slot.blocked:
+        raise SlotTaken("This slot is blocked.", extra={"next_free_slots": _next_free(slot)})
+    patient_id = lock_patient_for_write(tenant_id=tenant_id, patient_id=patient_id)
+    try:
+        with transaction.atomic():
+            appointment = Appointment.objects.create(
+                tenant_id=tenant_id, slot=slot, patient_id=patient_id, reason=reason
             )
-            if replay is not None:
-                return Appointment.objects.get(pk=replay.result["appointment_id"]), False
-        slot = Slot.objects.filter(tenant_id=tenant_id, pk=slot_id).first()
-        if slot is None:
-            raise SlotNotFound("No such slot.")
-        if slot.start_at <= timezone.now():
-            raise SlotInThePast("This slot has already started.", [FieldProblem("slot", "is in the past")])
-        if slot.blocked:
-            raise SlotTaken("This slot is blocked.", extra={"next_free_slots": _next_free(slot)})
-        patient_id = lock_patient_for_write(tenant_id=tenant_id, patient_id=patient_id)
-        try:
-            with transaction.atomic():
-                appointment = Appointment.objects.create(
-                    tenant_id=tenant_id, slot=slot, patient_id=patient_id, reason=reason
-                )
-        except IntegrityError:
-            raise SlotTaken(
-                "This slot was just booked by someone else.", extra={"next_free_slots": _next_free(slot)}
-            ) from None
-        _publish_appointment(APPOINTMENT_BOOKED, appointment, slot)
-        if idempotency_key is not None:
-            complete_idempotency_key(
-                tenant_id=tenant_id,
-                scope="encounters.book",
-                key=idempotency_key,
-                result={"appointment_id": str(appointment.pk)},
-            )
+    except IntegrityError:
+        raise SlotTaken(
+            "This slot was just booked by someone else.", extra={"next_free_slots": _next_free(slot)}
+        ) from None
+    _publish_appointment(APPOINTMENT_BOOKED, appointment, slot)
+    if idempotency_key is not None:
+        complete_idempotency_key(
+            tenant_id=tenant_id,
+            scope="encounters.book",
+            key=idempotency_key,
+            result={"appointment_id": str(appointment.pk)},
+        )
     return appointment, True
 
 
@@ -226,9 +225,9 @@ def _appointment_for_update(tenant_id: int, appointment_id: UUID) -> Appointment
 
 
 def cancel_appointment(*, tenant_id: int, appointment_id: UUID, actor: str) -> Appointment:
-    """Cancel a booked appointment (the slot is free again). Cancelling twice is a no-op.
-    Raises AppointmentNotFound, InvalidTransition (already checked in)."""
-    with transaction.atomic(savepoint=False):
+    """Cancel a booked appointment (the slot is free again); the use case: commits. Cancelling
+    twice is a no-op. Raises AppointmentNotFound, InvalidTransition (already checked in)."""
+    with transaction.atomic(durable=True):
         appointment = _appointment_for_update(tenant_id, appointment_id)
         if appointment.status == Appointment.Status.CANCELLED:
             return appointment
@@ -243,8 +242,9 @@ def cancel_appointment(*, tenant_id: int, appointment_id: UUID, actor: str) -> A
 
 def reschedule(*, tenant_id: int, appointment_id: UUID, slot_id: int, actor: str) -> Appointment:
     """Move a booked appointment to another slot, atomically: the old one is cancelled only if
-    the new slot could be booked. Raises what ``book`` and ``cancel_appointment`` raise."""
-    with transaction.atomic(savepoint=False):
+    the new slot could be booked. The use case: commits. Raises what ``book`` and
+    ``cancel_appointment`` raise."""
+    with transaction.atomic(durable=True):
         lock_patient_for_write(
             tenant_id=tenant_id,
             patient_id=selectors.get_appointment(tenant_id=tenant_id, appointment_id=appointment_id).patient_id,
@@ -255,7 +255,14 @@ def reschedule(*, tenant_id: int, appointment_id: UUID, slot_id: int, actor: str
         old.status = Appointment.Status.CANCELLED
         old.cancelled_at = timezone.now()
         old.save(update_fields=["status", "cancelled_at", "updated_at"])
-        new, _ = book(tenant_id=tenant_id, slot_id=slot_id, patient_id=old.patient_id, reason=old.reason, actor=actor)
+        new, _ = _book(
+            tenant_id=tenant_id,
+            slot_id=slot_id,
+            patient_id=old.patient_id,
+            reason=old.reason,
+            idempotency_key=None,
+            actor=actor,
+        )
         Appointment.objects.filter(pk=new.pk).update(rescheduled_from=old)
         _publish_appointment(APPOINTMENT_RESCHEDULED, old, old.slot, new_appointment_id=str(new.pk))
     return Appointment.objects.get(pk=new.pk)
@@ -264,11 +271,18 @@ def reschedule(*, tenant_id: int, appointment_id: UUID, slot_id: int, actor: str
 # --- Encounters ---------------------------------------------------------------------------------
 
 
+def lock_encounter(*, tenant_id: int, encounter_id: UUID) -> Encounter:
+    """The encounter, locked (``FOR NO KEY UPDATE``) until the caller's transaction ends: its
+    status cannot change meanwhile, while rows referring to it can still be added. Raises
+    EncounterNotFound."""
+    found = Encounter.objects.select_for_update(no_key=True).filter(tenant_id=tenant_id, pk=encounter_id).first()
+    if found is None:
+        raise EncounterNotFound("No such encounter.")
+    return found
+
+
 def _visit_number() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('encounters_visit_seq')")
-        (number,) = cursor.fetchone()
-    return f"V{number:08d}"
+    return f"V{sql.next_visit_number():08d}"
 
 
 def _publish_encounter(event_type: str, encounter: Encounter, *, occurred_at: datetime | None = None) -> None:
@@ -289,8 +303,9 @@ def _publish_encounter(event_type: str, encounter: Encounter, *, occurred_at: da
 
 def check_in(*, tenant_id: int, appointment_id: UUID, actor: str) -> tuple[Encounter, bool]:
     """Check an appointment in: its encounter (arrived) is created; returns (encounter, created).
-    Checking in twice returns the same encounter. Raises AppointmentNotFound, InvalidTransition."""
-    with transaction.atomic(savepoint=False):
+    The use case: commits. Checking in twice returns the same encounter. Raises
+    AppointmentNotFound, InvalidTransition."""
+    with transaction.atomic(durable=True):
         # The patient first, then the appointment (the order a merge takes them in).
         lock_patient_for_write(
             tenant_id=tenant_id,
@@ -322,9 +337,9 @@ def check_in(*, tenant_id: int, appointment_id: UUID, actor: str) -> tuple[Encou
 def open_walk_in(
     *, tenant_id: int, patient_id: UUID, site_id: int, practitioner_id: int | None = None, actor: str
 ) -> Encounter:
-    """A visit without an appointment (arrived now). Raises NotFound for an unknown site,
-    practitioner or patient."""
-    with transaction.atomic(savepoint=False):
+    """A visit without an appointment (arrived now). The use case: commits. Raises NotFound for
+    an unknown site, practitioner or patient."""
+    with transaction.atomic(durable=True):
         if not selectors.site_exists(tenant_id=tenant_id, site_id=site_id):
             raise NotFound("No such site.")
         if (
@@ -360,6 +375,7 @@ def import_encounter(
     """Record a visit that happened elsewhere or earlier (a record brought in from another
     system), as it was; returns (encounter, created).
 
+    Runs in the caller's transaction (the Synthea loader's), or in one of its own.
     Idempotent on (tenant, visit number): a second import of the visit returns the encounter
     the first one made, unchanged. A new encounter publishes ``encounter.checked_in`` dated at
     its start, so its timeline begins where the visit began. Raises InvalidInput (blank or too
@@ -425,10 +441,11 @@ _TRANSITIONS = {
 
 
 def move_encounter(*, tenant_id: int, encounter_id: UUID, to: EncounterStatus, actor: str) -> Encounter:
-    """planned → arrived → in-progress → finished (or cancelled before it starts). Moving to the
-    status it has is a no-op. Raises EncounterNotFound, InvalidTransition, AlreadyInProgress."""
+    """planned → arrived → in-progress → finished (or cancelled before it starts). The use case:
+    commits. Moving to the status it has is a no-op. Raises EncounterNotFound,
+    InvalidTransition, AlreadyInProgress."""
     allowed, event_type = _TRANSITIONS[to]
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(durable=True):
         encounter = Encounter.objects.select_for_update().filter(tenant_id=tenant_id, pk=encounter_id).first()
         if encounter is None:
             raise EncounterNotFound("No such encounter.")
@@ -495,6 +512,21 @@ def two_visits_in_progress(tenant_id: int, source_id: UUID, target_id: UUID) -> 
 # --- Timeline -----------------------------------------------------------------------------------
 
 
+def add_to_timeline(*, event: Event) -> list[int]:
+    """The timeline subscriber's step, in the delivery's transaction: append the event to the
+    timelines of the encounters it belongs to; a check-in also brings the booking that led to
+    it (first: it happened first). Returns the new entries' IDs."""
+    from encounters import timeline
+
+    created: list[int] = []
+    if event.type == ENCOUNTER_CHECKED_IN and event.encounter_id is not None:
+        encounter = Encounter.objects.filter(pk=event.encounter_id).first()
+        if encounter is not None:
+            for booked in timeline.booking_events(encounter):
+                created += append_to_timeline(event=booked, only=encounter.pk)
+    return created + append_to_timeline(event=event)
+
+
 def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
     """Append an event to the timeline of each encounter it belongs to (see
     ``encounters.timeline``); push each new entry to live viewers after commit. Idempotent per
@@ -504,26 +536,18 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
     created: list[int] = []
     summary, reference = timeline.describe(event)
     for encounter_id in [only] if only is not None else timeline.encounters_for(event):
-        with connection.cursor() as cursor:
-            # Entries of one encounter are appended one at a time, so their ``seq`` is also the
-            # order they commit in. An advisory lock, not the encounter's row lock: clinical
-            # steps holding the encounter (an order being placed) must not hold up the timeline.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_timeline_lock_id(encounter_id)])
-            cursor.execute(
-                _APPEND_SQL,
-                [
-                    event.tenant_id,
-                    event.id,
-                    event.type,
-                    event.occurred_at,
-                    event.recorded_at,
-                    summary,
-                    reference,
-                    json.dumps(event.payload),
-                    encounter_id,
-                ],
-            )
-            row = cursor.fetchone()
+        sql.lock_timeline(encounter_id)
+        row = sql.append_timeline_entry(
+            tenant_id=event.tenant_id,
+            encounter_id=encounter_id,
+            event_id=event.id,
+            event_type=event.type,
+            occurred_at=event.occurred_at,
+            recorded_at=event.recorded_at,
+            summary=summary,
+            reference=reference,
+            data=json.dumps(event.payload),
+        )
         if row is None:
             continue  # already on this timeline
         entry_id, seq = row
@@ -545,40 +569,18 @@ def append_to_timeline(*, event: Event, only: UUID | None = None) -> list[int]:
 def _push(encounter_id: UUID, entry: dict[str, Any]) -> None:
     """After commit: publish the entry to live viewers and record when (support quotes it)."""
     if live.push(encounter_id, entry):
-        # Bookkeeping for support (when it was pushed), so no wait for the disk.
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            cursor.execute(
-                "UPDATE encounters_timelineentry SET pushed_at = %s WHERE id = %s", [timezone.now(), entry["id"]]
-            )
-
-
-def _timeline_lock_id(encounter_id: UUID) -> int:
-    return int.from_bytes(
-        hashlib.sha256(f"encounters.timeline|{encounter_id}".encode()).digest()[:8], "big", signed=True
-    )
-
-
-_APPEND_SQL = """
-INSERT INTO encounters_timelineentry
-       (tenant_id, encounter_id, event_id, type, occurred_at, recorded_at, summary, reference, data, created_at, seq)
-SELECT %s, e.id, %s, %s, %s, %s, %s, %s, %s::jsonb, now(),
-       COALESCE((SELECT MAX(t.seq) FROM encounters_timelineentry t WHERE t.encounter_id = e.id), 0) + 1
-  FROM encounters_encounter e WHERE e.id = %s
-ON CONFLICT (encounter_id, event_id) DO NOTHING
-RETURNING id, seq
-"""
+        with transaction.atomic():
+            sql.record_pushed_at(entry_id=entry["id"], pushed_at=timezone.now())
 
 
 def rebuild_timeline(*, encounter_id: UUID) -> dict[str, int]:
     """Rebuild an encounter's timeline from the outbox; returns the differences found
-    (``missing``, ``extra``, ``changed``) before repairing them."""
+    (``missing``, ``extra``, ``changed``) before repairing them. The use case: commits."""
     from encounters import timeline
 
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(durable=True):
         encounter = Encounter.objects.select_for_update().get(pk=encounter_id)
-        with connection.cursor() as cursor:  # appends wait while the timeline is rebuilt
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_timeline_lock_id(encounter_id)])
+        sql.lock_timeline(encounter_id)  # appends wait while the timeline is rebuilt
         expected = {e.id: e for e in timeline.events_of(encounter)}
         current = {t.event_id: t for t in TimelineEntry.objects.filter(encounter=encounter)}
         missing = [e for event_id, e in expected.items() if event_id not in current]

@@ -7,12 +7,22 @@ from uuid import UUID
 from clinic.rows import Publisher
 from orders import selectors, services
 from orders.contracts import OrderRecord
+from orders.errors import EncounterClosed, OrderNotFound, UnknownCatalogueCode
 
-__all__ = ["find_order", "get_order", "record_result_status"]
+__all__ = [
+    "EncounterClosed",
+    "OrderNotFound",
+    "UnknownCatalogueCode",
+    "count_rows",
+    "find_order",
+    "get_order",
+    "read_rows",
+    "record_result_status",
+]
 
 
 def get_order(*, tenant_id: int, order_id: UUID) -> OrderRecord:
-    """Raises NotFound."""
+    """Raises OrderNotFound (also for another tenant's order)."""
     return selectors.order_record(selectors.get_order(tenant_id=tenant_id, order_id=order_id))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -10,7 +9,9 @@ from django.utils import timezone
 
 from clinic.facade import get_tenant
 from clinic.rows import ReadView, coded_filters
+from orders import sql
 from orders.contracts import CatalogueItem, OrderRecord, OrderStatus, Priority
+from orders.errors import OrderNotFound
 from orders.models import ServiceRequest
 from terminology.contracts import LOINC, catalogue_system
 from terminology.facade import concepts_of, translate
@@ -39,8 +40,6 @@ def orders_of_encounter(*, tenant_id: int, encounter_id: UUID) -> QuerySet[Servi
 
 
 def get_order(*, tenant_id: int, order_id: UUID) -> ServiceRequest:
-    from orders.services import OrderNotFound
-
     found = ServiceRequest.objects.filter(tenant_id=tenant_id, pk=order_id).first()
     if found is None:
         raise OrderNotFound("No such order.")
@@ -77,49 +76,12 @@ def active_orders_block_cancel(tenant_id: int, encounter_id: UUID) -> str | None
     return f"it has {active} active order(s); cancel them first" if active else None
 
 
-_FIND_SQL = """
-SELECT id, tenant_id, patient_id, encounter_id, placer_number, code, display, coded, priority, status,
-       requester, specimen_note, version, ordered_at, cancelled_at, filler_number
-  FROM orders_servicerequest
- WHERE tenant_id = %s AND ((%s <> '' AND placer_number = %s) OR (%s <> '' AND filler_number = %s))
- ORDER BY (placer_number = %s) DESC
- LIMIT 1
-"""
-
-
 def find_order_record(*, tenant_id: int, placer_number: str, filler_number: str) -> OrderRecord | None:
     """The order with this placer number, else the one with this filler number (one indexed
-    query, no ORM: a lab result looks its order up on the hot path)."""
+    prepared statement, no ORM: a lab result looks its order up on the hot path)."""
     if not placer_number and not filler_number:
         return None
-    from clinic.db import prepared_cursor
-
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            _FIND_SQL, [tenant_id, placer_number, placer_number, filler_number, filler_number, placer_number]
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    coded = row[7] if isinstance(row[7], dict) else json.loads(row[7])
-    return OrderRecord(
-        id=row[0],
-        tenant_id=row[1],
-        patient_id=row[2],
-        encounter_id=row[3],
-        placer_number=row[4],
-        code=row[5],
-        display=row[6],
-        coded=coded,
-        priority=Priority(row[8]),
-        status=OrderStatus(row[9]),
-        requester=row[10],
-        specimen_note=row[11],
-        version=row[12],
-        ordered_at=row[13],
-        cancelled_at=row[14],
-        filler_number=row[15],
-    )
+    return sql.find_order_record(tenant_id=tenant_id, placer_number=placer_number, filler_number=filler_number)
 
 
 # --- Read views (clinic.rows): the FHIR API's ServiceRequest ----------------------------------

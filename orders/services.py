@@ -3,6 +3,11 @@
 Events: ``order.placed`` / ``order.cancelled`` → ``{"order_id", "placer_number", "code", "display",
 "loinc": {"code", "display"} | null, "priority", "status", "version", "visit_number",
 "specimen_note", "ordered_at"}`` (with patient and encounter).
+
+Transactions: ``place_orders`` and ``cancel_order`` are the use cases the HTTP edge calls; each
+owns its transaction, ``atomic(durable=True)`` (it commits when it returns). Billing's charge
+and the encounter's lock join it through their facades. ``record_result_status`` runs in the
+caller's transaction (a result being charted).
 """
 
 from __future__ import annotations
@@ -10,40 +15,26 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from billing.facade import post_charge, reverse_charges
-from clinic.contracts import Conflict, FieldProblem, InvalidInput, NotFound
+from clinic.contracts import Conflict, FieldProblem
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, get_tenant, publish
 from encounters.facade import get_encounter, lock_encounter
 from identity.facade import lock_patient_for_write
+from orders import sql
 from orders.contracts import ORDER_CANCELLED, ORDER_PLACED, OrderStatus, Priority
+from orders.errors import EncounterClosed, OrderNotFound, UnknownCatalogueCode
 from orders.models import ServiceRequest
 from terminology.contracts import LOINC, catalogue_system
 from terminology.facade import code_value, concepts_of
-
-
-class OrderNotFound(NotFound):
-    code = "order-not-found"
-
-
-class EncounterClosed(Conflict):
-    code = "encounter-closed"
-
-
-class UnknownCatalogueCode(InvalidInput):
-    code = "unknown-catalogue-code"
-
 
 MAX_CODES_PER_REQUEST = 50
 
 
 def _placer_number() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval('orders_placer_seq')")
-        (number,) = cursor.fetchone()
-    return f"ORD{number:08d}"
+    return f"ORD{sql.next_placer_number():08d}"
 
 
 def place_orders(
@@ -58,12 +49,13 @@ def place_orders(
 ) -> tuple[list[ServiceRequest], bool]:
     """Order catalogue tests in an open encounter; returns (orders, created).
 
-    In the caller's transaction: every order, its charge (billing) and its ``order.placed``
-    event, or none of them. A retry with the same ``idempotency_key`` returns the first orders.
+    The use case, one transaction: every order, its charge (billing) and its ``order.placed``
+    event commit together, or none of them. A retry with the same ``idempotency_key`` returns
+    the first orders.
     Raises NotFound (encounter), EncounterClosed, UnknownCatalogueCode, InvalidInput (billing:
     no billing code or price, which refuses the order rather than leave it unbilled).
     """
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(durable=True):
         if idempotency_key is not None:
             replay = claim_idempotency_key(
                 tenant_id=tenant_id,
@@ -147,10 +139,10 @@ def place_orders(
 
 
 def cancel_order(*, tenant_id: int, order_id: UUID, actor: str) -> ServiceRequest:
-    """Revoke an order: its charge is reversed and ``order.cancelled`` published, in the
-    caller's transaction. Cancelling twice is a no-op. Raises OrderNotFound, Conflict (a
-    completed order)."""
-    with transaction.atomic(savepoint=False):
+    """Revoke an order: its charge is reversed and ``order.cancelled`` published, in one
+    transaction (the use case: commits). Cancelling twice is a no-op. Raises OrderNotFound,
+    Conflict (a completed order)."""
+    with transaction.atomic(durable=True):
         found = (
             ServiceRequest.objects.filter(tenant_id=tenant_id, pk=order_id).values_list("patient_id", flat=True).first()
         )

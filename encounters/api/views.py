@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -76,15 +75,14 @@ class AppointmentListView(TenantAPIView):
             if found is None:
                 raise NotFound("No patient holds this identifier.")
             patient_id = found.id
-        with transaction.atomic(durable=True):
-            appointment, created = services.book(
-                tenant_id=self.tenant_id,
-                slot_id=data["slot"],
-                patient_id=patient_id,
-                reason=data["reason"],
-                idempotency_key=request.headers.get("Idempotency-Key"),
-                actor=self.principal.actor,
-            )
+        appointment, created = services.book(
+            tenant_id=self.tenant_id,
+            slot_id=data["slot"],
+            patient_id=patient_id,
+            reason=data["reason"],
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            actor=self.principal.actor,
+        )
         body = s.appointment_json(_appointment(self.tenant_id, appointment.pk))
         return Response(body, status=201 if created else 200)
 
@@ -98,10 +96,7 @@ class AppointmentDetailView(TenantAPIView):
 class AppointmentCancelView(TenantAPIView):
     @extend_schema(request=None, responses=s.AppointmentOut, summary="Cancel an appointment")
     def post(self, request: Request, appointment_id: UUID) -> Response:
-        with transaction.atomic(durable=True):
-            services.cancel_appointment(
-                tenant_id=self.tenant_id, appointment_id=appointment_id, actor=self.principal.actor
-            )
+        services.cancel_appointment(tenant_id=self.tenant_id, appointment_id=appointment_id, actor=self.principal.actor)
         return Response(s.appointment_json(_appointment(self.tenant_id, appointment_id)))
 
 
@@ -109,23 +104,21 @@ class AppointmentRescheduleView(TenantAPIView):
     @extend_schema(request=s.RescheduleIn, responses=s.AppointmentOut, summary="Move an appointment to another slot")
     def post(self, request: Request, appointment_id: UUID) -> Response:
         data = self.parse_body(s.RescheduleIn)
-        with transaction.atomic(durable=True):
-            new = services.reschedule(
-                tenant_id=self.tenant_id,
-                appointment_id=appointment_id,
-                slot_id=data["slot"],
-                actor=self.principal.actor,
-            )
+        new = services.reschedule(
+            tenant_id=self.tenant_id,
+            appointment_id=appointment_id,
+            slot_id=data["slot"],
+            actor=self.principal.actor,
+        )
         return Response(s.appointment_json(_appointment(self.tenant_id, new.pk)), status=201)
 
 
 class AppointmentCheckInView(TenantAPIView):
     @extend_schema(request=None, responses={201: s.EncounterOut}, summary="Check in: opens the encounter")
     def post(self, request: Request, appointment_id: UUID) -> Response:
-        with transaction.atomic(durable=True):
-            encounter, created = services.check_in(
-                tenant_id=self.tenant_id, appointment_id=appointment_id, actor=self.principal.actor
-            )
+        encounter, created = services.check_in(
+            tenant_id=self.tenant_id, appointment_id=appointment_id, actor=self.principal.actor
+        )
         return Response(s.encounter_json(encounter), status=201 if created else 200)
 
 
@@ -133,14 +126,13 @@ class EncounterListView(TenantAPIView):
     @extend_schema(request=s.WalkInIn, responses={201: s.EncounterOut}, summary="Open a walk-in encounter")
     def post(self, request: Request) -> Response:
         data = self.parse_body(s.WalkInIn)
-        with transaction.atomic(durable=True):
-            encounter = services.open_walk_in(
-                tenant_id=self.tenant_id,
-                patient_id=data["patient"],
-                site_id=data["site"],
-                practitioner_id=data["practitioner"],
-                actor=self.principal.actor,
-            )
+        encounter = services.open_walk_in(
+            tenant_id=self.tenant_id,
+            patient_id=data["patient"],
+            site_id=data["site"],
+            practitioner_id=data["practitioner"],
+            actor=self.principal.actor,
+        )
         return Response(s.encounter_json(encounter), status=201)
 
 
@@ -156,10 +148,9 @@ def _transition(to: EncounterStatus, summary: str) -> type[TenantAPIView]:
     class TransitionView(TenantAPIView):
         @extend_schema(request=None, responses=s.EncounterOut, summary=summary)
         def post(self, request: Request, encounter_id: UUID) -> Response:
-            with transaction.atomic(durable=True):
-                encounter = services.move_encounter(
-                    tenant_id=self.tenant_id, encounter_id=encounter_id, to=to, actor=self.principal.actor
-                )
+            encounter = services.move_encounter(
+                tenant_id=self.tenant_id, encounter_id=encounter_id, to=to, actor=self.principal.actor
+            )
             return Response(s.encounter_json(encounter))
 
     TransitionView.__name__ = f"Encounter{to.name.title().replace('_', '')}View"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -89,16 +88,15 @@ class EncounterOrdersView(TenantAPIView):
     )
     def post(self, request: Request, encounter_id: UUID) -> Response:
         data = self.parse_body(PlaceIn)
-        with transaction.atomic(durable=True):
-            orders, created = services.place_orders(
-                tenant_id=self.tenant_id,
-                encounter_id=encounter_id,
-                codes=data["codes"],
-                priority=Priority(data["priority"]),
-                specimen_note=data["specimen_note"],
-                idempotency_key=request.headers.get("Idempotency-Key"),
-                actor=self.principal.actor,
-            )
+        orders, created = services.place_orders(
+            tenant_id=self.tenant_id,
+            encounter_id=encounter_id,
+            codes=data["codes"],
+            priority=Priority(data["priority"]),
+            specimen_note=data["specimen_note"],
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            actor=self.principal.actor,
+        )
         return Response({"results": [order_json(o) for o in orders]}, status=201 if created else 200)
 
 
@@ -111,6 +109,5 @@ class OrderDetailView(TenantAPIView):
 class OrderCancelView(TenantAPIView):
     @extend_schema(request=None, summary="Cancel an order: its charge is reversed, the lab is told")
     def post(self, request: Request, order_id: UUID) -> Response:
-        with transaction.atomic(durable=True):
-            order = services.cancel_order(tenant_id=self.tenant_id, order_id=order_id, actor=self.principal.actor)
+        order = services.cancel_order(tenant_id=self.tenant_id, order_id=order_id, actor=self.principal.actor)
         return Response(order_json(order))

@@ -14,9 +14,10 @@ from rest_framework.test import APIClient
 
 from clinic.models import OutboxEvent
 from encounters import services
-from encounters.models import Appointment, Slot
-from tests.encounters.helpers import make_clinic
+from encounters.models import Appointment
+from tests.encounters.factories import SlotFactory
 from tests.support.identity import NHS_NUMBERS, register
+from tests.support.visit import make_clinic
 
 pytestmark = pytest.mark.django_db
 
@@ -155,12 +156,8 @@ def test_bad_bookings_are_refused_with_the_reason(api, clinic, patient, body, st
 
 
 def test_a_past_slot_cannot_be_booked(api, clinic, patient):
-    past = Slot.objects.create(
-        tenant=clinic.tenant,
-        practitioner=clinic.doctor,
-        site=clinic.site,
-        start_at=timezone.now() - datetime.timedelta(hours=1),
-        end_at=timezone.now() - datetime.timedelta(minutes=45),
+    past = SlotFactory(
+        practitioner=clinic.doctor, site=clinic.site, start_at=timezone.now() - datetime.timedelta(hours=1)
     )
 
     response = api.post("/api/appointments", {"slot": past.pk, "patient": str(patient.id)}, format="json")
@@ -294,3 +291,12 @@ def test_admin_filters_and_inlines_show_only_the_admins_tenant(client, clinic, p
     assert "Dr Who" in slots
     assert "Dr Elsewhere" not in slots
     assert "09:00" in practitioner  # the schedule templates inline is visible to a tenant admin
+
+
+def test_every_model_has_its_plural_name():
+    from django.apps import apps
+
+    plurals = {m.__name__: str(m._meta.verbose_name_plural) for m in apps.get_app_config("encounters").get_models()}
+
+    assert plurals["TimelineEntry"] == "timeline entries"
+    assert [name for name, plural in plurals.items() if plural.endswith("ys")] == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -17,8 +16,9 @@ from rest_framework.test import APIClient
 from encounters import services
 from encounters.contracts import EncounterStatus
 from encounters.models import Encounter, TimelineEntry
-from tests.encounters.helpers import make_clinic
+from tests.encounters.factories import EncounterFactory
 from tests.support.identity import NHS_NUMBERS, register
+from tests.support.visit import make_clinic, read_events
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -42,10 +42,9 @@ def patient(clinic):
 
 
 def booked(clinic, patient, index: int = 0):
-    with transaction.atomic():
-        appointment, _ = services.book(
-            tenant_id=clinic.tenant.pk, slot_id=clinic.slots()[index].pk, patient_id=patient.id, actor="t"
-        )
+    appointment, _ = services.book(
+        tenant_id=clinic.tenant.pk, slot_id=clinic.slots()[index].pk, patient_id=patient.id, actor="t"
+    )
     return appointment
 
 
@@ -146,14 +145,12 @@ def diff_after_rebuild(encounter_id: str) -> dict[str, int]:
 
 
 def test_rebuild_reports_and_repairs_a_damaged_timeline(celery_worker, clinic, patient, capsys):
-    with transaction.atomic():
-        encounter = services.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
-    with transaction.atomic():
-        services.move_encounter(
-            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-        )
+    encounter = services.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+    )
+    services.move_encounter(
+        tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+    )
     wait_for(lambda: TimelineEntry.objects.filter(encounter=encounter).count() == 2, what="timeline")
     TimelineEntry.objects.filter(encounter=encounter, type="encounter.started").delete()
     TimelineEntry.objects.filter(encounter=encounter).update(summary="tampered")
@@ -174,10 +171,9 @@ def test_a_merge_is_flagged_on_the_survivors_open_encounter(celery_worker, clini
     from identity.facade import merge_patients
 
     source, target = register(clinic.tenant, mrn="S-1"), register(clinic.tenant, mrn="T-1", family="Jones")
-    with transaction.atomic():
-        encounter = services.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=target.id, site_id=clinic.site.pk, actor="t"
-        )
+    encounter = services.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=target.id, site_id=clinic.site.pk, actor="t"
+    )
     with transaction.atomic():
         merge_patients(tenant_id=clinic.tenant.pk, source_id=source.id, target_id=target.id, reason="dup", actor="t")
 
@@ -187,30 +183,10 @@ def test_a_merge_is_flagged_on_the_survivors_open_encounter(celery_worker, clini
     assert services.rebuild_timeline(encounter_id=encounter.pk) == {"missing": 0, "extra": 0, "changed": 0}
 
 
-def read_events(response: httpx.Response, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
-    deadline = time.monotonic() + timeout
-    for line in response.iter_lines():
-        if line.startswith("id: "):
-            current["id"] = int(line[4:])
-        elif line.startswith("data: "):
-            current["data"] = json.loads(line[6:])
-        elif line == "" and current:
-            events.append(current)
-            current = {}
-            if len(events) == count:
-                return events
-        if time.monotonic() > deadline:
-            break
-    return events
-
-
 def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worker, asgi_server, clinic, patient):
-    with transaction.atomic():
-        encounter = services.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
+    encounter = services.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+    )
     wait_for(lambda: TimelineEntry.objects.filter(encounter=encounter).exists(), what="check-in entry")
     url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
     headers = {"Authorization": f"Bearer {clinic.token}"}
@@ -222,10 +198,9 @@ def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worke
 
         def later():
             time.sleep(0.5)
-            with transaction.atomic():
-                services.move_encounter(
-                    tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-                )
+            services.move_encounter(
+                tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+            )
 
         threading.Thread(target=later).start()
         received = read_events(response, count=2)
@@ -241,9 +216,7 @@ def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worke
 
 
 def test_the_stream_needs_a_token_and_hides_other_tenants(asgi_server, clinic, patient):
-    encounter = Encounter.objects.create(
-        tenant=clinic.tenant, patient_id=patient.id, site=clinic.site, visit_number="V-TEST", status="arrived"
-    )
+    encounter = EncounterFactory(tenant=clinic.tenant, patient_id=patient.id, site=clinic.site)
     other = make_clinic()
     url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
 
@@ -262,10 +235,7 @@ def test_an_unmerge_rebuilds_identically(celery_worker, clinic):
     from identity.facade import merge_patients, unmerge_patient
 
     source, target = register(clinic.tenant, mrn="S-1"), register(clinic.tenant, mrn="T-1", family="Jones")
-    with transaction.atomic():
-        moved = services.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=source.id, site_id=clinic.site.pk, actor="t"
-        )
+    moved = services.open_walk_in(tenant_id=clinic.tenant.pk, patient_id=source.id, site_id=clinic.site.pk, actor="t")
     with transaction.atomic():
         merge_patients(tenant_id=clinic.tenant.pk, source_id=source.id, target_id=target.id, reason="dup", actor="t")
     with transaction.atomic():
@@ -281,18 +251,15 @@ def test_an_unmerge_rebuilds_identically(celery_worker, clinic):
 
 
 def test_live_positions_are_consecutive(celery_worker, asgi_server, clinic, patient):
-    with transaction.atomic():
-        encounter = services.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
-    with transaction.atomic():
-        services.move_encounter(
-            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-        )
-    with transaction.atomic():
-        services.move_encounter(
-            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
-        )
+    encounter = services.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+    )
+    services.move_encounter(
+        tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+    )
+    services.move_encounter(
+        tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
+    )
     wait_for(lambda: TimelineEntry.objects.filter(encounter=encounter).count() == 3, what="three entries")
     url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
 
@@ -305,3 +272,10 @@ def test_live_positions_are_consecutive(celery_worker, asgi_server, clinic, pati
         resumed = read_events(response, count=2)
 
     assert [e["id"] for e in resumed] == [2, 3]
+
+
+def test_a_use_case_owns_its_transaction_and_refuses_to_run_inside_another(clinic, patient):
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        services.open_walk_in(tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t")
+
+    assert not Encounter.objects.exists()

@@ -8,15 +8,14 @@ import time
 
 import httpx
 import pytest
-from django.db import transaction
 from rest_framework.test import APIClient
 
 from encounters import services as encounters
 from encounters.contracts import EncounterStatus
 from encounters.models import TimelineEntry
 from interop.listener import Listener
-from tests.encounters.test_visit_and_timeline import read_events
 from tests.interop.hl7 import MLLPClient, ack_fields, lab_visit, sample
+from tests.support.visit import read_events
 from tests.support.waiting import wait_for
 
 
@@ -24,16 +23,13 @@ from tests.support.waiting import wait_for
 def test_a_result_reaches_its_encounter_live_and_is_flagged_on_the_visit_in_progress(celery_worker, asgi_server):
     visit = lab_visit()  # orders placed in encounter A, which is in progress
     tenant_id = visit.tenant_id
-    with transaction.atomic():
-        encounters.move_encounter(
-            tenant_id=tenant_id, encounter_id=visit.encounter.pk, to=EncounterStatus.FINISHED, actor="t"
-        )
-    with transaction.atomic():
-        now = encounters.open_walk_in(
-            tenant_id=tenant_id, patient_id=visit.patient_id, site_id=visit.clinic.site.pk, actor="t"
-        )
-    with transaction.atomic():
-        encounters.move_encounter(tenant_id=tenant_id, encounter_id=now.pk, to=EncounterStatus.IN_PROGRESS, actor="t")
+    encounters.move_encounter(
+        tenant_id=tenant_id, encounter_id=visit.encounter.pk, to=EncounterStatus.FINISHED, actor="t"
+    )
+    now = encounters.open_walk_in(
+        tenant_id=tenant_id, patient_id=visit.patient_id, site_id=visit.clinic.site.pk, actor="t"
+    )
+    encounters.move_encounter(tenant_id=tenant_id, encounter_id=now.pk, to=EncounterStatus.IN_PROGRESS, actor="t")
     wait_for(lambda: TimelineEntry.objects.filter(encounter=now, type="encounter.started").exists(), what="B started")
     listener = Listener(port=0, workers=2).start_in_thread()
     headers = {"Authorization": f"Bearer {visit.clinic.token}"}

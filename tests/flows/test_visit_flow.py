@@ -3,22 +3,22 @@ timeline entry by entry; the account; the rebuild."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from rest_framework.test import APIClient
 
-from billing.facade import seed_demo_fees
 from encounters import services as encounters
-from terminology.facade import seed_demo_catalogue
-from tests.encounters.helpers import make_clinic
 from tests.support.identity import NHS_NUMBERS, register
+from tests.support.visit import lab_catalogue, lab_test, make_clinic
 from tests.support.waiting import wait_for
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_visit_from_booking_to_finished_encounter(celery_worker):
     clinic = make_clinic(days=1)
-    seed_demo_catalogue(tenant_id=clinic.tenant.pk)
-    seed_demo_fees(tenant_id=clinic.tenant.pk)
+    lab_catalogue(clinic.tenant)
+    fbc, tsh = lab_test("FBC"), lab_test("TSH")
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {clinic.token}")
     patient = register(clinic.tenant, nhs=NHS_NUMBERS[0])
@@ -44,16 +44,14 @@ def test_a_visit_from_booking_to_finished_encounter(celery_worker):
         ("encounter.checked_in", f"Checked in (visit {encounter['visit_number']})"),
         ("encounter.started", "Consultation started"),
         ("order.placed", f"Ordered Full blood count (placer {orders[0]['placer_number']})"),
-        ("charge.posted", "Charged LAB-HAEM-01: 12.50 GBP"),
+        ("charge.posted", f"Charged {fbc.fee_code}: {fbc.price} GBP"),
         ("order.placed", f"Ordered Thyroid stimulating hormone (placer {orders[1]['placer_number']})"),
-        ("charge.posted", "Charged LAB-ENDO-01: 13.00 GBP"),
+        ("charge.posted", f"Charged {tsh.fee_code}: {tsh.price} GBP"),
         ("order.cancelled", "Order cancelled: Thyroid stimulating hormone"),
-        ("charge.reversed", "Charge reversed: LAB-ENDO-01"),
+        ("charge.reversed", f"Charge reversed: {tsh.fee_code}"),
         ("encounter.finished", "Encounter finished"),
     ]
-    assert api.get(f"/api/encounters/{encounter['id']}/charges").json()["total"] == {"GBP": "12.50"}
-    import uuid
-
+    assert api.get(f"/api/encounters/{encounter['id']}/charges").json()["total"] == {"GBP": str(fbc.price)}
     assert encounters.rebuild_timeline(encounter_id=uuid.UUID(encounter["id"])) == {
         "missing": 0,
         "extra": 0,

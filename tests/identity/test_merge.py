@@ -378,11 +378,8 @@ def test_records_with_visits_in_progress_at_one_site_cannot_be_merged(api, tenan
     site = SiteFactory(tenant=tenant)
     source, target = register(tenant, mrn="S-1"), register(tenant, mrn="T-1")
     for patient in (source, target):
-        with transaction.atomic():
-            visit = encounters.open_walk_in(tenant_id=tenant.pk, patient_id=patient.id, site_id=site.pk, actor="t")
-            encounters.move_encounter(
-                tenant_id=tenant.pk, encounter_id=visit.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-            )
+        visit = encounters.open_walk_in(tenant_id=tenant.pk, patient_id=patient.id, site_id=site.pk, actor="t")
+        encounters.move_encounter(tenant_id=tenant.pk, encounter_id=visit.pk, to=EncounterStatus.IN_PROGRESS, actor="t")
 
     response = merge(api, source, target)
 

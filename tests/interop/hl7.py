@@ -23,7 +23,7 @@ from interop.models import LabPartner
 from orders import services as orders
 from orders.models import ServiceRequest
 from terminology.facade import seed_demo_catalogue
-from tests.encounters.helpers import Clinic, make_clinic
+from tests.support.visit import Clinic, make_clinic
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
@@ -86,14 +86,12 @@ def lab_visit(*, slug: str | None = None, register: bool = True, order: bool = T
     patient = register_duck(clinic.tenant.pk) if register else None
     encounter = cbc = diff = None
     if patient is not None:
-        with transaction.atomic():
-            encounter = encounters.open_walk_in(
-                tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-            )
-        with transaction.atomic():
-            encounter = encounters.move_encounter(
-                tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-            )
+        encounter = encounters.open_walk_in(
+            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+        )
+        encounter = encounters.move_encounter(
+            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+        )
         if order:
             cbc, diff = place_sample_orders(clinic.tenant.pk, encounter.pk)
     return LabVisit(
@@ -109,10 +107,7 @@ def lab_visit(*, slug: str | None = None, register: bool = True, order: bool = T
 def place_sample_orders(tenant_id: int, encounter_id) -> tuple[ServiceRequest, ServiceRequest]:
     """FBC and differential, renumbered to the placer numbers of the samples (our own numbers
     are ORD…; the samples come from another system)."""
-    with transaction.atomic():
-        placed, _ = orders.place_orders(
-            tenant_id=tenant_id, encounter_id=encounter_id, codes=["FBC", "DIFF"], actor="t"
-        )
+    placed, _ = orders.place_orders(tenant_id=tenant_id, encounter_id=encounter_id, codes=["FBC", "DIFF"], actor="t")
     cbc, diff = placed
     ServiceRequest.objects.filter(pk=cbc.pk).update(placer_number="88502218")
     ServiceRequest.objects.filter(pk=diff.pk).update(placer_number="855238581")
@@ -183,9 +178,7 @@ def sample_patient_with_order(
         ).patient
     site = Site.objects.filter(tenant_id=tenant_id).first()
     assert site is not None
-    with transaction.atomic():
-        encounter = encounters.open_walk_in(tenant_id=tenant_id, patient_id=patient.id, site_id=site.pk, actor="t")
-    with transaction.atomic():
-        placed, _ = orders.place_orders(tenant_id=tenant_id, encounter_id=encounter.pk, codes=["FBC"], actor="t")
+    encounter = encounters.open_walk_in(tenant_id=tenant_id, patient_id=patient.id, site_id=site.pk, actor="t")
+    placed, _ = orders.place_orders(tenant_id=tenant_id, encounter_id=encounter.pk, codes=["FBC"], actor="t")
     ServiceRequest.objects.filter(pk=placed[0].pk).update(placer_number=placer)
     return patient, encounter

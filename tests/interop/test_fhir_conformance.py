@@ -41,10 +41,10 @@ from results.models import Observation
 from terminology import services as terminology
 from terminology.contracts import CATALOGUE_TO_LOINC_MAP, LOINC, catalogue_system
 from tests.clinic.factories import api_token
-from tests.encounters.helpers import make_clinic
 from tests.interop.fhir_support import Fhir, charted_visit, entries, fhir_client
 from tests.interop.hl7 import LabVisit, add_lab_identifier_system, sample, sample_patient_with_order
 from tests.support.terminology import csv_bytes
+from tests.support.visit import make_clinic
 
 SERVED = {
     "Appointment",
@@ -131,32 +131,24 @@ def build_world() -> World:
     # Appointments: one checked in (an encounter with its practitioner and appointment, orders,
     # one cancelled so its charge is reversed, then finished), one cancelled, one still booked.
     slots = clinic.slots()
-    with transaction.atomic():
-        seen, _ = encounters.book(
-            tenant_id=tenant_id, slot_id=slots[0].pk, patient_id=survivor.id, reason="Annual review", actor="t"
-        )
-        cancelled, _ = encounters.book(tenant_id=tenant_id, slot_id=slots[1].pk, patient_id=survivor.id, actor="t")
-        encounters.book(tenant_id=tenant_id, slot_id=slots[2].pk, patient_id=visit.patient_id, actor="t")
-    with transaction.atomic():
-        encounters.cancel_appointment(tenant_id=tenant_id, appointment_id=cancelled.pk, actor="t")
-        encounter, _ = encounters.check_in(tenant_id=tenant_id, appointment_id=seen.pk, actor="t")
-        encounters.move_encounter(
-            tenant_id=tenant_id, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-        )
-    with transaction.atomic():
-        placed, _ = orders.place_orders(
-            tenant_id=tenant_id,
-            encounter_id=encounter.pk,
-            codes=["GLU", "CRP", "TSH"],
-            priority=Priority.URGENT,
-            specimen_note="Fasting since midnight",
-            actor="t",
-        )
-    with transaction.atomic():
-        orders.cancel_order(tenant_id=tenant_id, order_id=placed[2].pk, actor="t")
-        encounters.move_encounter(
-            tenant_id=tenant_id, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
-        )
+    seen, _ = encounters.book(
+        tenant_id=tenant_id, slot_id=slots[0].pk, patient_id=survivor.id, reason="Annual review", actor="t"
+    )
+    cancelled, _ = encounters.book(tenant_id=tenant_id, slot_id=slots[1].pk, patient_id=survivor.id, actor="t")
+    encounters.book(tenant_id=tenant_id, slot_id=slots[2].pk, patient_id=visit.patient_id, actor="t")
+    encounters.cancel_appointment(tenant_id=tenant_id, appointment_id=cancelled.pk, actor="t")
+    encounter, _ = encounters.check_in(tenant_id=tenant_id, appointment_id=seen.pk, actor="t")
+    encounters.move_encounter(tenant_id=tenant_id, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t")
+    placed, _ = orders.place_orders(
+        tenant_id=tenant_id,
+        encounter_id=encounter.pk,
+        codes=["GLU", "CRP", "TSH"],
+        priority=Priority.URGENT,
+        specimen_note="Fasting since midnight",
+        actor="t",
+    )
+    orders.cancel_order(tenant_id=tenant_id, order_id=placed[2].pk, actor="t")
+    encounters.move_encounter(tenant_id=tenant_id, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t")
     # Concept maps: the demo catalogue's maps (seeded by lab_visit), and a second version of the
     # LOINC map with dated and non-equivalent entries.
     catalogue = catalogue_system(clinic.tenant.slug)

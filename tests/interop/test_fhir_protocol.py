@@ -605,10 +605,9 @@ def test_xml_is_406(visit, fhir):
 def chart_lab_coded_result(visit: LabVisit) -> Observation:
     """A CRP result the lab codes with its own code CRPX (OBX-3 ...^L), which the clinic's
     concept map translates to LOINC 1988-5."""
-    with transaction.atomic():
-        placed, _ = orders.place_orders(
-            tenant_id=visit.tenant_id, encounter_id=visit.encounter.pk, codes=["CRP"], actor="t"
-        )
+    placed, _ = orders.place_orders(
+        tenant_id=visit.tenant_id, encounter_id=visit.encounter.pk, codes=["CRP"], actor="t"
+    )
     ServiceRequest.objects.filter(pk=placed[0].pk).update(placer_number="CRP-1")
     terminology.ensure_code_system(uri=LAB_CODES, name="Some lab's codes", tenant_id=visit.tenant_id)
     load(

@@ -20,9 +20,9 @@ from interop.handlers import send_order_to_lab
 from interop.models import LabPartner, OutboundMessage
 from orders import services as orders
 from terminology.facade import seed_demo_catalogue
-from tests.encounters.helpers import make_clinic
 from tests.support.fake_lab import FakeLab
 from tests.support.identity import NHS_NUMBERS, register
+from tests.support.visit import make_clinic
 from tests.support.waiting import wait_for
 from tests.support.worker import running_worker
 
@@ -50,18 +50,16 @@ def visit(lab):
         mllp_port=lab.port,
     )
     patient = register(clinic.tenant, nhs=NHS_NUMBERS[0], family="Smith", given=("Ada",))
-    with transaction.atomic():
-        encounter = encounters.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
+    encounter = encounters.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+    )
     return clinic, encounter
 
 
 def place(clinic, encounter, *codes):
-    with transaction.atomic():
-        placed, _ = orders.place_orders(
-            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, codes=list(codes), actor="user:1"
-        )
+    placed, _ = orders.place_orders(
+        tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, codes=list(codes), actor="user:1"
+    )
     return placed
 
 
@@ -94,8 +92,7 @@ def test_a_placed_order_reaches_the_lab_as_a_valid_orm_and_is_acknowledged(celer
 def test_cancelling_sends_a_ca_for_the_next_order_version(celery_worker, lab, visit):
     clinic, encounter = visit
     [order] = place(clinic, encounter, "TSH")
-    with transaction.atomic():
-        orders.cancel_order(tenant_id=clinic.tenant.pk, order_id=order.pk, actor="user:1")
+    orders.cancel_order(tenant_id=clinic.tenant.pk, order_id=order.pk, actor="user:1")
 
     wait_for(lambda: OutboundMessage.objects.filter(status="acked").count() == 2, what="two ACKs")
 
@@ -236,8 +233,7 @@ def test_a_cancel_never_reaches_the_lab_before_its_order(celery_worker, lab, vis
     lab.stop()
     [order] = place(clinic, encounter, "TSH")
     wait_for(lambda: OutboundMessage.objects.filter(attempts__gte=1).exists(), what="a failed first attempt")
-    with transaction.atomic():
-        orders.cancel_order(tenant_id=clinic.tenant.pk, order_id=order.pk, actor="user:1")
+    orders.cancel_order(tenant_id=clinic.tenant.pk, order_id=order.pk, actor="user:1")
     wait_for(lambda: OutboundMessage.objects.count() == 2, what="the cancel queued")
 
     lab.start()
@@ -248,14 +244,13 @@ def test_a_cancel_never_reaches_the_lab_before_its_order(celery_worker, lab, vis
 
 def test_free_text_cannot_break_the_message_structure(celery_worker, lab, visit):
     clinic, encounter = visit
-    with transaction.atomic():
-        orders.place_orders(
-            tenant_id=clinic.tenant.pk,
-            encounter_id=encounter.pk,
-            codes=["FBC"],
-            specimen_note="fasting\rPID|||999^^^EVIL^MR\nline two",
-            actor="user:1",
-        )
+    orders.place_orders(
+        tenant_id=clinic.tenant.pk,
+        encounter_id=encounter.pk,
+        codes=["FBC"],
+        specimen_note="fasting\rPID|||999^^^EVIL^MR\nline two",
+        actor="user:1",
+    )
 
     wait_for(lambda: OutboundMessage.objects.filter(status="acked").exists(), what="the ACK")
     lines = [line.split("|")[0] for line in lab.received[0].split("\r") if line]

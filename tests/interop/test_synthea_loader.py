@@ -17,7 +17,7 @@ from encounters.models import Encounter
 from identity.models import Patient, PatientIdentifier
 from interop.synthea import SYNTHEA_SYSTEM, visit_number
 from results.models import DiagnosticReport, HeldResult, Observation
-from tests.encounters.helpers import make_clinic
+from tests.support.visit import make_clinic
 
 pytestmark = pytest.mark.django_db
 

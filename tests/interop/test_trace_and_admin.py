@@ -7,7 +7,6 @@ from datetime import datetime
 
 import pytest
 from django.contrib.messages import get_messages
-from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -300,10 +299,9 @@ def test_retry_lookup_charts_the_held_results_whose_patient_and_orders_are_now_k
     held = HeldResult.objects.get()
     # Registered and ordered since; no worker runs here, so only the admin's retry can chart it.
     patient = register_duck(visit.tenant_id)
-    with transaction.atomic():
-        encounter = encounters.open_walk_in(
-            tenant_id=visit.tenant_id, patient_id=patient.id, site_id=visit.clinic.site.pk, actor="t"
-        )
+    encounter = encounters.open_walk_in(
+        tenant_id=visit.tenant_id, patient_id=patient.id, site_id=visit.clinic.site.pk, actor="t"
+    )
     place_sample_orders(visit.tenant_id, encounter.pk)
 
     response = operator.post(

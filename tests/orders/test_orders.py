@@ -6,16 +6,14 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from billing.facade import seed_demo_fees
 from billing.models import ChargeItem
 from clinic.models import OutboxEvent
 from encounters import services as encounters
 from encounters.contracts import EncounterStatus
 from encounters.models import TimelineEntry
 from orders.models import ServiceRequest
-from terminology.facade import seed_demo_catalogue
-from tests.encounters.helpers import make_clinic
 from tests.support.identity import NHS_NUMBERS, register
+from tests.support.visit import LAB_MAP_VERSION, LAB_TESTS, lab_catalogue, make_clinic
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def clinic():
     clinic = make_clinic(days=1)
-    seed_demo_catalogue(tenant_id=clinic.tenant.pk)
-    seed_demo_fees(tenant_id=clinic.tenant.pk)
+    lab_catalogue(clinic.tenant)
     return clinic
 
 
@@ -38,10 +35,7 @@ def api(clinic):
 @pytest.fixture
 def encounter(clinic):
     patient = register(clinic.tenant, nhs=NHS_NUMBERS[0])
-    with transaction.atomic():
-        return encounters.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
+    return encounters.open_walk_in(tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t")
 
 
 def place(api, encounter, *codes, **extra):
@@ -51,13 +45,26 @@ def place(api, encounter, *codes, **extra):
 def test_the_catalogue_lists_orderable_tests_with_loinc(api):
     items = {i["code"]: i for i in api.get("/api/orders/catalogue").json()["results"]}
 
-    assert len(items) == 12
+    assert sorted(items) == sorted(t.code for t in LAB_TESTS)
     assert items["FBC"] == {
         "code": "FBC",
         "display": "Full blood count",
         "loinc": "24317-0",
         "loinc_display": "Hemogram and platelet count, automated",
     }
+
+
+def test_a_catalogue_test_without_loinc_is_listed_without_it(api, clinic):
+    from terminology import services as terminology
+    from terminology.contracts import catalogue_system
+
+    terminology.ensure_concepts(
+        system_uri=catalogue_system(clinic.tenant.slug), tenant_id=clinic.tenant.pk, concepts=[("NEW", "New test")]
+    )
+
+    items = {i["code"]: i for i in api.get("/api/orders/catalogue").json()["results"]}
+
+    assert items["NEW"] == {"code": "NEW", "display": "New test", "loinc": None, "loinc_display": None}
 
 
 def test_placing_orders_creates_each_order_with_its_charge_and_event(api, encounter):
@@ -71,15 +78,15 @@ def test_placing_orders_creates_each_order_with_its_charge_and_event(api, encoun
         "code": "24317-0",
         "display": "Hemogram and platelet count, automated",
     }
-    assert orders[0]["coded"]["map"] == {"name": "lab-catalogue-to-loinc", "version": "demo-1"}
+    assert orders[0]["coded"]["map"] == {"name": "lab-catalogue-to-loinc", "version": LAB_MAP_VERSION}
     assert orders[0]["placer_number"].startswith("ORD")
     assert orders[0]["placer_number"] != orders[1]["placer_number"]
     account = api.get(f"/api/encounters/{encounter.pk}/charges").json()
     assert [(c["code"], c["unit_price"], c["status"]) for c in account["charges"]] == [
-        ("LAB-HAEM-01", "12.50", "billed"),
-        ("LAB-CHEM-03", "11.00", "billed"),
+        ("T-HAEM", "10.00", "billed"),
+        ("T-A1C", "7.25", "billed"),
     ]
-    assert account["total"] == {"GBP": "23.50"}
+    assert account["total"] == {"GBP": "17.25"}
     events = OutboxEvent.objects.filter(encounter_id=encounter.pk, type__in=["order.placed", "charge.posted"])
     assert sorted(e.type for e in events) == ["charge.posted", "charge.posted", "order.placed", "order.placed"]
     placed = OutboxEvent.objects.filter(type="order.placed").first()
@@ -137,6 +144,15 @@ def test_a_failing_reversal_leaves_the_order_active_and_charged(api, encounter, 
     assert OutboxEvent.objects.count() == before
 
 
+def test_placing_orders_owns_its_transaction_and_refuses_to_run_inside_another(clinic, encounter):
+    from orders import services
+
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        services.place_orders(tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, codes=["FBC"], actor="t")
+
+    assert ServiceRequest.objects.count() == 0
+
+
 def test_an_unmapped_billing_code_refuses_the_order_with_the_reason(api, clinic, encounter):
     from terminology import services as terminology
     from terminology.contracts import catalogue_system
@@ -172,10 +188,9 @@ def test_bad_orders_are_refused(api, encounter, body, status, code):
 
 
 def test_ordering_on_a_finished_encounter_is_refused(api, clinic, encounter):
-    with transaction.atomic():
-        encounters.move_encounter(
-            tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
-        )
+    encounters.move_encounter(
+        tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
+    )
 
     response = place(api, encounter, "FBC")
 
@@ -224,15 +239,13 @@ def test_a_failed_order_or_cancel_leaves_nothing_on_the_timeline_even_with_a_wor
     from orders import services
 
     clinic = make_clinic(days=1)
-    seed_demo_catalogue(tenant_id=clinic.tenant.pk)
-    seed_demo_fees(tenant_id=clinic.tenant.pk)
+    lab_catalogue(clinic.tenant)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {clinic.token}")
     patient = register(clinic.tenant, nhs=NHS_NUMBERS[0])
-    with transaction.atomic():
-        encounter = encounters.open_walk_in(
-            tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
-        )
+    encounter = encounters.open_walk_in(
+        tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
+    )
     kept = place(api, encounter, "CRP").json()["results"][0]
 
     def billing_down(**_kwargs):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from clinic import outbox as kernel
 from clinic.models import EventDelivery, OutboxEvent
@@ -55,19 +55,16 @@ def patients_with_orders(tenant_id: int, site_id: int, *, patients: int, orders_
     for p in range(patients):
         mrn = f"7{p:07d}"
         patient = register_duck(tenant_id, value=mrn)
-        with transaction.atomic():
-            encounter = encounters.open_walk_in(tenant_id=tenant_id, patient_id=patient.id, site_id=site_id, actor="t")
-        with transaction.atomic():
-            encounters.move_encounter(
-                tenant_id=tenant_id, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-            )
-        with transaction.atomic():
-            placed, _ = orders.place_orders(
-                tenant_id=tenant_id,
-                encounter_id=encounter.pk,
-                codes=["FBC", "TSH", "CRP", "GLU", "LFT"][:orders_each],
-                actor="t",
-            )
+        encounter = encounters.open_walk_in(tenant_id=tenant_id, patient_id=patient.id, site_id=site_id, actor="t")
+        encounters.move_encounter(
+            tenant_id=tenant_id, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+        )
+        placed, _ = orders.place_orders(
+            tenant_id=tenant_id,
+            encounter_id=encounter.pk,
+            codes=["FBC", "TSH", "CRP", "GLU", "LFT"][:orders_each],
+            actor="t",
+        )
         pairs += [(mrn, o.placer_number) for o in placed]
     return pairs
 

@@ -26,21 +26,18 @@ pytestmark = pytest.mark.django_db
 
 
 def open_encounter(visit, patient_id):
-    with transaction.atomic():
-        encounter = encounters.open_walk_in(
-            tenant_id=visit.tenant_id, patient_id=patient_id, site_id=visit.clinic.site.pk, actor="t"
-        )
-    with transaction.atomic():
-        return encounters.move_encounter(
-            tenant_id=visit.tenant_id, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
-        )
+    encounter = encounters.open_walk_in(
+        tenant_id=visit.tenant_id, patient_id=patient_id, site_id=visit.clinic.site.pk, actor="t"
+    )
+    return encounters.move_encounter(
+        tenant_id=visit.tenant_id, encounter_id=encounter.pk, to=EncounterStatus.IN_PROGRESS, actor="t"
+    )
 
 
 def place_fbc_and_diff(visit, encounter_id):
-    with transaction.atomic():
-        placed, _ = orders.place_orders(
-            tenant_id=visit.tenant_id, encounter_id=encounter_id, codes=["FBC", "DIFF"], actor="t"
-        )
+    placed, _ = orders.place_orders(
+        tenant_id=visit.tenant_id, encounter_id=encounter_id, codes=["FBC", "DIFF"], actor="t"
+    )
     return placed
 
 

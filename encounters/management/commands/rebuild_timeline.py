@@ -5,8 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from encounters import services
-from encounters.models import Encounter
+from encounters import selectors, services
 
 
 class Command(BaseCommand):
@@ -26,12 +25,12 @@ class Command(BaseCommand):
                 ids = [uuid.UUID(options["encounter"])]
             except ValueError as exc:
                 raise CommandError(f"Not an encounter ID: {options['encounter']!r}") from exc
-            if not Encounter.objects.filter(pk=ids[0]).exists():
+            if not selectors.encounter_exists(encounter_id=ids[0]):
                 raise CommandError(f"No encounter {ids[0]}.")
         else:
-            ids = list(Encounter.objects.values_list("pk", flat=True))
+            ids = selectors.every_encounter_id()
         differing = 0
-        for encounter_id in ids:
+        for encounter_id in ids:  # one transaction per encounter (the use case commits)
             diff = services.rebuild_timeline(encounter_id=encounter_id)
             if any(diff.values()):
                 differing += 1

@@ -1,1 +1,0 @@
-"""Event subscriptions of billing (registered with clinic.facade.subscriber)."""

@@ -1,1 +1,0 @@
-"""Celery entry points of billing: load by id, call one service, idempotent."""

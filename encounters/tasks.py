@@ -1,1 +1,0 @@
-"""Celery entry points of encounters: load by id, call one service, idempotent."""

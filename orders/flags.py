@@ -1,1 +1,0 @@
-"""Feature flags orders owns (declared with clinic.facade.define_flag, each with a safe default)."""

@@ -1,1 +1,0 @@
-"""Event subscriptions of orders (registered with clinic.facade.subscriber)."""

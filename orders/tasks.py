@@ -1,1 +1,0 @@
-"""Celery entry points of orders: load by id, call one service, idempotent."""
