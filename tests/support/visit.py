@@ -156,18 +156,18 @@ def lab_catalogue(tenant: Tenant, tests: tuple[LabTest, ...] = LAB_TESTS, *, cur
 
     with transaction.atomic():
         terminology.ensure_builtin_content()
-        terminology.ensure_code_system(uri=catalogue, name=f"{tenant.slug} lab catalogue", tenant_id=tenant.pk)
-        terminology.ensure_code_system(uri=fees, name=f"{tenant.slug} fee codes", tenant_id=tenant.pk)
+        terminology.ensure_code_system_in_transaction(uri=catalogue, name=f"{tenant.slug} lab catalogue", tenant_id=tenant.pk)
+        terminology.ensure_code_system_in_transaction(uri=fees, name=f"{tenant.slug} fee codes", tenant_id=tenant.pk)
         terminology.ensure_concepts(
             system_uri=catalogue, tenant_id=tenant.pk, concepts=[(t.code, t.display) for t in tests]
         )
-        terminology.load_concept_map(
+        terminology.load_concept_map_in_transaction(
             data=csv_of([entry(t, LOINC, t.loinc, t.loinc_display) for t in tests]),
             map_name=CATALOGUE_TO_LOINC_MAP,
             version=LAB_MAP_VERSION,
             tenant_id=tenant.pk,
         )
-        terminology.load_concept_map(
+        terminology.load_concept_map_in_transaction(
             data=csv_of([entry(t, fees, t.fee_code, t.fee_display) for t in tests]),
             map_name=CATALOGUE_TO_FEES_MAP,
             version=LAB_MAP_VERSION,
