@@ -18,8 +18,9 @@ from django.utils import timezone
 from clinic.contracts import Conflict, Event, FieldProblem, InvalidInput
 from clinic.facade import get_tenant
 from identity.facade import get_patient
-from interop import mllp, outbound
+from interop import outbound
 from interop.models import LabPartner, OutboundMessage
+from interop.v2 import mllp
 
 logger = logging.getLogger("interop.outbound")
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from interop import mllp
+from interop.v2 import mllp
 
 
 class Command(BaseCommand):
