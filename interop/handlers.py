@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from clinic.contracts import Event
 from clinic.facade import subscriber
-from interop import services
+from interop.v2 import outbound_orders
 
 
 @subscriber("interop.order_messages", events_=["order.placed", "order.cancelled"])
 def send_order_to_lab(event: Event) -> None:
     """Queue the ORM^O01 (NW or CA) for the tenant's lab; it is sent after commit."""
-    services.queue_order_message(event=event)
+    outbound_orders.queue_order_message(event=event)
 
 
 @subscriber("interop.inbound_released", events_=["result.released"])
