@@ -13,9 +13,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin
-from interop import inbound
 from interop.models import InboundMessage, LabPartner, OutboundMessage
-from interop.v2 import outbound_orders
+from interop.v2 import intake, outbound_orders
 
 PREVIEW_BYTES = 64 * 1024  # a 16 MB message would make the page unusable; the start is what helps
 
@@ -118,7 +117,7 @@ class InboundMessageAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundMessage]) -> None:
         codes: Counter[str] = Counter()
         for message_id in queryset.values_list("pk", flat=True):
-            receipt = inbound.reprocess(message_id=message_id)
+            receipt = intake.reprocess(message_id=message_id)
             codes[f"{receipt.code} {receipt.status}"] += 1
         summary = ", ".join(f"{n} {what}" for what, n in sorted(codes.items()))
         messages.info(request, f"Reprocessed {sum(codes.values())} message(s): {summary or 'none'}.")

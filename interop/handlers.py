@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from clinic.contracts import Event
 from clinic.facade import subscriber
-from interop.v2 import outbound_orders
+from interop.v2 import outbound_orders, store
 
 
 @subscriber("interop.order_messages", events_=["order.placed", "order.cancelled"])
@@ -16,10 +18,6 @@ def send_order_to_lab(event: Event) -> None:
 @subscriber("interop.inbound_released", events_=["result.released"])
 def mark_messages_released(event: Event) -> None:
     """A held result was charted: the messages that carried it are processed now."""
-    from uuid import UUID
-
-    from interop import inbound
-
-    inbound.mark_released(
+    store.mark_released(
         held_id=UUID(event.payload["held_id"]), produced=event.payload["produced"], status=event.payload["status"]
     )

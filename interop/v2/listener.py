@@ -26,8 +26,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from interop import inbound
 from interop.models import InboundMessage
+from interop.v2 import intake, store
 
 logger = logging.getLogger("interop.mllp")
 
@@ -56,7 +56,7 @@ class AckRecorder:
             batch, self._pending = self._pending, []
         if batch:
             try:
-                inbound.mark_acknowledged(batch)
+                store.mark_acknowledged(batch)
             except Exception:
                 logger.exception("mllp.ack_record_failed count=%s", len(batch))
             finally:
@@ -95,7 +95,7 @@ class Listener:
 
     def _process(self, payload: bytes, peer: str, size: int) -> tuple[bytes, int]:
         try:
-            receipt = inbound.receive(raw=payload, transport=InboundMessage.Transport.MLLP, peer=peer, size=size)
+            receipt = intake.receive(raw=payload, transport=InboundMessage.Transport.MLLP, peer=peer, size=size)
         finally:
             self._recycle_connection()
         return receipt.ack.encode("utf-8"), receipt.message_id

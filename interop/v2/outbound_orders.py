@@ -26,10 +26,10 @@ from identity.contracts import PatientRecord
 from identity.facade import get_patient
 from interop.models import LabPartner, OutboundMessage
 from interop.v2 import mllp
+from interop.v2.ack import SENDING_APPLICATION
 
 logger = logging.getLogger("interop.outbound")
 
-SENDING_APPLICATION = "CLINIC"
 ORDER_CONTROL = {"order.placed": "NW", "order.cancelled": "CA"}
 
 # --- Building ------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.facade import register_patient
 from interop import services as interop
 from interop.fhir import registry
-from interop.inbound import receive
+from interop.v2.intake import receive
 from orders import services as orders
 from orders.contracts import Priority
 from results.models import Observation

@@ -29,7 +29,7 @@ from identity import facade as identity
 from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.models import Patient, PatientIdentifier
 from interop.fhir import registry
-from interop.inbound import receive
+from interop.v2.intake import receive
 from orders import services as orders
 from orders.models import ServiceRequest
 from results.models import DiagnosticReport, Observation, ResultRevision

@@ -1,5 +1,5 @@
 """ADT over HL7 v2: A01/A04 register, A08 updates, A40 merges, all through identity, with the
-same storage and ACK rules as results (``interop.inbound.receive``)."""
+same storage and ACK rules as results (``interop.v2.intake.receive``)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.facade import register_patient
 from identity.models import MergeRecord, Patient, PatientIdentifier
 from interop import services as interop
-from interop.inbound import receive
 from interop.models import InboundMessage
+from interop.v2.intake import receive
 from tests.clinic.factories import TenantFactory
 from tests.interop.hl7 import ack_fields, add_lab_identifier_system, er7, sample
 

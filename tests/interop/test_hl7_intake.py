@@ -26,8 +26,8 @@ from rest_framework.test import APIClient
 
 from clinic.models import OutboxEvent
 from interop import services as interop
-from interop.inbound import Receipt, receive
 from interop.models import InboundMessage
+from interop.v2.intake import Receipt, receive
 from interop.v2.listener import Listener
 from results.models import DiagnosticReport, Observation
 from tests.clinic.factories import TenantFactory, api_token

@@ -15,8 +15,9 @@ from clinic.contracts import Role
 from clinic.models import OutboxEvent
 from encounters import services as encounters
 from identity.models import Patient
-from interop.inbound import mark_acknowledged, receive
 from interop.models import InboundMessage, LabPartner
+from interop.v2.intake import receive
+from interop.v2.store import mark_acknowledged
 from results.models import DiagnosticReport, HeldResult
 from tests.clinic.factories import MembershipFactory, TenantFactory, UserFactory, api_token
 from tests.interop.hl7 import ack_fields, lab_visit, place_sample_orders, register_duck, sample

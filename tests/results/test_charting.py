@@ -1,4 +1,4 @@
-"""Charting ORU^R01 results through the intake (HTTP-free: ``interop.inbound.receive``): one
+"""Charting ORU^R01 results through the intake (HTTP-free: ``interop.v2.intake.receive``): one
 report per OBR, one observation per OBX, exactly once, with versions kept."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from clinic.models import OutboxEvent
-from interop.inbound import receive
 from interop.models import InboundMessage
+from interop.v2.intake import receive
 from orders.models import ServiceRequest
 from results.models import DiagnosticReport, Observation, ResultRevision
 from tests.interop.hl7 import ack_fields, lab_visit, sample, sample_patient_with_order

@@ -21,8 +21,8 @@ from clinic.models import EventDelivery, OutboxEvent
 from encounters import services as encounters
 from encounters.contracts import EncounterStatus
 from encounters.models import TimelineEntry
-from interop.inbound import receive
 from interop.models import InboundMessage
+from interop.v2.intake import receive
 from interop.v2.listener import Listener
 from orders import services as orders
 from results.models import DiagnosticReport, Observation

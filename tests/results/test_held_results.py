@@ -15,8 +15,8 @@ from encounters.contracts import EncounterStatus
 from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.facade import merge_patients, register_patient
 from identity.models import Patient
-from interop.inbound import receive
 from interop.models import InboundMessage
+from interop.v2.intake import receive
 from orders import services as orders
 from results.models import DiagnosticReport, HeldResult, Observation
 from results.services import HeldResultClosed, file_held_result
