@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from clinic.contracts import Conflict, FieldProblem, InvalidInput
+from clinic.contracts import FieldProblem, InvalidInput
+from interop.errors import LabPartnerExists
 from interop.models import LabPartner
-
-
-class LabPartnerExists(Conflict):
-    code = "lab-partner-exists"
 
 
 def create_lab_partner(

@@ -11,15 +11,13 @@ import logging
 import socket
 from dataclasses import dataclass
 
+from interop.errors import MLLPError
+
 logger = logging.getLogger("interop.mllp")
 
 VT, FS, CR = 0x0B, 0x1C, 0x0D
 START = b"\x0b"
 END = b"\x1c\x0d"
-
-
-class MLLPError(Exception):
-    """The peer could not be reached, or answered outside the protocol."""
 
 
 def frame(message: str) -> bytes:

@@ -24,6 +24,7 @@ from clinic.contracts import Event
 from clinic.facade import get_tenant
 from identity.contracts import PatientRecord
 from identity.facade import get_patient
+from interop.errors import MLLPError
 from interop.models import LabPartner, OutboundMessage
 from interop.v2 import mllp
 from interop.v2.ack import SENDING_APPLICATION
@@ -236,7 +237,7 @@ def send_message(*, message_id: int) -> str:
                 partner.mllp_host, partner.mllp_port or 0, message.payload, timeout=settings.CLINIC_MLLP_TIMEOUT
             )
             code, text = mllp.ack_status(answer, message.control_id)
-        except mllp.MLLPError as exc:
+        except MLLPError as exc:
             message.last_error = str(exc)[:1000]
             message.next_attempt_at = timezone.now() + timedelta(seconds=retry_delay(message.attempts))
             message.save(update_fields=["attempts", "last_error", "next_attempt_at"])
