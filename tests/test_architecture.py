@@ -75,13 +75,11 @@ def test_every_app_has_the_house_shape():
     rooms = [
         "apps.py",
         "facade.py",
-        "contracts.py",
         "models.py",
         "services.py",
         "selectors.py",
         "tasks.py",
         "handlers.py",
-        "flags.py",
         "admin.py",
         "api",
         "migrations",
