@@ -13,6 +13,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -853,14 +854,14 @@ def test_the_mllp_listener_command_serves_until_interrupted(processes):
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "clinic.settings",
-        # The test database (its data is committed: transaction=True) and this run's queues.
+        # manage.py's own settings, with the test database (its data is committed:
+        # transaction=True) and this run's queues.
         "DATABASE_URL": child_database_url(),
         "CLINIC_QUEUE_PREFIX": django_settings.CLINIC_QUEUE_PREFIX,
     }
     command = subprocess.Popen(
         [
-            str(ROOT / ".venv/bin/python"),
+            sys.executable,  # the interpreter running the tests, wherever its environment is
             "manage.py",
             "mllp_listener",
             "--host",
