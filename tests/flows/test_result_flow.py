@@ -16,7 +16,7 @@ from encounters.contracts import EncounterStatus
 from encounters.models import TimelineEntry
 from interop.v2.listener import Listener
 from tests.encounters.test_visit_and_timeline import read_events
-from tests.interop.hl7 import MLLPClient, ack_fields, lab_visit, sample
+from tests.support.hl7 import MLLPClient, ack_fields, lab_visit, sample
 from tests.support.waiting import wait_for
 
 

@@ -43,7 +43,7 @@ from terminology.contracts import CATALOGUE_TO_LOINC_MAP, LOINC, catalogue_syste
 from tests.clinic.factories import api_token
 from tests.encounters.helpers import make_clinic
 from tests.interop.fhir_support import Fhir, charted_visit, entries, fhir_client
-from tests.interop.hl7 import LabVisit, add_lab_identifier_system, sample, sample_patient_with_order
+from tests.support.hl7 import LabVisit, add_lab_identifier_system, sample, sample_patient_with_order
 from tests.terminology.helpers import csv_bytes
 
 SERVED = {

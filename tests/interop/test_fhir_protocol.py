@@ -36,7 +36,7 @@ from results.models import DiagnosticReport, Observation, ResultRevision
 from terminology import services as terminology
 from terminology.models import ConceptMapVersion
 from tests.interop.fhir_support import Fhir, charted_visit, entries, fhir_client
-from tests.interop.hl7 import LAB_MRN, LabVisit, er7, sample
+from tests.support.hl7 import LAB_MRN, LabVisit, er7, sample
 from tests.terminology.helpers import load
 
 pytestmark = pytest.mark.django_db

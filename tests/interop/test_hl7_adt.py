@@ -18,7 +18,7 @@ from interop.models import InboundMessage
 from interop.v2.intake import receive
 from tests.clinic.factories import TenantFactory
 from tests.interop.factories import LabPartnerFactory
-from tests.interop.hl7 import ack_fields, add_lab_identifier_system, er7, sample
+from tests.support.hl7 import ack_fields, add_lab_identifier_system, er7, sample
 
 pytestmark = pytest.mark.django_db
 

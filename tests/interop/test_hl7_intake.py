@@ -32,7 +32,7 @@ from interop.v2.intake import Receipt, receive
 from interop.v2.listener import Listener
 from results.models import DiagnosticReport, Observation
 from tests.clinic.factories import TenantFactory, api_token
-from tests.interop.hl7 import MLLPClient, ack_fields, lab_visit, sample
+from tests.support.hl7 import MLLPClient, ack_fields, lab_visit, sample
 from tests.support.waiting import child_database_url, wait_for
 
 pytestmark = pytest.mark.django_db

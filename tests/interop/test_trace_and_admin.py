@@ -22,7 +22,7 @@ from interop.v2.store import mark_acknowledged
 from results.models import DiagnosticReport, HeldResult
 from tests.clinic.factories import MembershipFactory, TenantFactory, UserFactory, api_token
 from tests.interop.factories import InboundMessageFactory, LabPartnerFactory
-from tests.interop.hl7 import ack_fields, lab_visit, place_sample_orders, register_duck, sample
+from tests.support.hl7 import ack_fields, lab_visit, place_sample_orders, register_duck, sample
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db

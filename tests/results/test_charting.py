@@ -12,7 +12,7 @@ from interop.models import InboundMessage
 from interop.v2.intake import receive
 from orders.models import ServiceRequest
 from results.models import DiagnosticReport, Observation, ResultRevision
-from tests.interop.hl7 import ack_fields, lab_visit, sample, sample_patient_with_order
+from tests.support.hl7 import ack_fields, lab_visit, sample, sample_patient_with_order
 
 pytestmark = pytest.mark.django_db
 

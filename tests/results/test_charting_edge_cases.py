@@ -17,8 +17,8 @@ from interop.models import InboundMessage
 from interop.v2.intake import receive
 from results.models import DiagnosticReport, HeldResult, Observation, ResultRevision
 from results.services import file_held_result
-from tests.interop.hl7 import LAB_MRN, ack_fields, er7, lab_visit
 from tests.results.test_held_results import deliver_pending
+from tests.support.hl7 import LAB_MRN, ack_fields, er7, lab_visit
 
 pytestmark = pytest.mark.django_db
 

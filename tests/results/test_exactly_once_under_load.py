@@ -26,7 +26,7 @@ from interop.v2.intake import receive
 from interop.v2.listener import Listener
 from orders import services as orders
 from results.models import DiagnosticReport, Observation
-from tests.interop.hl7 import MLLPClient, ack_fields, lab_visit, register_duck
+from tests.support.hl7 import MLLPClient, ack_fields, lab_visit, register_duck
 from tests.support.waiting import child_database_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -20,7 +20,7 @@ from interop.v2.intake import receive
 from orders import services as orders
 from results.models import DiagnosticReport, HeldResult, Observation
 from results.services import HeldResultClosed, file_held_result
-from tests.interop.hl7 import LAB_MRN, ack_fields, lab_visit, register_duck, sample
+from tests.support.hl7 import LAB_MRN, ack_fields, lab_visit, register_duck, sample
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
