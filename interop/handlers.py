@@ -1,4 +1,5 @@
-"""Event subscriptions of interop: order messages to the lab."""
+"""Event subscriptions of interop: order messages to the lab, and the store's record of held
+results released."""
 
 from __future__ import annotations
 
