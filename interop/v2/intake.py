@@ -68,16 +68,16 @@ def receive(
     # A lab that sent a moment ago is known without a query: file its message under it at once
     # and look for a byte-identical earlier delivery in the same statement.
     known = cached_sender(header, tenant_id=tenant_id) if decode_problem is None else None
-    row = _row(
-        raw,
-        header,
-        tenant_id=known.tenant_id if known is not None else tenant_id,
-        transport=transport,
-        peer=peer,
-        size=size,
-        received_at=received_at,
-    )
     try:
+        row = _row(
+            raw,
+            header,
+            tenant_id=known.tenant_id if known is not None else tenant_id,
+            transport=transport,
+            peer=peer,
+            size=size,
+            received_at=received_at,
+        )
         received = store.store_received(known=known, row=row)
     except Exception:
         # The store is down or refused the row: nothing is kept, so say so and let the lab resend.
