@@ -1,7 +1,7 @@
 """Benchmark of HL7 v2 result intake over MLLP, each figure next to a floor measured in the same run.
 
 1. Parsers: one 20-OBX ORU^R01 parsed by hl7apy, by the ``hl7`` package, by our ER7 reader
-   (``interop.v2.er7``) with the mapping to ``ResultMessage``, and by a bare split.
+   (``interop.v2.er7``) with the mapping to ``ResultMessage`` (``interop.v2.oru``), and by a bare split.
 2. Throughput: closed-loop MLLP clients (8 connections) send 20-OBX results, each new (its own
    accession), to ``manage.py mllp_listener`` in its own process. Floor: the same clients
    against a bare MLLP server (same framing, same thread pool) that splits the message and does
@@ -71,7 +71,7 @@ def parsers(sample: bytes) -> None:
     import hl7
     from hl7apy.parser import parse_message
 
-    from interop.v2 import er7, mapping
+    from interop.v2 import er7, oru
 
     text = er7.normalise(sample.decode())
     zone = ZoneInfo("Europe/London")
@@ -85,13 +85,13 @@ def parsers(sample: bytes) -> None:
 
     bare = timed(lambda: [s.split("|") for s in text.split("\r")], 2000)
     ours = timed(
-        lambda: mapping.result_message(er7.parse(text), sending_facility="BENCHLAB", zone=zone, source="bench"), 500
+        lambda: oru.result_message(er7.parse(text), sending_facility="BENCHLAB", zone=zone, source="bench"), 500
     )
     package = timed(lambda: hl7.parse(text), 100)
     apy = timed(lambda: parse_message(text, find_groups=False), 10)
     print(f"parsers, one {OBX_PER_MESSAGE}-OBX ORU^R01 ({len(sample)} bytes):")
     print(f"  bare split (floor)                     {bare:8.3f} ms")
-    print(f"  interop.v2.er7 + mapping (chosen)      {ours:8.3f} ms")
+    print(f"  interop.v2.er7 + oru mapping (chosen)  {ours:8.3f} ms")
     print(f"  hl7 package (hl7.parse)                {package:8.3f} ms")
     print(f"  hl7apy (parse_message)                 {apy:8.3f} ms")
 

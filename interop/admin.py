@@ -10,12 +10,11 @@ from uuid import UUID
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.html import format_html
 
 from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin
-from interop import inbound, services
 from interop.models import InboundMessage, LabPartner, OutboundMessage
+from interop.v2 import intake, outbound_orders
 
 PREVIEW_BYTES = 64 * 1024  # a 16 MB message would make the page unusable; the start is what helps
 
@@ -47,11 +46,8 @@ class OutboundMessageAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
     @admin.action(description="Send the selected pending messages again now")
     def send_now(self, request: HttpRequest, queryset: QuerySet[OutboundMessage]) -> None:
-        pending = list(queryset.filter(status=OutboundMessage.Status.PENDING).values_list("pk", flat=True))
-        OutboundMessage.objects.filter(pk__in=pending).update(next_attempt_at=timezone.now())
-        for message_id in pending:
-            services.dispatch(message_id=message_id)
-        messages.success(request, f"Queued {len(pending)} message(s) for sending.")
+        queued = outbound_orders.send_now(message_ids=list(queryset.values_list("pk", flat=True)))
+        messages.success(request, f"Queued {queued} message(s) for sending.")
 
 
 @admin.register(InboundMessage)
@@ -121,7 +117,7 @@ class InboundMessageAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundMessage]) -> None:
         codes: Counter[str] = Counter()
         for message_id in queryset.values_list("pk", flat=True):
-            receipt = inbound.reprocess(message_id=message_id)
+            receipt = intake.reprocess(message_id=message_id)
             codes[f"{receipt.code} {receipt.status}"] += 1
         summary = ", ".join(f"{n} {what}" for what, n in sorted(codes.items()))
         messages.info(request, f"Reprocessed {sum(codes.values())} message(s): {summary or 'none'}.")

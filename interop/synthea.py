@@ -51,11 +51,11 @@ from uuid import UUID
 
 from django.db import transaction
 
-from clinic.contracts import InvalidInput
 from encounters.contracts import EncounterStatus
 from encounters.facade import find_encounter_by_visit_number, import_encounter
 from identity.contracts import ContactPoint, Demographics, Gender, HumanName, IdentifierInput
 from identity.facade import ensure_identifier_system, register_patient
+from interop.errors import BundleInvalid
 from results.contracts import (
     ChartStatus,
     CodedInput,
@@ -126,13 +126,6 @@ REPORT_STATUS = {
 VISIT_NUMBER_PREFIX = "SY"
 VISIT_NUMBER_LENGTH = 20  # encounters.Encounter.visit_number
 NUMERIC_PRECISION = Decimal("1e-8")  # what results stores (numeric(24, 8))
-
-
-class BundleInvalid(InvalidInput):
-    """The file is not a Synthea bundle we can load (unreadable, not JSON, not a Bundle, or a
-    resource in it is malformed)."""
-
-    code = "synthea-bundle-invalid"
 
 
 @dataclass

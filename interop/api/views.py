@@ -12,8 +12,9 @@ from rest_framework.response import Response
 from clinic.api.base import TenantAPIView
 from clinic.api.exceptions import QueryParameterInvalid
 from clinic.contracts import Scope
-from interop import inbound, selectors
+from interop import selectors
 from interop.models import InboundMessage
+from interop.v2 import intake
 
 HL7_MEDIA_TYPES = {"x-application/hl7-v2+er7", "application/hl7-v2", "text/plain"}
 
@@ -39,7 +40,7 @@ class Hl7View(TenantAPIView):
                 detail=f"Send the message as x-application/hl7-v2+er7 or text/plain, not {media or 'no content type'}.",
             )
         raw = request.stream.read() if request.stream is not None else b""
-        receipt = inbound.receive(
+        receipt = intake.receive(
             raw=raw,
             transport=InboundMessage.Transport.HTTP,
             peer=self.principal.actor,

@@ -1,1 +1,9 @@
-"""HL7 v2 inbound: the ER7 reader, message mapping, acknowledgements (HL7 v2.5.1 chapter 2)."""
+"""HL7 v2 at the edge, one module per concern (HL7 v2.5.1; ARCHITECTURE.md, HL7 v2 edge).
+
+In: ``listener`` (MLLP server) and ``interop.api`` (HTTP) call ``intake.receive``, which stores
+the message (``store``), reads its MSH (``header``, with the ``er7`` reader), recognises the lab
+(``senders``), charts results (``oru``) or applies patient events (``adt``), both reading fields
+with ``fields``, and answers with an ACK (``ack``). ``mllp`` is the framing both directions use.
+
+Out: ``outbound_orders`` builds the ORM^O01 of each lab order version and delivers it over MLLP.
+"""

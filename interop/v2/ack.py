@@ -1,4 +1,7 @@
-"""Acknowledgements (HL7 v2.5.1 chapter 2.9 original mode; MSA, ERR of section 2.15).
+"""Acknowledgements (HL7 v2.5.1 chapter 2.9 original mode; MSA, ERR of section 2.15), and the
+two ways intake stops on a message: ``Refused`` (AR: we do not take it) and ``MessageInvalid``
+(AE: we take this kind of message, but cannot chart this one as sent). Neither leaves intake:
+both become the ACK.
 
 ERR-2 is the error location (ERL: segment ID ^ sequence ^ field ^ repetition ^ component), ERR-3
 the HL7 table 0357 code, ERR-4 the severity (table 0516) and ERR-8 the text a person reads.
@@ -8,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+SENDING_APPLICATION = "CLINIC"  # our MSH-3, in ACKs and in the messages we send
 
 # HL7 table 0357, message error condition codes.
 ERROR_CODES = {
@@ -25,8 +30,6 @@ ERROR_CODES = {
     "206": "Application record locked",
     "207": "Application internal error",
 }
-
-SENDING_APPLICATION = "CLINIC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,24 @@ class Problem:
 
     def as_json(self) -> dict[str, str]:
         return {"location": self.location, "code": self.code, "severity": self.severity, "text": self.text}
+
+
+class Refused(Exception):
+    """The message is not taken (AR): not HL7 v2, a type, version or sender we do not accept.
+    ``problems`` become its ERR segments."""
+
+    def __init__(self, problems: list[Problem], text: str = "") -> None:
+        super().__init__(text or "; ".join(p.text for p in problems))
+        self.problems = problems
+        self.text = text or problems[0].text
+
+
+class MessageInvalid(Exception):
+    """The message cannot be charted as sent (AE); ``problems`` become its ERR segments."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.text for p in problems))
+        self.problems = problems
 
 
 def _escape(text: str) -> str:

@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 from encounters import services as encounters
 from encounters.contracts import EncounterStatus
 from encounters.models import TimelineEntry
-from interop.listener import Listener
-from tests.interop.hl7 import MLLPClient, ack_fields, lab_visit, sample
+from interop.v2.listener import Listener
+from tests.support.hl7 import MLLPClient, ack_fields, lab_visit, sample
 from tests.support.visit import read_events
 from tests.support.waiting import wait_for
 

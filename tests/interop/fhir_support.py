@@ -7,9 +7,9 @@ from typing import Any
 
 from django.test import Client
 
-from interop.inbound import receive
+from interop.v2.intake import receive
 from tests.clinic.factories import api_token
-from tests.interop.hl7 import LabVisit, lab_visit, sample
+from tests.support.hl7 import LabVisit, lab_visit, sample
 
 FHIR_JSON = "application/fhir+json"
 

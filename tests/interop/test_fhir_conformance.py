@@ -34,7 +34,7 @@ from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.facade import register_patient
 from interop import services as interop
 from interop.fhir import registry
-from interop.inbound import receive
+from interop.v2.intake import receive
 from orders import services as orders
 from orders.contracts import Priority
 from results.models import Observation
@@ -42,7 +42,7 @@ from terminology import services as terminology
 from terminology.contracts import CATALOGUE_TO_LOINC_MAP, LOINC, catalogue_system
 from tests.clinic.factories import api_token
 from tests.interop.fhir_support import Fhir, charted_visit, entries, fhir_client
-from tests.interop.hl7 import LabVisit, add_lab_identifier_system, sample, sample_patient_with_order
+from tests.support.hl7 import LabVisit, add_lab_identifier_system, sample, sample_patient_with_order
 from tests.support.terminology import csv_bytes
 from tests.support.visit import make_clinic
 

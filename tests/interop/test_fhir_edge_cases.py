@@ -23,11 +23,11 @@ from identity import facade as identity
 from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.models import Patient
 from interop.fhir import search
-from interop.inbound import receive
+from interop.v2.intake import receive
 from results.models import DiagnosticReport, Observation
 from terminology.models import ConceptMap, ConceptMapVersion
 from tests.interop.fhir_support import Fhir, charted_visit, entries, fhir_client
-from tests.interop.hl7 import LAB_MRN, LabVisit, lab_visit, sample
+from tests.support.hl7 import LAB_MRN, LabVisit, lab_visit, sample
 
 pytestmark = pytest.mark.django_db
 

@@ -29,14 +29,14 @@ from identity import facade as identity
 from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.models import Patient, PatientIdentifier
 from interop.fhir import registry
-from interop.inbound import receive
+from interop.v2.intake import receive
 from orders import services as orders
 from orders.models import ServiceRequest
 from results.models import DiagnosticReport, Observation, ResultRevision
 from terminology import services as terminology
 from terminology.models import ConceptMapVersion
 from tests.interop.fhir_support import Fhir, charted_visit, entries, fhir_client
-from tests.interop.hl7 import LAB_MRN, LabVisit, er7, sample
+from tests.support.hl7 import LAB_MRN, LabVisit, er7, sample
 from tests.support.terminology import load
 
 pytestmark = pytest.mark.django_db

@@ -1,5 +1,5 @@
 """ADT over HL7 v2: A01/A04 register, A08 updates, A40 merges, all through identity, with the
-same storage and ACK rules as results (``interop.inbound.receive``)."""
+same storage and ACK rules as results (``interop.v2.intake.receive``)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from clinic.models import OutboxEvent
 from identity.contracts import Demographics, Gender, HumanName, IdentifierInput
 from identity.facade import register_patient
 from identity.models import MergeRecord, Patient, PatientIdentifier
-from interop import services as interop
-from interop.inbound import receive
 from interop.models import InboundMessage
+from interop.v2.intake import receive
 from tests.clinic.factories import TenantFactory
-from tests.interop.hl7 import ack_fields, add_lab_identifier_system, er7, sample
+from tests.interop.factories import LabPartnerFactory
+from tests.support.hl7 import ack_fields, add_lab_identifier_system, er7, sample
 
 pytestmark = pytest.mark.django_db
 
@@ -36,9 +36,9 @@ def adt_clinic():
     ADTApp, MSH-4 GHHSFacility), Redox (A04, REDOX/RDX) and Ntierprise (A40, Ntierprise /
     Ntierprise Clinic), knowing GHH's MRN (authority test1) and BCBS member numbers."""
     tenant = TenantFactory()
-    interop.create_lab_partner(tenant_id=tenant.pk, name="GHH", facility="GHHSFacility", application="ADTApp")
-    interop.create_lab_partner(tenant_id=tenant.pk, name="Redox", facility="RDX", application="REDOX")
-    interop.create_lab_partner(tenant_id=tenant.pk, name="Ntierprise", facility="Ntierprise Clinic")
+    LabPartnerFactory(tenant=tenant, facility="GHHSFacility", application="ADTApp")
+    LabPartnerFactory(tenant=tenant, facility="RDX", application="REDOX")
+    LabPartnerFactory(tenant=tenant, facility="Ntierprise Clinic")
     add_lab_identifier_system(tenant.pk, authority="test1", uri=GHH_MRN)
     add_lab_identifier_system(tenant.pk, authority="BCBS", uri=BCBS)
     return tenant

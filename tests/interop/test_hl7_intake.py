@@ -13,6 +13,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +27,12 @@ from rest_framework.test import APIClient
 
 from clinic.models import OutboxEvent
 from interop import services as interop
-from interop.inbound import Receipt, receive
-from interop.listener import Listener
 from interop.models import InboundMessage
+from interop.v2.intake import Receipt, receive
+from interop.v2.listener import Listener
 from results.models import DiagnosticReport, Observation
 from tests.clinic.factories import TenantFactory, api_token
-from tests.interop.hl7 import MLLPClient, ack_fields, lab_visit, sample
+from tests.support.hl7 import MLLPClient, ack_fields, lab_visit, sample
 from tests.support.waiting import child_database_url, wait_for
 
 pytestmark = pytest.mark.django_db
@@ -853,14 +854,14 @@ def test_the_mllp_listener_command_serves_until_interrupted(processes):
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        # The test database (its data is committed: transaction=True) and this run's queues.
+        # manage.py's own settings, with the test database (its data is committed:
+        # transaction=True) and this run's queues.
         "DATABASE_URL": child_database_url(),
         "CLINIC_QUEUE_PREFIX": django_settings.CLINIC_QUEUE_PREFIX,
     }
     command = subprocess.Popen(
         [
-            str(ROOT / ".venv/bin/python"),
+            sys.executable,  # the interpreter running the tests, wherever its environment is
             "manage.py",
             "mllp_listener",
             "--host",

@@ -18,6 +18,7 @@ from encounters import services as encounters
 from interop import services
 from interop.handlers import send_order_to_lab
 from interop.models import LabPartner, OutboundMessage
+from interop.v2 import outbound_orders
 from orders import services as orders
 from terminology.facade import seed_demo_catalogue
 from tests.support.fake_lab import FakeLab
@@ -125,11 +126,11 @@ def test_a_message_whose_send_was_never_handed_over_is_sent_by_the_sweep(broker_
     assert (message.status, message.attempts, len(lab.received)) == ("pending", 0, 0)
 
     OutboundMessage.objects.update(next_attempt_at=timezone.now() + timedelta(minutes=1))
-    assert services.sweep_outbound() == 0  # not due yet
+    assert outbound_orders.sweep_outbound() == 0  # not due yet
     OutboundMessage.objects.update(next_attempt_at=timezone.now())
     broker_up.up()
     with running_worker():
-        assert services.sweep_outbound() == 1  # what beat does every 30 s
+        assert outbound_orders.sweep_outbound() == 1  # what beat does every 30 s
         wait_for(lambda: OutboundMessage.objects.filter(status="acked").exists(), what="the swept message's ACK")
 
     assert OutboundMessage.objects.get().attempts == 1

@@ -3,7 +3,8 @@ message store and of the held-results work queue."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from uuid import uuid4
 
 import pytest
 from django.contrib.messages import get_messages
@@ -14,11 +15,13 @@ from clinic.contracts import Role
 from clinic.models import OutboxEvent
 from encounters import services as encounters
 from identity.models import Patient
-from interop.inbound import mark_acknowledged, receive
 from interop.models import InboundMessage, LabPartner
+from interop.v2.intake import receive
+from interop.v2.store import mark_acknowledged
 from results.models import DiagnosticReport, HeldResult
 from tests.clinic.factories import MembershipFactory, TenantFactory, UserFactory, api_token
-from tests.interop.hl7 import ack_fields, lab_visit, place_sample_orders, register_duck, sample
+from tests.interop.factories import InboundMessageFactory, LabPartnerFactory
+from tests.support.hl7 import ack_fields, lab_visit, place_sample_orders, register_duck, sample
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -141,13 +144,26 @@ def test_trace_of_a_held_result_names_its_held_row():
     ids=["none", "two", "blank", "too-long"],
 )
 def test_trace_needs_exactly_one_usable_parameter(params):
-    visit = lab_visit(register=False)
-
-    response = trace(client_of(visit.clinic.tenant), **params)
+    response = trace(client_of(TenantFactory()), **params)
 
     assert response.status_code == 400
     assert response["Content-Type"].startswith("application/problem+json")
     assert response.json()["status"] == 400
+
+
+def test_trace_lists_the_newest_hundred_messages_oldest_first():
+    partner = LabPartnerFactory()
+    start = timezone.now() - timedelta(hours=1)
+    messages = [
+        InboundMessageFactory(partner=partner, accessions=["A1"], received_at=start + timedelta(seconds=i))
+        for i in range(102)
+    ]
+    InboundMessageFactory(partner=partner, accessions=["A2"])
+
+    body = trace(client_of(partner.tenant), accession="A1").json()
+
+    assert body["count"] == 100
+    assert [m["id"] for m in body["messages"]] == [m.pk for m in messages[2:]]
 
 
 def test_trace_never_shows_another_tenants_messages():
@@ -163,10 +179,8 @@ def test_trace_never_shows_another_tenants_messages():
 
 
 def test_trace_needs_a_token_with_read_scope():
-    visit = lab_visit(register=False)
-
     anonymous = APIClient().get("/api/results/trace", {"accession": "82503246"})
-    submit_only = trace(client_of(visit.clinic.tenant, scopes=("hl7:submit",)), accession="82503246")
+    submit_only = trace(client_of(TenantFactory(), scopes=("hl7:submit",)), accession="82503246")
 
     assert anonymous.status_code == 401
     assert submit_only.status_code == 403
@@ -338,11 +352,22 @@ def test_the_message_store_searches_by_control_id_accession_patient_and_message_
     assert [m.pk for m in filtered.context["cl"].result_list] == [garbage]
 
 
-def test_a_stored_message_shows_its_decoded_text_and_no_raw_bytes_field(operator):
-    lab_visit()
-    message_id = receive(raw=sample("msfc_LAB-ORU-1.hl7"), transport="mllp", peer="test").message_id
+def test_the_message_store_searches_by_held_result_and_by_the_control_id_of_our_ack(operator):
+    held = InboundMessageFactory(status="held", held_id=uuid4())
+    acknowledged = InboundMessageFactory(ack_control_id="0A1B2C3D4E5F")
+    InboundMessageFactory()
 
-    response = operator.get(f"/admin/interop/inboundmessage/{message_id}/change/")
+    def found(q):
+        return [m.pk for m in operator.get("/admin/interop/inboundmessage/", {"q": q}).context["cl"].result_list]
+
+    assert found(str(held.held_id)) == [held.pk]
+    assert found("0A1B2C3D4E5F") == [acknowledged.pk]
+
+
+def test_a_stored_message_shows_its_decoded_text_and_no_raw_bytes_field(operator):
+    message = InboundMessageFactory(raw=sample("msfc_LAB-ORU-1.hl7"))
+
+    response = operator.get(f"/admin/interop/inboundmessage/{message.pk}/change/")
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -353,15 +378,12 @@ def test_a_stored_message_shows_its_decoded_text_and_no_raw_bytes_field(operator
 
 
 def test_messages_of_unknown_senders_are_visible_to_operators_only(client, operator):
-    visit = lab_visit()
-    ours = receive(raw=sample("msfc_LAB-ORU-1.hl7"), transport="mllp", peer="test").message_id
-    unknown = receive(
-        raw=sample("msfc_LAB-ORU-1.hl7").replace(b"|SomeSystem|", b"|NoSuchLab|"), transport="mllp", peer="test"
-    ).message_id
-    assert InboundMessage.objects.get(pk=unknown).tenant_id is None
+    message = InboundMessageFactory()
+    ours = message.pk
+    unknown = InboundMessageFactory(partner=None, tenant=None, status="rejected", ack_code="AR").pk
 
     everything = sorted(m.pk for m in operator.get("/admin/interop/inboundmessage/").context["cl"].result_list)
-    tenant_admin_of(client, visit.clinic.tenant)
+    tenant_admin_of(client, message.tenant)
     theirs = [m.pk for m in client.get("/admin/interop/inboundmessage/").context["cl"].result_list]
 
     assert everything == sorted([ours, unknown])
@@ -371,8 +393,7 @@ def test_messages_of_unknown_senders_are_visible_to_operators_only(client, opera
 
 
 def test_a_tenant_admin_sees_only_their_tenants_messages(client):
-    lab_visit()
-    receive(raw=sample("msfc_LAB-ORU-1.hl7"), transport="mllp", peer="test")
+    InboundMessageFactory(accessions=["82503246"])
     tenant_admin_of(client, TenantFactory())
 
     response = client.get("/admin/interop/inboundmessage/", {"q": "82503246"})

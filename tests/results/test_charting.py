@@ -1,4 +1,4 @@
-"""Charting ORU^R01 results through the intake (HTTP-free: ``interop.inbound.receive``): one
+"""Charting ORU^R01 results through the intake (HTTP-free: ``interop.v2.intake.receive``): one
 report per OBR, one observation per OBX, exactly once, with versions kept."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from clinic.models import OutboxEvent
 from interop.models import InboundMessage
 from orders.models import ServiceRequest
 from results.models import DiagnosticReport, Observation, ResultRevision
-from tests.interop.hl7 import lab_visit, sample, sample_patient_with_order
+from tests.support.hl7 import lab_visit, sample, sample_patient_with_order
 from tests.support.results import deliver
 
 pytestmark = pytest.mark.django_db

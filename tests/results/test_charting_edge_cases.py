@@ -16,7 +16,7 @@ from identity.facade import register_patient
 from interop.models import InboundMessage
 from results.facade import file_held_result
 from results.models import DiagnosticReport, HeldResult, Observation, ResultRevision
-from tests.interop.hl7 import LAB_MRN, er7, lab_visit
+from tests.support.hl7 import LAB_MRN, er7, lab_visit
 from tests.support.results import deliver, deliver_pending, next_placer_numbers
 
 pytestmark = pytest.mark.django_db
@@ -210,22 +210,23 @@ def test_a_refused_result_is_found_by_its_accession_in_the_trace(api):
 @pytest.fixture
 def sender_cache(settings):
     """The sender cache on, as in production (the suite runs with it off)."""
-    from interop import inbound
+    from interop.v2 import senders
 
     settings.CLINIC_HL7_SENDER_CACHE_SECONDS = 5.0
-    inbound._senders.clear()
+    senders.forget_senders()
     yield
-    inbound._senders.clear()
+    senders.forget_senders()
 
 
 def test_with_the_sender_known_a_byte_identical_redelivery_is_found_by_the_store_statement(sender_cache):
     visit = lab_visit()
     raw = oru(obx=["OBX|1|NM|718-7^Hemoglobin^LN||13.1|g/dL^^UCUM|||||F"])
     first, _ = deliver(raw)  # looks the lab up and remembers it
-    from interop import inbound
     from interop.v2 import er7 as reader
+    from interop.v2.header import read_header
+    from interop.v2.senders import cached_sender
 
-    assert inbound._cached_sender(inbound._header(reader.normalise(raw.decode())), tenant_id=None) is not None
+    assert cached_sender(read_header(reader.normalise(raw.decode())), tenant_id=None) is not None
 
     again, ack = deliver(raw)  # stored and checked for an earlier copy in one statement
 

@@ -21,12 +21,12 @@ from clinic.models import EventDelivery, OutboxEvent
 from encounters import services as encounters
 from encounters.contracts import EncounterStatus
 from encounters.models import TimelineEntry
-from interop.inbound import receive
-from interop.listener import Listener
 from interop.models import InboundMessage
+from interop.v2.intake import receive
+from interop.v2.listener import Listener
 from orders import services as orders
 from results.models import DiagnosticReport, Observation
-from tests.interop.hl7 import MLLPClient, ack_fields, lab_visit, register_duck
+from tests.support.hl7 import MLLPClient, ack_fields, lab_visit, register_duck
 from tests.support.waiting import child_database_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,7 +18,7 @@ from interop.models import InboundMessage
 from orders import services as orders
 from results.facade import HeldResultClosed, file_held_result
 from results.models import DiagnosticReport, HeldResult, Observation
-from tests.interop.hl7 import LAB_MRN, lab_visit, register_duck, sample
+from tests.support.hl7 import LAB_MRN, lab_visit, register_duck, sample
 from tests.support.results import deliver, deliver_pending, for_our_orders, next_placer_numbers
 from tests.support.waiting import wait_for
 

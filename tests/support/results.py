@@ -9,8 +9,8 @@ from django.db import connection
 
 from clinic.models import OutboxEvent
 from clinic.outbox import deliver_event
-from interop.inbound import receive
-from tests.interop.hl7 import ack_fields
+from interop.v2.intake import receive
+from tests.support.hl7 import ack_fields
 
 
 def deliver(raw: bytes) -> tuple[Any, dict[str, list[str]]]:

@@ -156,7 +156,9 @@ def lab_catalogue(tenant: Tenant, tests: tuple[LabTest, ...] = LAB_TESTS, *, cur
 
     with transaction.atomic():
         terminology.ensure_builtin_content()
-        terminology.ensure_code_system_in_transaction(uri=catalogue, name=f"{tenant.slug} lab catalogue", tenant_id=tenant.pk)
+        terminology.ensure_code_system_in_transaction(
+            uri=catalogue, name=f"{tenant.slug} lab catalogue", tenant_id=tenant.pk
+        )
         terminology.ensure_code_system_in_transaction(uri=fees, name=f"{tenant.slug} fee codes", tenant_id=tenant.pk)
         terminology.ensure_concepts(
             system_uri=catalogue, tenant_id=tenant.pk, concepts=[(t.code, t.display) for t in tests]

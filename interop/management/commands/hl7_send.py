@@ -5,7 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from interop import mllp
+from interop.errors import MLLPError
+from interop.v2 import mllp
 
 
 class Command(BaseCommand):
@@ -29,6 +30,6 @@ class Command(BaseCommand):
             message = "\r".join(line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line)
             try:
                 ack = mllp.send(options["host"], options["port"], message + "\r", timeout=options["timeout"])
-            except mllp.MLLPError as exc:
+            except MLLPError as exc:
                 raise CommandError(f"{name}: {exc}") from exc
             self.stdout.write(f"{name}:\n  " + ack.strip("\r").replace("\r", "\n  "))

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from clinic.contracts import DomainError, NotFound
 from clinic.facade import get_tenant, site_ids
 from interop import synthea
+from interop.errors import BundleInvalid
 
 WHAT = ("patients", "encounters", "reports", "observations")
 
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         # does not leave the first ones loaded.
         try:
             bundles = [(path, synthea.read_bundle(path)) for path in synthea.bundle_files(options["paths"])]
-        except synthea.BundleInvalid as exc:
+        except BundleInvalid as exc:
             raise CommandError(exc.describe()) from exc
         for path, bundle in bundles:
             try:

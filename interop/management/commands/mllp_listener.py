@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from interop.listener import serve_processes
+from interop.v2.listener import serve_processes
 
 
 class Command(BaseCommand):

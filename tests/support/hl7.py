@@ -1,5 +1,6 @@
-"""HL7 v2 intake in tests: the partner samples (tests/interop/samples, see SOURCES.md there),
-a clinic wired to receive them, and an MLLP client."""
+"""HL7 v2 intake in tests (of interop, results and flows): the partner samples
+(tests/interop/samples, see SOURCES.md there), a clinic wired to receive them, and an MLLP
+client."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from orders.models import ServiceRequest
 from terminology.facade import seed_demo_catalogue
 from tests.support.visit import Clinic, make_clinic
 
-SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "interop" / "samples"
 
 LAB_MRN = "urn:lab:somesystem:mrn"  # the identifier system of PID-3 ...^^^1^MR in the FHIR-Converter samples
 

@@ -1,8 +1,8 @@
 """The MLLP listener (HL7 v2.5.1 appendix C, minimal lower layer protocol): persistent
 connections, many messages per connection, many connections at once.
 
-Framing is <VT> message <FS><CR>; TCP may split a frame across reads or put several frames in
-one read, and both are handled. Each connection's messages are processed in order, one ACK
+Framing is ``mllp.FrameReader``'s (TCP may split a frame across reads or put several frames in
+one read). Each connection's messages are processed in order, one ACK
 each, in a thread pool (the domain code is synchronous Django); connections do not wait for
 each other. A connection that sends garbage gets AR answers and keeps its place; a connection
 that misbehaves at the TCP level is closed without disturbing the others.
@@ -26,12 +26,10 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from interop import inbound
 from interop.models import InboundMessage
+from interop.v2 import intake, mllp, store
 
 logger = logging.getLogger("interop.mllp")
-
-VT, FS, CR = 0x0B, 0x1C, 0x0D
 
 
 class AckRecorder:
@@ -56,7 +54,7 @@ class AckRecorder:
             batch, self._pending = self._pending, []
         if batch:
             try:
-                inbound.mark_acknowledged(batch)
+                store.mark_acknowledged(batch)
             except Exception:
                 logger.exception("mllp.ack_record_failed count=%s", len(batch))
             finally:
@@ -95,7 +93,7 @@ class Listener:
 
     def _process(self, payload: bytes, peer: str, size: int) -> tuple[bytes, int]:
         try:
-            receipt = inbound.receive(raw=payload, transport=InboundMessage.Transport.MLLP, peer=peer, size=size)
+            receipt = intake.receive(raw=payload, transport=InboundMessage.Transport.MLLP, peer=peer, size=size)
         finally:
             self._recycle_connection()
         return receipt.ack.encode("utf-8"), receipt.message_id
@@ -124,55 +122,15 @@ class Listener:
         if task is not None:
             self._tasks.add(task)
         loop = asyncio.get_running_loop()
-        store_limit = settings.CLINIC_HL7_STORE_BYTES
-        buffer = bytearray()
-        in_frame = False
-        overflow = 0  # bytes of the current frame dropped past the store limit
-        scanned = 0  # bytes of the current frame already searched for VT/FS (no rescans)
+        frames = mllp.FrameReader(limit=settings.CLINIC_HL7_STORE_BYTES, peer=peer)
         try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                buffer += data
-                while True:
-                    if not in_frame:
-                        start = buffer.find(VT)
-                        if start < 0:
-                            buffer.clear()  # bytes between frames (a stray CR, noise): not a message
-                            break
-                        del buffer[: start + 1]
-                        in_frame = True
-                        overflow = 0
-                        scanned = 0
-                    restart = buffer.find(VT, scanned)
-                    end = buffer.find(FS, scanned)
-                    if 0 <= restart < (end if end >= 0 else len(buffer)):
-                        # A new start block before this frame ended: the sender gave up on it
-                        # (it had no ACK and will resend); the new frame starts here.
-                        logger.warning("mllp.frame_abandoned peer=%s bytes=%s", peer, restart)
-                        del buffer[: restart + 1]
-                        overflow = 0
-                        scanned = 0
-                        continue
-                    if end < 0:
-                        if len(buffer) > store_limit:
-                            # Keep the start for the store; count (and drop) the rest until FS.
-                            overflow += len(buffer) - store_limit
-                            del buffer[store_limit:]
-                        scanned = len(buffer)
-                        break
-                    payload = bytes(buffer[:end])
-                    del buffer[: end + 1]
-                    scanned = 0
-                    if buffer[:1] == bytes([CR]):
-                        del buffer[:1]
-                    in_frame = False
-                    size = len(payload) + overflow
-                    if overflow:
-                        logger.warning("mllp.frame_truncated peer=%s dropped=%s", peer, overflow)
-                    ack, message_id = await loop.run_in_executor(self.executor, self._process, payload, peer, size)
-                    writer.write(bytes([VT]) + ack + bytes([FS, CR]))
+            while data := await reader.read(65536):
+                frames.feed(data)
+                while (frame := frames.next()) is not None:
+                    ack, message_id = await loop.run_in_executor(
+                        self.executor, self._process, frame.payload, peer, frame.size
+                    )
+                    writer.write(mllp.frame_bytes(ack))
                     await writer.drain()
                     if message_id:
                         self.acks.add(message_id, timezone.now())

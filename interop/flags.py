@@ -1,1 +1,0 @@
-"""Feature flags interop owns (declared with clinic.facade.define_flag, each with a safe default)."""
