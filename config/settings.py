@@ -48,7 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "waffle",
-    # The kernel, then the bounded contexts from the bottom layer up (see ARCHITECTURE.md).
+    # The kernel, then the bounded contexts from the bottom layer up (docs/architecture.md).
     "clinic",
     "identity",
     "terminology",

@@ -1,5 +1,5 @@
 """Public surface of interop. Interop is an edge, at the top of the layers with ``web``: no app
-imports it (ARCHITECTURE.md), so it offers no functions; what it does is reached over HL7 v2,
+imports it (docs/architecture.md), so it offers no functions; what it does is reached over HL7 v2,
 HTTP, the admin, commands and event subscriptions. The facade carries its exceptions."""
 
 from __future__ import annotations

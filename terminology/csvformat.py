@@ -1,4 +1,4 @@
-"""The concept map CSV format (documented in README, "Terminology"), parsed and checked.
+"""The concept map CSV format (documented in docs/terminology.md), parsed and checked.
 
 Header (this exact set of columns, any order):
 

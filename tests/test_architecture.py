@@ -1,4 +1,4 @@
-"""The layers of ARCHITECTURE.md, as far as the database goes: every foreign key that crosses
+"""The layers of docs/architecture.md, as far as the database goes: every foreign key that crosses
 apps points down the layers and adds no reverse accessor to the app below."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from django.apps import apps
 from django.db import models
 from django.test.utils import isolate_apps
 
-# Lowest first (ARCHITECTURE.md). Django's own apps sit below the kernel.
+# Lowest first (docs/architecture.md). Django's own apps sit below the kernel.
 LAYERS = ["clinic", "identity", "terminology", "encounters", "billing", "orders", "results", "interop"]
 BELOW_EVERYTHING = {"auth", "contenttypes", "sessions", "admin", "messages", "waffle"}
 

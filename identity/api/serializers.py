@@ -1,4 +1,4 @@
-"""Input and output shapes of the patient API (docs/api: see README, "Patients")."""
+"""Input and output shapes of the patient API (documented in docs/identity.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HL7 v2 at the edge, one module per concern (HL7 v2.5.1; ARCHITECTURE.md, HL7 v2 edge).
+"""HL7 v2 at the edge, one module per concern (HL7 v2.5.1; docs/hl7v2.md).
 
 In: ``listener`` (MLLP server) and ``interop.api`` (HTTP) call ``intake.receive``, which stores
 the message (``store``), reads its MSH (``header``, with the ``er7`` reader), recognises the lab

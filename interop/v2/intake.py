@@ -1,7 +1,7 @@
 """HL7 v2 intake: store, identify the sender, chart, acknowledge. MLLP (``listener``) and HTTP
 (``interop.api``) both call ``receive`` and send back exactly the ACK it returns.
 
-The order of things is the promise to labs (ARCHITECTURE.md, HL7 v2 edge):
+The order of things is the promise to labs (docs/hl7v2.md, ADR 0005):
 
 1. the raw bytes are stored (``store``, committed) before anything else;
 2. the sender is resolved to a tenant through its registered lab partner (``senders``);

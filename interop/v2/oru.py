@@ -1,7 +1,7 @@
 """ORU^R01 (HL7 v2.5.1 chapter 7: ORC, OBR, OBX, NTE, SPM) into the chart: the message mapped
 to the ``ResultMessage`` results takes, then charted with its stored outcome in one
 transaction. Duplicates, corrections and held results are recognised by results, by business
-key (ARCHITECTURE.md, HL7 v2 edge); the status of the stored message follows its verdict.
+key (docs/hl7v2.md, ADR 0005); the status of the stored message follows its verdict.
 """
 
 from __future__ import annotations

@@ -387,7 +387,7 @@ def test_searches_can_use_an_index(visit, fhir, path, index):
     assert index in plan, plan
 
 
-# --- claims of the README ------------------------------------------------------------------------
+# --- claims of docs/fhir.md -----------------------------------------------------------------------
 
 
 def test_a_revoked_token_stops_working_within_the_cache_time(visit, fhir, settings):

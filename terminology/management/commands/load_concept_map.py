@@ -12,7 +12,7 @@ from terminology import services
 
 class Command(BaseCommand):
     help = (
-        "Load a concept map version from a CSV file (format: README, 'Terminology'). Loading the "
+        "Load a concept map version from a CSV file (format: docs/terminology.md). Loading the "
         "same file again under the same version changes nothing. A file with any bad row loads "
         "nothing and every problem is printed with its line number."
     )
