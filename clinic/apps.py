@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class ClinicConfig(AppConfig):
-    """The kernel: tenancy, the event outbox, the feature flag and policy registries."""
+    """The kernel: tenancy, the event outbox, the feature flag, policy and demo registries."""
 
     name = "clinic"
     verbose_name = "Clinic platform (kernel)"
@@ -15,6 +15,6 @@ class ClinicConfig(AppConfig):
         from clinic import flags, policy
 
         policy.register_section(flags.policy_section())
-        # Every app's flags (flags.py) and event subscribers (handlers.py) register themselves
-        # when imported: declaring a flag or a subscriber needs no other wiring.
-        autodiscover_modules("flags", "handlers")
+        # Every app's flags (flags.py), event subscribers (handlers.py) and demo step (demo.py)
+        # register themselves when imported: declaring one needs no other wiring.
+        autodiscover_modules("flags", "handlers", "demo")

@@ -142,3 +142,11 @@ class UnknownFlag(KeyError):
 class InvalidFlag(ValueError):
     """A flag declaration is malformed, or a second declaration of a name differs from the first
     (a programming error)."""
+
+
+# --- Demo steps -----------------------------------------------------------------------------------
+
+
+class InvalidDemoStep(ValueError):
+    """A demo step's registration is malformed, or a second one under a name differs from the
+    first (a programming error)."""

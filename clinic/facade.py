@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from clinic import demo, flags, outbox, policy, selectors, services
 from clinic import events as event_registry
-from clinic import flags, outbox, policy, selectors, services
 from clinic.contracts import Event, FlagState, IdempotentReplay, PolicySection, Principal, TenantRef
 from clinic.errors import (
     Conflict,
@@ -48,6 +48,7 @@ __all__ = [
     "complete_idempotency_key",
     "count_rows",
     "define_flag",
+    "demo_step",
     "effective_policy",
     "events",
     "flag_is_active",
@@ -113,6 +114,22 @@ def subscriber(name: str, *, events_: Iterable[str]) -> Callable[[event_registry
     def decorate(handler: event_registry.Handler) -> event_registry.Handler:
         event_registry.register(name=name, event_types=frozenset(events_), handler=handler)
         return handler
+
+    return decorate
+
+
+def demo_step(name: str, *, order: int) -> Callable[[demo.Seeder], demo.Seeder]:
+    """Register the decorated function (in the app's ``demo.py``, imported at startup) as the
+    app's step of ``seed_demo``: ``seed(*, tenant_id) -> lines to print``, idempotent, run in
+    the command's transaction. ``order`` is the app's place in the layers, by tens (see
+    ``clinic.demo``); ``name`` is ``<app label>.<what it seeds>``.
+
+    Raises InvalidDemoStep for a malformed name or a second, different step of that name.
+    """
+
+    def decorate(seed: demo.Seeder) -> demo.Seeder:
+        demo.register(name=name, order=order, seed=seed)
+        return seed
 
     return decorate
 
