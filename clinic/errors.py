@@ -119,7 +119,21 @@ class IdempotencyKeyReused(InvalidInput):
 
 
 class InvalidEvent(InvalidInput):
+    """An event's type or payload does not match its contract (publishing it, or reading it)."""
+
     code = "invalid-event"
+
+
+class UnknownEventType(InvalidEvent):
+    """No payload contract is registered for the event type (a programming error: its producer
+    registers one at startup)."""
+
+    code = "unknown-event-type"
+
+
+class InvalidEventContract(ValueError):
+    """An event payload contract is malformed, or a second one was registered for a type (a
+    programming error)."""
 
 
 class PublishOutsideTransaction(RuntimeError):

@@ -150,6 +150,8 @@ class OutboxEvent(models.Model):
     patient_id = models.UUIDField(null=True, blank=True)
     encounter_id = models.UUIDField(null=True, blank=True)
     payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    # The version of the type's payload contract that wrote ``payload`` (clinic.contracts.EventPayload).
+    payload_version = models.PositiveSmallIntegerField(default=1)
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
     dispatched_at = models.DateTimeField(null=True, blank=True)

@@ -26,8 +26,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from clinic import events, sql
-from clinic.contracts import EVENT_TYPE_PATTERN, DeliveryOutcome, Event
+from clinic import events, payloads, sql
+from clinic.contracts import EVENT_TYPE_PATTERN, DeliveryOutcome, Event, EventPayload
 from clinic.db import prepared_cursor
 from clinic.errors import FieldProblem, InvalidEvent, NotFound, PublishOutsideTransaction
 from clinic.models import EventDelivery, OutboxEvent
@@ -40,27 +40,40 @@ logger = logging.getLogger("clinic.events")
 
 def publish(
     *,
-    type: str,
     tenant_id: int,
-    payload: dict[str, Any] | None = None,
+    payload: EventPayload | dict[str, Any] | None = None,
+    type: str | None = None,
     patient_id: UUID | None = None,
     encounter_id: UUID | None = None,
     occurred_at: datetime | None = None,
 ) -> Event:
     """Write an event to the outbox inside the caller's transaction and deliver it after commit.
 
-    A rolled-back transaction publishes nothing. Raises PublishOutsideTransaction when called
-    outside ``transaction.atomic``, InvalidEvent for a malformed type or a payload that is not
-    JSON-serialisable.
+    ``payload`` is the event's typed payload (its class names the type and the version); a
+    plain ``payload`` dict with a ``type`` must match that type's registered contract. A
+    rolled-back transaction publishes nothing. Raises PublishOutsideTransaction when called
+    outside ``transaction.atomic``, InvalidEvent for a malformed type or a payload that does
+    not match its contract.
     """
+    version = 1
+    if isinstance(payload, EventPayload):
+        if type is not None and type != payload.event_type:
+            raise InvalidEvent(f"A {payload.event_type!r} payload was published as {type!r}.")
+        type, data, version = payload.event_type, events.encode(payload), payload.event_version
+    else:
+        if type is None:
+            raise InvalidEvent("An event needs a type.", [FieldProblem("type", "missing")])
+        data = payload or {}
+        if type in events.contracts():  # a dict must match the registered contract
+            typed = payloads.decode(events.contract_for(type), data)
+            data, version = events.encode(typed), typed.event_version
     if not connection.in_atomic_block:
         raise PublishOutsideTransaction(f"publish({type!r}) must run inside transaction.atomic")
     if not EVENT_TYPE_PATTERN.match(type):
         raise InvalidEvent(f"Invalid event type {type!r}.", [FieldProblem("type", "use dotted lower_snake words")])
-    payload = payload or {}
     try:
         # Round-trip so subscribers see exactly what the database stores (UUIDs, dates as text).
-        payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+        data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
     except (TypeError, ValueError) as exc:
         raise InvalidEvent(f"Event payload is not JSON-serialisable: {exc}") from exc
     now = timezone.now()
@@ -68,11 +81,12 @@ def publish(
         id=uuid4(),
         type=type,
         tenant_id=tenant_id,
-        payload=payload,
+        payload=data,
         occurred_at=occurred_at or now,
         recorded_at=now,
         patient_id=patient_id,
         encounter_id=encounter_id,
+        payload_version=version,
     )
     row = {
         "id": event.id,
@@ -80,7 +94,8 @@ def publish(
         "tenant_id": tenant_id,
         "patient_id": patient_id,
         "encounter_id": encounter_id,
-        "payload": json.dumps(payload),
+        "payload": json.dumps(data),
+        "payload_version": version,
         "occurred_at": event.occurred_at,
         "recorded_at": now,
         "dispatched_at": now,
@@ -105,6 +120,7 @@ def as_contract(row: OutboxEvent) -> Event:
         recorded_at=row.recorded_at,
         patient_id=row.patient_id,
         encounter_id=row.encounter_id,
+        payload_version=row.payload_version,
     )
 
 
@@ -170,6 +186,7 @@ def deliver_event(*, event_id: UUID) -> DeliveryOutcome:
             recorded_at=row["recorded_at"],
             patient_id=row["patient_id"],
             encounter_id=row["encounter_id"],
+            payload_version=row["payload_version"],
         )
         for subscriber in events.subscribers_for(event.type):
             try:

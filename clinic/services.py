@@ -23,10 +23,10 @@ from clinic import demo, policy
 from clinic.contracts import (
     DEFAULT_CLIENT_SCOPES,
     IDEMPOTENCY_KEY_PATTERN,
-    TENANT_CREATED,
     IdempotentReplay,
     Role,
     Scope,
+    TenantCreated,
     is_valid_scope,
 )
 from clinic.errors import (
@@ -90,7 +90,7 @@ def create_tenant(
                 is_active=is_active,
             )
             # Apps above the kernel set the tenant up (identity seeds its identifier systems).
-            publish(type=TENANT_CREATED, tenant_id=tenant.pk, payload={"slug": tenant.slug})
+            publish(payload=TenantCreated(slug=tenant.slug), tenant_id=tenant.pk)
     except IntegrityError as exc:
         raise TenantAlreadyExists(f"A tenant with slug {slug!r} already exists.") from exc
     return tenant
