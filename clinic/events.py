@@ -52,6 +52,22 @@ def _origin(handler: Handler) -> tuple[str, str]:
     return handler.__module__, handler.__qualname__
 
 
+def subscribers() -> list[Subscriber]:
+    """Every registered subscriber, by name."""
+    return sorted(_subscribers.values(), key=lambda s: s.name)
+
+
+def unregistered_subscriptions() -> list[str]:
+    """Subscriptions to event types no producer registered a contract for (a typo, or a type
+    renamed by its producer): checked at startup (``clinic.E001``)."""
+    return [
+        f"subscriber {s.name!r} subscribes to {event_type!r}, which has no registered payload contract"
+        for s in subscribers()
+        for event_type in sorted(s.event_types)
+        if event_type not in _contracts
+    ]
+
+
 def subscribers_for(event_type: str) -> list[Subscriber]:
     """Subscribers of ``event_type`` in a stable order (by name)."""
     return sorted((s for s in _subscribers.values() if event_type in s.event_types), key=lambda s: s.name)

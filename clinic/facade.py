@@ -81,25 +81,23 @@ __all__ = [
 
 
 def publish(
+    payload: EventPayload,
     *,
     tenant_id: int,
-    payload: EventPayload | dict[str, Any] | None = None,
-    type: str | None = None,
     patient_id: UUID | None = None,
     encounter_id: UUID | None = None,
     occurred_at: datetime | None = None,
 ) -> Event:
     """Publish an event inside the current transaction; it is delivered after commit.
 
-    ``payload`` is the event's typed payload (an ``EventPayload`` of the producer's contracts,
-    registered with ``register_event_types``). Raises ``PublishOutsideTransaction`` outside
-    ``transaction.atomic`` and ``InvalidEvent`` for a type or payload that does not match its
-    contract.
+    ``payload`` is the event's typed payload: an ``EventPayload`` of the producer's contracts,
+    registered with ``register_event_types`` (its class names the event type). Raises
+    ``PublishOutsideTransaction`` outside ``transaction.atomic``, ``UnknownEventType`` for an
+    unregistered type and ``InvalidEvent`` for a payload that does not match its contract.
     """
     return outbox.publish(
-        type=type,
+        payload,
         tenant_id=tenant_id,
-        payload=payload,
         patient_id=patient_id,
         encounter_id=encounter_id,
         occurred_at=occurred_at,

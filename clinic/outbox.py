@@ -18,16 +18,14 @@ import json
 import logging
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from clinic import events, payloads, sql
-from clinic.contracts import EVENT_TYPE_PATTERN, DeliveryOutcome, Event, EventPayload
+from clinic import events, sql
+from clinic.contracts import DeliveryOutcome, Event, EventPayload
 from clinic.db import prepared_cursor
 from clinic.errors import FieldProblem, InvalidEvent, NotFound, PublishOutsideTransaction
 from clinic.models import EventDelivery, OutboxEvent
@@ -39,47 +37,38 @@ logger = logging.getLogger("clinic.events")
 
 
 def publish(
+    payload: EventPayload,
     *,
     tenant_id: int,
-    payload: EventPayload | dict[str, Any] | None = None,
-    type: str | None = None,
     patient_id: UUID | None = None,
     encounter_id: UUID | None = None,
     occurred_at: datetime | None = None,
 ) -> Event:
     """Write an event to the outbox inside the caller's transaction and deliver it after commit.
 
-    ``payload`` is the event's typed payload (its class names the type and the version); a
-    plain ``payload`` dict with a ``type`` must match that type's registered contract. A
-    rolled-back transaction publishes nothing. Raises PublishOutsideTransaction when called
-    outside ``transaction.atomic``, InvalidEvent for a malformed type or a payload that does
-    not match its contract.
+    ``payload`` is the event's typed payload: its class, the registered contract of the event
+    type, names the type and the version, and says what each field holds. A rolled-back
+    transaction publishes nothing. Raises PublishOutsideTransaction when called outside
+    ``transaction.atomic``; UnknownEventType for a type with no registered contract (or a
+    payload of another class than the registered one); InvalidEvent for a payload that does not
+    match its contract.
     """
-    version = 1
-    if isinstance(payload, EventPayload):
-        if type is not None and type != payload.event_type:
-            raise InvalidEvent(f"A {payload.event_type!r} payload was published as {type!r}.")
-        type, data, version = payload.event_type, events.encode(payload), payload.event_version
-    else:
-        if type is None:
-            raise InvalidEvent("An event needs a type.", [FieldProblem("type", "missing")])
-        data = payload or {}
-        if type in events.contracts():  # a dict must match the registered contract
-            typed = payloads.decode(events.contract_for(type), data)
-            data, version = events.encode(typed), typed.event_version
+    if not isinstance(payload, EventPayload):
+        raise InvalidEvent(
+            f"publish takes an event's typed payload (an EventPayload), not a {type(payload).__name__}.",
+            [FieldProblem("payload", "use the event type's contract")],
+        )
+    event_type = payload.event_type
     if not connection.in_atomic_block:
-        raise PublishOutsideTransaction(f"publish({type!r}) must run inside transaction.atomic")
-    if not EVENT_TYPE_PATTERN.match(type):
-        raise InvalidEvent(f"Invalid event type {type!r}.", [FieldProblem("type", "use dotted lower_snake words")])
-    try:
-        # Round-trip so subscribers see exactly what the database stores (UUIDs, dates as text).
-        data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-    except (TypeError, ValueError) as exc:
-        raise InvalidEvent(f"Event payload is not JSON-serialisable: {exc}") from exc
+        raise PublishOutsideTransaction(f"publish({event_type!r}) must run inside transaction.atomic")
+    # The contract's JSON (UUIDs, times, amounts as text): what the database stores and
+    # subscribers read.
+    data = events.encode(payload)
+    version = payload.event_version
     now = timezone.now()
     event = Event(
         id=uuid4(),
-        type=type,
+        type=event_type,
         tenant_id=tenant_id,
         payload=data,
         occurred_at=occurred_at or now,
@@ -90,7 +79,7 @@ def publish(
     )
     row = {
         "id": event.id,
-        "type": type,
+        "type": event_type,
         "tenant_id": tenant_id,
         "patient_id": patient_id,
         "encounter_id": encounter_id,

@@ -209,3 +209,19 @@ def test_a_contract_is_registered_once_as_a_dataclass_with_a_type_and_its_fields
         with pytest.raises(InvalidEventContract, match=problem):
             events.register_contract(contract)
     events.register_contract(ProbeHappened)  # the same class again: harmless
+
+
+def test_every_subscription_names_an_event_type_with_a_registered_contract(monkeypatch):
+    from django.core.management import call_command
+
+    from clinic.apps import check_event_subscriptions
+
+    assert events.unregistered_subscriptions() == []
+    call_command("check")  # clinic.E001 among the startup checks
+
+    monkeypatch.setitem(
+        events._subscribers,
+        "contract_test.typo",
+        events.Subscriber(name="contract_test.typo", event_types=frozenset({"order.plaecd"}), handler=print),
+    )
+    assert [e.id for e in check_event_subscriptions()] == ["clinic.E001"]
