@@ -47,7 +47,7 @@ class ChargeEvent(EventPayload):
     display: str = described("the fee's name")
     amount: Decimal = described("the unit price times the quantity")
     currency: str = described("ISO 4217 currency of the amount")
-    source: str = described("what caused the charge, e.g. order:<id>")
+    source: str = described("what caused the charge, e.g. `order:<id>`")
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,7 +168,7 @@ class PatientRegistered(EventPayload):
     event_type: ClassVar[str] = PATIENT_REGISTERED
 
     patient_id: UUID = described("the new patient")
-    by: str = described("who registered them (user:<id>, client:<id>, or the system that did)")
+    by: str = described("who registered them (`user:<id>`, `client:<id>`, or the system that did)")
 
 
 @dataclass(frozen=True, slots=True)

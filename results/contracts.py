@@ -283,7 +283,7 @@ class ResultEvent(EventPayload):
     abnormal: int = described("how many of them are flagged abnormal")
     created: int = described("observations the message added")
     updated: int = described("observations the message changed (prior versions kept)")
-    source: str = described("what carried it, e.g. hl7:<message id>")
+    source: str = described("what carried it, e.g. `hl7:<message id>`")
     visit_number: str = described("the visit the result belongs to; may be empty")
 
 
@@ -327,14 +327,14 @@ class ResultReleased(EventPayload):
     event_type: ClassVar[str] = RESULT_RELEASED
 
     held_id: UUID = described("the held result")
-    source: str = described("what carried it, e.g. hl7:<message id>")
+    source: str = described("what carried it, e.g. `hl7:<message id>`")
     status: ChartStatus = described("how charting it ended")
     detail: str = described("one readable sentence about it")
     produced: dict[str, Any] = described(
         "what charting it produced, as the message store records it: patient, encounters, reports,"
         " observations, events, held (IDs) and counts (created, updated, unchanged, stale)"
     )
-    by: str = described("who released it (user:<id>, or the event that did)")
+    by: str = described("who released it (`user:<id>`, or the event that did)")
 
 
 PUBLISHED_EVENTS = (ResultAvailable, ResultCorrected, ResultFlagged, ResultReleased)
