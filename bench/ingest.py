@@ -292,7 +292,7 @@ def main() -> int:
     import psycopg
     from django.db import transaction
 
-    from billing.facade import seed_demo_fees
+    from billing.demo import seed as seed_demo_fees
     from clinic import services as kernel
     from clinic.models import Site, Tenant
     from encounters import services as encounters
@@ -303,7 +303,7 @@ def main() -> int:
     from interop import services as interop
     from interop.models import InboundMessage
     from orders import services as orders
-    from terminology.facade import seed_demo_catalogue
+    from terminology.demo import seed_in_transaction as seed_demo_catalogue
 
     slug = f"bench-ingest-{int(time.time())}"
     with transaction.atomic():

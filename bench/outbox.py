@@ -19,11 +19,32 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, pct, psycopg_url, setup_django
+from clinic.contracts import EventPayload, described
+
+
+# The benchmark's own event types (registered in main, as a producer registers its own).
+@dataclass(frozen=True, slots=True)
+class BenchPublished(EventPayload):
+    event_type: ClassVar[str] = "bench.published"
+    i: int = described("the event's number in the run")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchWarmup(EventPayload):
+    event_type: ClassVar[str] = "bench.warmup"
+
+
+@dataclass(frozen=True, slots=True)
+class BenchLatency(EventPayload):
+    event_type: ClassVar[str] = "bench.latency"
+    i: int = described("the event's number in the run")
 
 
 def main() -> int:
@@ -39,8 +60,10 @@ def main() -> int:
     from django.conf import settings
     from django.db import transaction
 
-    from clinic.facade import publish
+    from clinic.facade import publish, register_event_types
     from clinic.models import OutboxEvent, Tenant
+
+    register_event_types(BenchPublished, BenchWarmup, BenchLatency)
 
     tenant, _ = Tenant.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     OutboxEvent.objects.filter(tenant=tenant).delete()
@@ -65,7 +88,7 @@ def main() -> int:
     start = time.perf_counter()
     for i in range(n):
         with transaction.atomic():
-            publish(type="bench.published", tenant_id=tenant.pk, payload={"i": i})
+            publish(BenchPublished(i=i), tenant_id=tenant.pk)
     publish_seconds = time.perf_counter() - start
     # No worker ran: drop what was queued and published.
     r.delete(settings.CLINIC_EVENTS_QUEUE)
@@ -103,7 +126,7 @@ def main() -> int:
     try:
         # Warm up until the worker consumes.
         with transaction.atomic():
-            warm = publish(type="bench.warmup", tenant_id=tenant.pk)
+            warm = publish(BenchWarmup(), tenant_id=tenant.pk)
         deadline = time.monotonic() + 30
         while not OutboxEvent.objects.filter(pk=warm.id, delivered_at__isnull=False).exists():
             if time.monotonic() > deadline:
@@ -119,7 +142,7 @@ def main() -> int:
                 time.sleep(next_at - now)
             next_at += interval
             with transaction.atomic():
-                event = publish(type="bench.latency", tenant_id=tenant.pk, payload={"i": i})
+                event = publish(BenchLatency(i=i), tenant_id=tenant.pk)
             ids.append((event.id, time.time()))
         deadline = time.monotonic() + 60
         while OutboxEvent.objects.filter(type="bench.latency", delivered_at__isnull=True).exists():

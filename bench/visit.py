@@ -260,14 +260,14 @@ def main() -> int:
     from django.db import transaction
     from django.utils import timezone
 
-    from billing.facade import seed_demo_fees
+    from billing.demo import seed as seed_demo_fees
     from clinic import services as kernel
     from clinic.models import Site, Tenant
     from encounters import services as encounters
     from encounters.models import Appointment
     from identity.contracts import Demographics, HumanName, IdentifierInput
     from identity.facade import register_patient
-    from terminology.facade import seed_demo_catalogue
+    from terminology.demo import seed_in_transaction as seed_demo_catalogue
 
     slug = f"bench-visit-{int(time.time())}"
     with transaction.atomic():

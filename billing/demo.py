@@ -1,4 +1,4 @@
-"""The demo tenant's fee schedule."""
+"""The demo tenant's fee schedule (billing's step of ``seed_demo``, see ``clinic.demo``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from billing import services
+from clinic.facade import demo_step
 
 DEMO_FEES = [
     ("LAB-HAEM-01", "Haematology panel", "12.50"),
@@ -20,9 +21,10 @@ DEMO_FEES = [
 ]
 
 
-def seed(*, tenant_id: int) -> int:
-    """The demo fee schedule (prices from 2020-01-01, in GBP); idempotent. Returns how many
-    fees it holds."""
+@demo_step("billing.fees", order=50)
+def seed(*, tenant_id: int) -> list[str]:
+    """The demo fee schedule (prices from 2020-01-01, in GBP), in the caller's transaction (or
+    one of its own); idempotent."""
     for code, display, price in DEMO_FEES:
         services.set_fee(
             tenant_id=tenant_id,
@@ -32,4 +34,4 @@ def seed(*, tenant_id: int) -> int:
             currency="GBP",
             valid_from=date(2020, 1, 1),
         )
-    return len(DEMO_FEES)
+    return [f"{len(DEMO_FEES)} fee schedule entries"]

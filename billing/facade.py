@@ -19,7 +19,6 @@ __all__ = [
     "post_charge",
     "read_rows",
     "reverse_charges",
-    "seed_demo_fees",
 ]
 
 
@@ -56,13 +55,6 @@ def reverse_charges(*, tenant_id: int, source: str) -> list[ChargeRecord]:
 def charges_of_encounter(*, tenant_id: int, encounter_id: UUID) -> list[ChargeRecord]:
     """Every charge of the encounter, billed and reversed, oldest first."""
     return selectors.charges_of_encounter(tenant_id=tenant_id, encounter_id=encounter_id)
-
-
-def seed_demo_fees(*, tenant_id: int) -> int:
-    """The demo fee schedule (prices from 2020-01-01, in GBP); idempotent."""
-    from billing import demo
-
-    return demo.seed(tenant_id=tenant_id)
 
 
 # Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR

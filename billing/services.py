@@ -1,8 +1,8 @@
 """Billing writes: post and reverse charges, inside the caller's clinical transaction (an order
 placed or cancelled): ``atomic(savepoint=False)`` joins it, or opens one when there is none.
 
-Events: ``charge.posted`` / ``charge.reversed`` → ``{"charge_id", "code", "display", "amount",
-"currency", "source"}`` (with the encounter).
+Events: ``charge.posted`` / ``charge.reversed`` (with the encounter), payloads
+``billing.contracts.ChargePosted`` / ``ChargeReversed``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import selectors
-from billing.contracts import CHARGE_POSTED, CHARGE_REVERSED
+from billing.contracts import ChargeEvent, ChargePosted, ChargeReversed
 from billing.errors import AlreadyCharged, NoFeeForCode, UnmappedBillingCode
 from billing.models import ChargeItem, FeeScheduleEntry
 from clinic.contracts import FieldProblem
@@ -81,7 +81,7 @@ def post_charge(
                 )
         except IntegrityError as exc:
             raise AlreadyCharged(f"{source} is already charged.") from exc
-        _publish(CHARGE_POSTED, charge)
+        _publish(ChargePosted, charge)
     return charge
 
 
@@ -97,24 +97,23 @@ def reverse_charges(*, tenant_id: int, source: str) -> list[ChargeItem]:
             charge.status = ChargeItem.Status.REVERSED
             charge.reversed_at = now
             charge.save(update_fields=["status", "reversed_at", "updated_at"])
-            _publish(CHARGE_REVERSED, charge)
+            _publish(ChargeReversed, charge)
     return charges
 
 
-def _publish(event_type: str, charge: ChargeItem) -> None:
+def _publish(contract: type[ChargeEvent], charge: ChargeItem) -> None:
     publish(
-        type=event_type,
+        payload=contract(
+            charge_id=charge.pk,
+            code=charge.code,
+            display=charge.display,
+            amount=Decimal(charge.unit_price) * charge.quantity,
+            currency=charge.currency,
+            source=charge.source,
+        ),
         tenant_id=charge.tenant_id,
         patient_id=charge.patient_id,
         encounter_id=charge.encounter_id,
-        payload={
-            "charge_id": str(charge.pk),
-            "code": charge.code,
-            "display": charge.display,
-            "amount": str(Decimal(charge.unit_price) * charge.quantity),
-            "currency": charge.currency,
-            "source": charge.source,
-        },
     )
 
 

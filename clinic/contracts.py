@@ -11,7 +11,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 # The families of domain errors live in ``clinic.errors`` (with the kernel's own errors); they stay
@@ -89,14 +89,17 @@ class Principal:
 
 # --- Events -------------------------------------------------------------------------------------
 
-TENANT_CREATED = "tenant.created"  # payload: {"slug": ...}
-
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A committed clinical or platform event, as subscribers receive it."""
+    """A committed clinical or platform event, as subscribers receive it.
+
+    ``payload`` is the JSON object stored in the outbox, written by version ``payload_version``
+    of the event type's contract: read it through the contract
+    (``clinic.facade.payload_of(event, OrderPlaced)`` or ``decode_event``), never by its keys.
+    """
 
     id: UUID
     type: str
@@ -106,6 +109,69 @@ class Event:
     recorded_at: datetime
     patient_id: UUID | None = None
     encounter_id: UUID | None = None
+    payload_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineLine:
+    """How an event reads on an encounter's timeline: what happened, and what it refers to
+    (``order:<id>``, ``report:<id>``...). No patient names or identifiers."""
+
+    summary: str
+    reference: str = ""
+
+
+def described(meaning: str, **options: Any) -> Any:
+    """A payload field that says what it means (the event catalogue, docs/events.md, prints it);
+    ``options`` are ``dataclasses.field``'s (``default=None``)::
+
+        order_id: UUID = described("the order (ServiceRequest)")
+    """
+    return field(metadata={"meaning": meaning}, **options)
+
+
+@dataclass(frozen=True, slots=True)
+class EventPayload:
+    """The typed payload of one event type: the contract between its producer and its consumers.
+
+    Each event type has one subclass, a frozen dataclass in its producer's ``contracts.py``,
+    registered by the producer at startup (``clinic.facade.register_event_types`` in its
+    ``AppConfig.ready``). ``publish`` takes an instance; consumers get it back from an Event with
+    ``clinic.facade.payload_of`` / ``decode_event``. Fields use the types ``clinic.payloads``
+    stores (UUID, datetime, Decimal, enums, tuples, nested dataclasses, ``X | None``...).
+
+    ``event_version`` is the version of the payload's shape. Changing the shape (renaming,
+    removing or retyping a field, adding one without a default) makes a new version: bump it and
+    override ``upgrade`` to turn a payload stored by the previous version into the new one, so
+    events already in the outbox keep reading (ADR 0011).
+    """
+
+    event_type: ClassVar[str]
+    event_version: ClassVar[int] = 1
+
+    def timeline(self) -> TimelineLine | None:
+        """How the event reads on an encounter timeline (its producer says); None for an event
+        that does not go on one."""
+        return None
+
+    @classmethod
+    def upgrade(cls, payload: dict[str, Any], version: int) -> dict[str, Any]:
+        """The JSON object of a payload stored by ``version``, as version ``version + 1`` stores
+        it (the registry applies it until the current version). Override it when bumping
+        ``event_version``; by default there is no older version to read."""
+        raise ValueError(f"{cls.event_type}: no version {version} to upgrade from (now {cls.event_version})")
+
+
+TENANT_CREATED = "tenant.created"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantCreated(EventPayload):
+    """A tenant was created (its identifier systems and policy follow from it)."""
+
+    event_type: ClassVar[str] = TENANT_CREATED
+
+    slug: str = described("the tenant's slug")
 
 
 @dataclass(frozen=True, slots=True)

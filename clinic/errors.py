@@ -119,7 +119,21 @@ class IdempotencyKeyReused(InvalidInput):
 
 
 class InvalidEvent(InvalidInput):
+    """An event's type or payload does not match its contract (publishing it, or reading it)."""
+
     code = "invalid-event"
+
+
+class UnknownEventType(InvalidEvent):
+    """No payload contract is registered for the event type (a programming error: its producer
+    registers one at startup)."""
+
+    code = "unknown-event-type"
+
+
+class InvalidEventContract(ValueError):
+    """An event payload contract is malformed, or a second one was registered for a type (a
+    programming error)."""
 
 
 class PublishOutsideTransaction(RuntimeError):
@@ -142,3 +156,11 @@ class UnknownFlag(KeyError):
 class InvalidFlag(ValueError):
     """A flag declaration is malformed, or a second declaration of a name differs from the first
     (a programming error)."""
+
+
+# --- Demo steps -----------------------------------------------------------------------------------
+
+
+class InvalidDemoStep(ValueError):
+    """A demo step's registration is malformed, or a second one under a name differs from the
+    first (a programming error)."""

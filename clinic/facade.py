@@ -7,12 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
+from clinic import demo, flags, outbox, policy, selectors, services
 from clinic import events as event_registry
-from clinic import flags, outbox, policy, selectors, services
-from clinic.contracts import Event, FlagState, IdempotentReplay, PolicySection, Principal, TenantRef
+from clinic.contracts import (
+    Event,
+    EventPayload,
+    FlagState,
+    IdempotentReplay,
+    PolicySection,
+    Principal,
+    TenantRef,
+    TimelineLine,
+)
 from clinic.errors import (
     Conflict,
     DomainError,
@@ -26,9 +35,12 @@ from clinic.errors import (
     NotPermitted,
     PublishOutsideTransaction,
     TenantNotFound,
+    UnknownEventType,
     UnknownFlag,
 )
 from clinic.rows import Publisher
+
+P = TypeVar("P", bound=EventPayload)
 
 __all__ = [
     "Conflict",
@@ -43,19 +55,25 @@ __all__ = [
     "NotPermitted",
     "PublishOutsideTransaction",
     "TenantNotFound",
+    "UnknownEventType",
     "UnknownFlag",
     "claim_idempotency_key",
     "complete_idempotency_key",
     "count_rows",
+    "decode_event",
     "define_flag",
+    "demo_step",
+    "describe_event",
     "effective_policy",
     "events",
     "flag_is_active",
     "flag_states",
     "get_tenant",
+    "payload_of",
     "principal_for_token",
     "publish",
     "read_rows",
+    "register_event_types",
     "register_policy_section",
     "site_ids",
     "subscriber",
@@ -63,27 +81,59 @@ __all__ = [
 
 
 def publish(
+    payload: EventPayload,
     *,
-    type: str,
     tenant_id: int,
-    payload: dict[str, Any] | None = None,
     patient_id: UUID | None = None,
     encounter_id: UUID | None = None,
     occurred_at: datetime | None = None,
 ) -> Event:
     """Publish an event inside the current transaction; it is delivered after commit.
 
-    Raises ``PublishOutsideTransaction`` outside ``transaction.atomic`` and ``InvalidInput`` for
-    a malformed type or payload.
+    ``payload`` is the event's typed payload: an ``EventPayload`` of the producer's contracts,
+    registered with ``register_event_types`` (its class names the event type). Raises
+    ``PublishOutsideTransaction`` outside ``transaction.atomic``, ``UnknownEventType`` for an
+    unregistered type and ``InvalidEvent`` for a payload that does not match its contract.
     """
     return outbox.publish(
-        type=type,
+        payload,
         tenant_id=tenant_id,
-        payload=payload,
         patient_id=patient_id,
         encounter_id=encounter_id,
         occurred_at=occurred_at,
     )
+
+
+def register_event_types(*contracts: type[EventPayload]) -> None:
+    """Register the payload contract of each event type an app publishes: the app's own
+    ``EventPayload`` classes (from its ``contracts.py``), in its ``AppConfig.ready``. Then
+    ``publish`` accepts them, and every consumer can read and describe those events without
+    importing the producer.
+
+    Raises InvalidEventContract for a malformed contract or a second one for a type.
+    """
+    for contract in contracts:
+        event_registry.register_contract(contract)
+
+
+def decode_event(event: Event) -> EventPayload:
+    """The typed payload of an event, read with the registered contract of its type (payloads
+    stored by an older version of the contract are upgraded). Raises InvalidEvent."""
+    return event_registry.decode(event)
+
+
+def payload_of(event: Event, contract: type[P]) -> P:
+    """The typed payload of an event that the caller knows to be of ``contract``'s type (a
+    handler subscribed to it). Raises InvalidEvent when it is not."""
+    payload = event_registry.decode(event)
+    if not isinstance(payload, contract):
+        raise InvalidEvent(f"Event {event.id} is a {event.type!r}, not a {contract.__qualname__}.")
+    return payload
+
+
+def describe_event(event: Event) -> TimelineLine:
+    """How the event reads on an encounter timeline, as its producer's contract says."""
+    return event_registry.describe(event)
 
 
 def claim_idempotency_key(*, tenant_id: int, scope: str, key: str, request: Any) -> IdempotentReplay | None:
@@ -113,6 +163,22 @@ def subscriber(name: str, *, events_: Iterable[str]) -> Callable[[event_registry
     def decorate(handler: event_registry.Handler) -> event_registry.Handler:
         event_registry.register(name=name, event_types=frozenset(events_), handler=handler)
         return handler
+
+    return decorate
+
+
+def demo_step(name: str, *, order: int) -> Callable[[demo.Seeder], demo.Seeder]:
+    """Register the decorated function (in the app's ``demo.py``, imported at startup) as the
+    app's step of ``seed_demo``: ``seed(*, tenant_id) -> lines to print``, idempotent, run in
+    the command's transaction. ``order`` is the app's place in the layers, by tens (see
+    ``clinic.demo``); ``name`` is ``<app label>.<what it seeds>``.
+
+    Raises InvalidDemoStep for a malformed name or a second, different step of that name.
+    """
+
+    def decorate(seed: demo.Seeder) -> demo.Seeder:
+        demo.register(name=name, order=order, seed=seed)
+        return seed
 
     return decorate
 

@@ -150,6 +150,9 @@ class OutboxEvent(models.Model):
     patient_id = models.UUIDField(null=True, blank=True)
     encounter_id = models.UUIDField(null=True, blank=True)
     payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    # The version of the type's payload contract that wrote ``payload`` (clinic.contracts.EventPayload).
+    # A database default too: a process still running older code inserts without it, as version 1.
+    payload_version = models.PositiveSmallIntegerField(default=1, db_default=1)
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
     dispatched_at = models.DateTimeField(null=True, blank=True)

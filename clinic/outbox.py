@@ -18,16 +18,14 @@ import json
 import logging
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
 from clinic import events, sql
-from clinic.contracts import EVENT_TYPE_PATTERN, DeliveryOutcome, Event
+from clinic.contracts import DeliveryOutcome, Event, EventPayload
 from clinic.db import prepared_cursor
 from clinic.errors import FieldProblem, InvalidEvent, NotFound, PublishOutsideTransaction
 from clinic.models import EventDelivery, OutboxEvent
@@ -39,48 +37,54 @@ logger = logging.getLogger("clinic.events")
 
 
 def publish(
+    payload: EventPayload,
     *,
-    type: str,
     tenant_id: int,
-    payload: dict[str, Any] | None = None,
     patient_id: UUID | None = None,
     encounter_id: UUID | None = None,
     occurred_at: datetime | None = None,
 ) -> Event:
     """Write an event to the outbox inside the caller's transaction and deliver it after commit.
 
-    A rolled-back transaction publishes nothing. Raises PublishOutsideTransaction when called
-    outside ``transaction.atomic``, InvalidEvent for a malformed type or a payload that is not
-    JSON-serialisable.
+    ``payload`` is the event's typed payload: its class, the registered contract of the event
+    type, names the type and the version, and says what each field holds. A rolled-back
+    transaction publishes nothing. Raises PublishOutsideTransaction when called outside
+    ``transaction.atomic``; UnknownEventType for a type with no registered contract (or a
+    payload of another class than the registered one); InvalidEvent for a payload that does not
+    match its contract.
     """
+    if not isinstance(payload, EventPayload):
+        raise InvalidEvent(
+            f"publish takes an event's typed payload (an EventPayload), not a {type(payload).__name__}.",
+            [FieldProblem("payload", "use the event type's contract")],
+        )
+    event_type = payload.event_type
     if not connection.in_atomic_block:
-        raise PublishOutsideTransaction(f"publish({type!r}) must run inside transaction.atomic")
-    if not EVENT_TYPE_PATTERN.match(type):
-        raise InvalidEvent(f"Invalid event type {type!r}.", [FieldProblem("type", "use dotted lower_snake words")])
-    payload = payload or {}
-    try:
-        # Round-trip so subscribers see exactly what the database stores (UUIDs, dates as text).
-        payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-    except (TypeError, ValueError) as exc:
-        raise InvalidEvent(f"Event payload is not JSON-serialisable: {exc}") from exc
+        raise PublishOutsideTransaction(f"publish({event_type!r}) must run inside transaction.atomic")
+    # The contract's JSON (UUIDs, times, amounts as text): what the database stores and
+    # subscribers read.
+    data = events.encode(payload)
+    version = payload.event_version
     now = timezone.now()
     event = Event(
         id=uuid4(),
-        type=type,
+        type=event_type,
         tenant_id=tenant_id,
-        payload=payload,
+        payload=data,
         occurred_at=occurred_at or now,
         recorded_at=now,
         patient_id=patient_id,
         encounter_id=encounter_id,
+        payload_version=version,
     )
     row = {
         "id": event.id,
-        "type": type,
+        "type": event_type,
         "tenant_id": tenant_id,
         "patient_id": patient_id,
         "encounter_id": encounter_id,
-        "payload": json.dumps(payload),
+        "payload": json.dumps(data),
+        "payload_version": version,
         "occurred_at": event.occurred_at,
         "recorded_at": now,
         "dispatched_at": now,
@@ -105,6 +109,7 @@ def as_contract(row: OutboxEvent) -> Event:
         recorded_at=row.recorded_at,
         patient_id=row.patient_id,
         encounter_id=row.encounter_id,
+        payload_version=row.payload_version,
     )
 
 
@@ -170,6 +175,7 @@ def deliver_event(*, event_id: UUID) -> DeliveryOutcome:
             recorded_at=row["recorded_at"],
             patient_id=row["patient_id"],
             encounter_id=row["encounter_id"],
+            payload_version=row["payload_version"],
         )
         for subscriber in events.subscribers_for(event.type):
             try:

@@ -19,14 +19,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from clinic import policy
+from clinic import demo, policy
 from clinic.contracts import (
     DEFAULT_CLIENT_SCOPES,
     IDEMPOTENCY_KEY_PATTERN,
-    TENANT_CREATED,
     IdempotentReplay,
     Role,
     Scope,
+    TenantCreated,
     is_valid_scope,
 )
 from clinic.errors import (
@@ -90,7 +90,7 @@ def create_tenant(
                 is_active=is_active,
             )
             # Apps above the kernel set the tenant up (identity seeds its identifier systems).
-            publish(type=TENANT_CREATED, tenant_id=tenant.pk, payload={"slug": tenant.slug})
+            publish(payload=TenantCreated(slug=tenant.slug), tenant_id=tenant.pk)
     except IntegrityError as exc:
         raise TenantAlreadyExists(f"A tenant with slug {slug!r} already exists.") from exc
     return tenant
@@ -292,3 +292,15 @@ def set_up_demo_tenant(*, slug: str, password: str) -> tuple[Tenant, str]:
         else:
             _client, token = rotate_api_client_token(client_id=existing.pk)
     return tenant, token
+
+
+def seed_demo(*, tenant_id: int) -> list[str]:
+    """Give a tenant the demo content of every app: each registered demo step (``clinic.demo``),
+    lowest layer first, in one transaction (the use case: commits). Idempotent. Returns the
+    lines the steps report. Raises what a step raises (e.g. InvalidInput: the tenant lacks
+    something the demo needs); nothing is written then."""
+    lines: list[str] = []
+    with transaction.atomic(durable=True):
+        for step in demo.steps():
+            lines += step.seed(tenant_id=tenant_id)
+    return lines

@@ -45,6 +45,7 @@ PUBLISH_COLUMNS = (
     "patient_id",
     "encounter_id",
     "payload",
+    "payload_version",
     "occurred_at",
     "recorded_at",
     "dispatched_at",
@@ -71,6 +72,7 @@ EVENT_COLUMNS = (
     "recorded_at",
     "patient_id",
     "encounter_id",
+    "payload_version",
     "delivered_at",
 )
 EVENT = Statement(

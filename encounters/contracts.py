@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 from uuid import UUID
+
+from clinic.contracts import EventPayload, TimelineLine, described
 
 APPOINTMENT_BOOKED = "appointment.booked"
 APPOINTMENT_CANCELLED = "appointment.cancelled"
@@ -46,3 +49,109 @@ class EncounterRef:
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+
+# --- Events ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentEvent(EventPayload):
+    """What every appointment event says (a base: not an event type of its own)."""
+
+    appointment_id: UUID = described("the appointment")
+    slot_id: int = described("its slot")
+    start_at: datetime = described("when the slot starts")
+    practitioner_id: int = described("whom the slot is with")
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentBooked(AppointmentEvent):
+    """A slot was booked for the patient (on the encounter's timeline once the patient checks in)."""
+
+    event_type: ClassVar[str] = APPOINTMENT_BOOKED
+
+    def timeline(self) -> TimelineLine:
+        return TimelineLine(
+            summary=f"Appointment booked for {self.start_at.isoformat()}",
+            reference=f"appointment:{self.appointment_id}",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentCancelled(AppointmentEvent):
+    """A booked appointment was cancelled; its slot is free again."""
+
+    event_type: ClassVar[str] = APPOINTMENT_CANCELLED
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentRescheduled(AppointmentEvent):
+    """The appointment (the old one, cancelled) moved to another slot: ``new_appointment_id``."""
+
+    event_type: ClassVar[str] = APPOINTMENT_RESCHEDULED
+
+    new_appointment_id: UUID = described("the appointment that replaces it")
+
+
+@dataclass(frozen=True, slots=True)
+class EncounterEvent(EventPayload):
+    """What every encounter event says (a base: not an event type of its own)."""
+
+    encounter_id: UUID = described("the encounter (visit)")
+    visit_number: str = described("its visit number (PV1-19)")
+    appointment_id: UUID | None = described("the appointment it came from; null for a walk-in or an import")
+    status: EncounterStatus = described("its status after the event (FHIR Encounter.status)")
+
+
+@dataclass(frozen=True, slots=True)
+class EncounterCheckedIn(EncounterEvent):
+    """The patient arrived: the encounter was opened (checked in, walked in, or imported, dated at
+    its start)."""
+
+    event_type: ClassVar[str] = ENCOUNTER_CHECKED_IN
+
+    def timeline(self) -> TimelineLine:
+        return TimelineLine(
+            summary=f"Checked in (visit {self.visit_number})", reference=f"encounter:{self.encounter_id}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EncounterStarted(EncounterEvent):
+    """The consultation started (in progress)."""
+
+    event_type: ClassVar[str] = ENCOUNTER_STARTED
+
+    def timeline(self) -> TimelineLine:
+        return TimelineLine(summary="Consultation started", reference=f"encounter:{self.encounter_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class EncounterFinished(EncounterEvent):
+    """The encounter finished."""
+
+    event_type: ClassVar[str] = ENCOUNTER_FINISHED
+
+    def timeline(self) -> TimelineLine:
+        return TimelineLine(summary="Encounter finished", reference=f"encounter:{self.encounter_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class EncounterCancelled(EncounterEvent):
+    """The encounter was cancelled before it started."""
+
+    event_type: ClassVar[str] = ENCOUNTER_CANCELLED
+
+    def timeline(self) -> TimelineLine:
+        return TimelineLine(summary="Encounter cancelled", reference=f"encounter:{self.encounter_id}")
+
+
+PUBLISHED_EVENTS = (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentRescheduled,
+    EncounterCheckedIn,
+    EncounterStarted,
+    EncounterFinished,
+    EncounterCancelled,
+)

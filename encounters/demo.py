@@ -1,4 +1,5 @@
-"""The demo tenant's practitioners and their weekly schedules."""
+"""The demo tenant's practitioners and their weekly schedules (encounters' step of ``seed_demo``,
+see ``clinic.demo``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from clinic.errors import InvalidInput
+from clinic.facade import demo_step, get_tenant, site_ids
 from encounters import services
 from encounters.models import Practitioner, ScheduleTemplate
 
@@ -14,11 +17,18 @@ PRACTITIONERS = ["Dr Ada Lovelace", "Nurse Mary Seacole"]
 SESSIONS = [("09:00", "12:30"), ("14:00", "17:00")]
 
 
-def seed(*, tenant_id: int, site_id: int, days: int = 14) -> str:
-    """Two practitioners working weekday mornings and afternoons (15-minute slots), with slots
-    for the next ``days`` days. Idempotent."""
+@demo_step("encounters.schedules", order=30)
+def seed(*, tenant_id: int, days: int = 14) -> list[str]:
+    """Two practitioners working weekday mornings and afternoons (15-minute slots) at the
+    tenant's first site, with slots for the next ``days`` days, in the caller's transaction (or
+    one of its own). Idempotent. Raises InvalidInput when the tenant has no site."""
+    sites = sorted(site_ids(tenant_id=tenant_id))
+    if not sites:
+        slug = get_tenant(tenant_id=tenant_id).slug
+        raise InvalidInput(f"Tenant {slug} has no site: add one (admin, or POST /api/sites) first.")
+    site_id = sites[0]
     today = timezone.localdate()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         for name in PRACTITIONERS:
             practitioner = Practitioner.objects.filter(tenant_id=tenant_id, name=name).first()
             if practitioner is None:
@@ -37,4 +47,4 @@ def seed(*, tenant_id: int, site_id: int, days: int = 14) -> str:
                             valid_from=today - datetime.timedelta(days=today.weekday()),
                         )
         created = services.generate_slots(tenant_id=tenant_id, start=today, days=days)
-    return f"{len(PRACTITIONERS)} practitioners, {created} new slots for the next {days} days"
+    return [f"{len(PRACTITIONERS)} practitioners, {created} new slots for the next {days} days"]

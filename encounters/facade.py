@@ -37,7 +37,6 @@ __all__ = [
     "lock_encounter",
     "read_rows",
     "register_cancel_guard",
-    "seed_demo_schedule",
     "timeline_pushes",
 ]
 
@@ -85,13 +84,6 @@ def import_encounter(
         actor=actor,
     )
     return selectors.encounter_ref(encounter)
-
-
-def seed_demo_schedule(*, tenant_id: int, site_id: int, days: int = 14) -> str:
-    """Two practitioners with weekday slots for the next ``days`` days (idempotent)."""
-    from encounters import demo
-
-    return demo.seed(tenant_id=tenant_id, site_id=site_id, days=days)
 
 
 def active_encounter_ids(*, tenant_id: int, patient_id: UUID) -> list[UUID]:

@@ -1,10 +1,8 @@
 """Scheduling and visits: slots, booking, check-in, the encounter lifecycle, the timeline.
 
-Events published (type → payload):
-``appointment.booked`` / ``appointment.cancelled`` / ``appointment.rescheduled`` →
-``{"appointment_id", "slot_id", "start_at", "practitioner_id"}``;
-``encounter.checked_in`` / ``encounter.started`` / ``encounter.finished`` /
-``encounter.cancelled`` → ``{"encounter_id", "visit_number", "appointment_id"}``.
+Events published: ``appointment.booked`` / ``cancelled`` / ``rescheduled`` and
+``encounter.checked_in`` / ``started`` / ``finished`` / ``cancelled``, with the payloads of
+``encounters.contracts`` (docs/events.md lists them).
 
 Transactions: each use case an edge calls (``book``, ``cancel_appointment``, ``reschedule``,
 ``check_in``, ``open_walk_in``, ``move_encounter``, ``rebuild_timeline``) owns its transaction,
@@ -33,13 +31,16 @@ from clinic.contracts import Event, FieldProblem, InvalidInput, NotFound
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, publish
 from encounters import live, selectors, sql
 from encounters.contracts import (
-    APPOINTMENT_BOOKED,
-    APPOINTMENT_CANCELLED,
-    APPOINTMENT_RESCHEDULED,
-    ENCOUNTER_CANCELLED,
     ENCOUNTER_CHECKED_IN,
-    ENCOUNTER_FINISHED,
-    ENCOUNTER_STARTED,
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentEvent,
+    AppointmentRescheduled,
+    EncounterCancelled,
+    EncounterCheckedIn,
+    EncounterEvent,
+    EncounterFinished,
+    EncounterStarted,
     EncounterStatus,
 )
 from encounters.errors import (
@@ -177,7 +178,7 @@ def _book(
         raise SlotTaken(
             "This slot was just booked by someone else.", extra={"next_free_slots": _next_free(slot)}
         ) from None
-    _publish_appointment(APPOINTMENT_BOOKED, appointment, slot)
+    _publish_appointment(AppointmentBooked, appointment, slot)
     if idempotency_key is not None:
         complete_idempotency_key(
             tenant_id=tenant_id,
@@ -197,18 +198,17 @@ def _next_free(slot: Slot, count: int = 5) -> list[dict[str, Any]]:
     ]
 
 
-def _publish_appointment(event_type: str, appointment: Appointment, slot: Slot, **extra: Any) -> None:
+def _publish_appointment(contract: type[AppointmentEvent], appointment: Appointment, slot: Slot, **extra: UUID) -> None:
     publish(
-        type=event_type,
+        payload=contract(
+            appointment_id=appointment.pk,
+            slot_id=slot.pk,
+            start_at=slot.start_at,
+            practitioner_id=slot.practitioner_id,
+            **extra,
+        ),
         tenant_id=appointment.tenant_id,
         patient_id=appointment.patient_id,
-        payload={
-            "appointment_id": str(appointment.pk),
-            "slot_id": slot.pk,
-            "start_at": slot.start_at.isoformat(),
-            "practitioner_id": slot.practitioner_id,
-            **extra,
-        },
     )
 
 
@@ -236,7 +236,7 @@ def cancel_appointment(*, tenant_id: int, appointment_id: UUID, actor: str) -> A
         appointment.status = Appointment.Status.CANCELLED
         appointment.cancelled_at = timezone.now()
         appointment.save(update_fields=["status", "cancelled_at", "updated_at"])
-        _publish_appointment(APPOINTMENT_CANCELLED, appointment, appointment.slot)
+        _publish_appointment(AppointmentCancelled, appointment, appointment.slot)
     return appointment
 
 
@@ -264,7 +264,7 @@ def reschedule(*, tenant_id: int, appointment_id: UUID, slot_id: int, actor: str
             actor=actor,
         )
         Appointment.objects.filter(pk=new.pk).update(rescheduled_from=old)
-        _publish_appointment(APPOINTMENT_RESCHEDULED, old, old.slot, new_appointment_id=str(new.pk))
+        _publish_appointment(AppointmentRescheduled, old, old.slot, new_appointment_id=new.pk)
     return Appointment.objects.get(pk=new.pk)
 
 
@@ -285,19 +285,20 @@ def _visit_number() -> str:
     return f"V{sql.next_visit_number():08d}"
 
 
-def _publish_encounter(event_type: str, encounter: Encounter, *, occurred_at: datetime | None = None) -> None:
+def _publish_encounter(
+    contract: type[EncounterEvent], encounter: Encounter, *, occurred_at: datetime | None = None
+) -> None:
     publish(
-        type=event_type,
+        payload=contract(
+            encounter_id=encounter.pk,
+            visit_number=encounter.visit_number,
+            appointment_id=encounter.appointment_id,
+            status=EncounterStatus(encounter.status),
+        ),
         tenant_id=encounter.tenant_id,
         patient_id=encounter.patient_id,
         encounter_id=encounter.pk,
         occurred_at=occurred_at,
-        payload={
-            "encounter_id": str(encounter.pk),
-            "visit_number": encounter.visit_number,
-            "appointment_id": str(encounter.appointment_id) if encounter.appointment_id else None,
-            "status": encounter.status,
-        },
     )
 
 
@@ -330,7 +331,7 @@ def check_in(*, tenant_id: int, appointment_id: UUID, actor: str) -> tuple[Encou
         )
         appointment.status = Appointment.Status.CHECKED_IN
         appointment.save(update_fields=["status", "updated_at"])
-        _publish_encounter(ENCOUNTER_CHECKED_IN, encounter)
+        _publish_encounter(EncounterCheckedIn, encounter)
     return encounter, True
 
 
@@ -357,7 +358,7 @@ def open_walk_in(
             status=EncounterStatus.ARRIVED,
             period_start=timezone.now(),
         )
-        _publish_encounter(ENCOUNTER_CHECKED_IN, encounter)
+        _publish_encounter(EncounterCheckedIn, encounter)
     return encounter
 
 
@@ -421,7 +422,7 @@ def import_encounter(
                 "The patient already has an encounter in progress at this site.",
                 extra={"active_encounter": str(active) if active else None},
             ) from None
-        _publish_encounter(ENCOUNTER_CHECKED_IN, encounter, occurred_at=period_start)
+        _publish_encounter(EncounterCheckedIn, encounter, occurred_at=period_start)
     logger.info("encounter.imported tenant=%s encounter=%s", tenant_id, encounter.pk)
     return encounter, True
 
@@ -434,9 +435,9 @@ def _imported(tenant_id: int, visit_number: str, patient_id: UUID) -> Encounter 
 
 
 _TRANSITIONS = {
-    EncounterStatus.IN_PROGRESS: ({EncounterStatus.PLANNED, EncounterStatus.ARRIVED}, ENCOUNTER_STARTED),
-    EncounterStatus.FINISHED: ({EncounterStatus.ARRIVED, EncounterStatus.IN_PROGRESS}, ENCOUNTER_FINISHED),
-    EncounterStatus.CANCELLED: ({EncounterStatus.PLANNED, EncounterStatus.ARRIVED}, ENCOUNTER_CANCELLED),
+    EncounterStatus.IN_PROGRESS: ({EncounterStatus.PLANNED, EncounterStatus.ARRIVED}, EncounterStarted),
+    EncounterStatus.FINISHED: ({EncounterStatus.ARRIVED, EncounterStatus.IN_PROGRESS}, EncounterFinished),
+    EncounterStatus.CANCELLED: ({EncounterStatus.PLANNED, EncounterStatus.ARRIVED}, EncounterCancelled),
 }
 
 
@@ -444,7 +445,7 @@ def move_encounter(*, tenant_id: int, encounter_id: UUID, to: EncounterStatus, a
     """planned → arrived → in-progress → finished (or cancelled before it starts). The use case:
     commits. Moving to the status it has is a no-op. Raises EncounterNotFound,
     InvalidTransition, AlreadyInProgress."""
-    allowed, event_type = _TRANSITIONS[to]
+    allowed, contract = _TRANSITIONS[to]
     with transaction.atomic(durable=True):
         encounter = Encounter.objects.select_for_update().filter(tenant_id=tenant_id, pk=encounter_id).first()
         if encounter is None:
@@ -473,7 +474,7 @@ def move_encounter(*, tenant_id: int, encounter_id: UUID, to: EncounterStatus, a
                 extra={"active_encounter": str(active) if active else None},
             ) from None
         encounter.refresh_from_db()
-        _publish_encounter(event_type, encounter)
+        _publish_encounter(contract, encounter)
     return encounter
 
 

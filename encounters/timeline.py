@@ -3,7 +3,11 @@
 The same rules serve the live subscriber (``services.append_to_timeline``) and the rebuild
 from the outbox (``services.rebuild_timeline``), so a rebuild comes out identical.
 
-Event types are named as strings: the apps that publish them sit above this one.
+How an event reads is its producer's word: each event type's payload contract says it
+(``EventPayload.timeline``), and the kernel's registry hands it over (``describe_event``), so
+this module reads no payload keys. The types of orders, billing and results are named as
+strings (those apps sit above this one); each must have a registered contract, which the
+kernel checks at startup for every subscription.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from uuid import UUID
 from django.db.models import Q
 
 from clinic.contracts import Event
+from clinic.facade import decode_event, describe_event
 from clinic.facade import events as outbox_events
 from encounters.contracts import (
     APPOINTMENT_BOOKED,
@@ -23,6 +28,7 @@ from encounters.contracts import (
     ENCOUNTER_STARTED,
 )
 from encounters.models import Encounter
+from identity.contracts import PatientMerged, PatientUnmerged
 
 ENCOUNTER_MODEL = "encounters.Encounter"
 
@@ -66,9 +72,15 @@ def encounters_for(event: Event) -> list[UUID]:
 
 
 def _listed(event: Event) -> list[UUID]:
-    """Encounters a merge or unmerge moved (its payload lists them)."""
-    rows = [*event.payload.get("moved", []), *event.payload.get("returned", [])]
-    return [UUID(row["id"]) for row in rows if row.get("model") == ENCOUNTER_MODEL]
+    """Encounters a merge moved, or an unmerge moved back (its payload lists them)."""
+    payload = decode_event(event)
+    if isinstance(payload, PatientMerged):
+        rows = payload.moved
+    elif isinstance(payload, PatientUnmerged):
+        rows = payload.returned
+    else:
+        return []
+    return [UUID(row.id) for row in rows if row.model == ENCOUNTER_MODEL]
 
 
 def patient_event_applies(event: Event, encounter: Encounter) -> bool:
@@ -87,6 +99,8 @@ def patient_event_applies(event: Event, encounter: Encounter) -> bool:
 def booking_events(encounter: Encounter) -> list[Event]:
     if encounter.appointment_id is None:
         return []
+    # By the stored JSON of our own contract (AppointmentBooked.appointment_id): the booking
+    # may carry the patient record a merge has since replaced, so the patient cannot find it.
     return outbox_events(
         tenant_id=encounter.tenant_id,
         types=BOOKING_EVENTS,
@@ -106,41 +120,7 @@ def events_of(encounter: Encounter) -> list[Event]:
 
 
 def describe(event: Event) -> tuple[str, str]:
-    """(summary, reference) of an event as the timeline shows it. No patient names or
-    identifiers: IDs, codes and displays of what happened."""
-    p = event.payload
-    kind = event.type
-    if kind == APPOINTMENT_BOOKED:
-        return f"Appointment booked for {p.get('start_at', '?')}", f"appointment:{p.get('appointment_id', '')}"
-    if kind == ENCOUNTER_CHECKED_IN:
-        return f"Checked in (visit {p.get('visit_number', '?')})", f"encounter:{p.get('encounter_id', '')}"
-    if kind == ENCOUNTER_STARTED:
-        return "Consultation started", f"encounter:{p.get('encounter_id', '')}"
-    if kind == ENCOUNTER_FINISHED:
-        return "Encounter finished", f"encounter:{p.get('encounter_id', '')}"
-    if kind == ENCOUNTER_CANCELLED:
-        return "Encounter cancelled", f"encounter:{p.get('encounter_id', '')}"
-    if kind == "order.placed":
-        return (
-            f"Ordered {p.get('display') or p.get('code', '?')} (placer {p.get('placer_number', '?')})",
-            f"order:{p.get('order_id', '')}",
-        )
-    if kind == "order.cancelled":
-        return f"Order cancelled: {p.get('display') or p.get('code', '?')}", f"order:{p.get('order_id', '')}"
-    if kind == "charge.posted":
-        return (
-            f"Charged {p.get('code', '?')}: {p.get('amount', '?')} {p.get('currency', '')}".rstrip(),
-            f"charge:{p.get('charge_id', '')}",
-        )
-    if kind == "charge.reversed":
-        return f"Charge reversed: {p.get('code', '?')}", f"charge:{p.get('charge_id', '')}"
-    if kind in ("result.available", "result.corrected"):
-        return p.get("summary") or "Result available", f"report:{p.get('report_id', '')}"
-    if kind == "result.flagged":
-        visit = p.get("visit_number") or "another visit"
-        return f"New result from {visit}: {p.get('summary') or 'result available'}", f"report:{p.get('report_id', '')}"
-    if kind == "patient.merged":
-        return "Patient record merged with a duplicate", f"merge:{p.get('merge_id', '')}"
-    if kind == "patient.unmerged":
-        return "Patient records unmerged", f"merge:{p.get('merge_id', '')}"
-    return kind, ""
+    """(summary, reference) of an event as the timeline shows it, as its producer's contract
+    says. No patient names or identifiers: IDs, codes and displays of what happened."""
+    line = describe_event(event)
+    return line.summary, line.reference

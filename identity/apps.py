@@ -34,7 +34,10 @@ class IdentityConfig(AppConfig):
     name = "identity"
 
     def ready(self) -> None:
-        from clinic.facade import register_policy_section
+        from clinic.facade import register_event_types, register_policy_section
+        from identity.contracts import PUBLISHED_EVENTS
+
+        register_event_types(*PUBLISHED_EVENTS)
 
         register_policy_section(
             "identifier_systems",

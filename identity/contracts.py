@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
-# Event types identity publishes (payloads documented in identity.services).
+from clinic.contracts import EventPayload, TimelineLine, described
+
+# Event types identity publishes (their payloads: the EventPayload classes at the end).
 PATIENT_REGISTERED = "patient.registered"
 PATIENT_MERGED = "patient.merged"
 PATIENT_UNMERGED = "patient.unmerged"
@@ -154,3 +156,66 @@ class UnmergeOutcome:
     # someone should check which person they belong to.
     review: tuple[MovedRow, ...] = field(default_factory=tuple)
     not_returned: tuple[MovedRow, ...] = field(default_factory=tuple)
+
+
+# --- Events ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRegistered(EventPayload):
+    """A new patient record was created."""
+
+    event_type: ClassVar[str] = PATIENT_REGISTERED
+
+    patient_id: UUID = described("the new patient")
+    by: str = described("who registered them (`user:<id>`, `client:<id>`, or the system that did)")
+
+
+@dataclass(frozen=True, slots=True)
+class PatientUpdated(EventPayload):
+    """A patient's demographics changed."""
+
+    event_type: ClassVar[str] = PATIENT_UPDATED
+
+    patient_id: UUID = described("the patient")
+    changed: tuple[str, ...] = described("the names of the fields that changed (no values: no patient data)")
+    by: str = described("who changed them")
+
+
+@dataclass(frozen=True, slots=True)
+class PatientMerged(EventPayload):
+    """A duplicate record (``source``) was merged into ``target``; the rows it moved are listed."""
+
+    event_type: ClassVar[str] = PATIENT_MERGED
+
+    merge_id: UUID = described("the merge (its ledger)")
+    source: UUID = described("the record merged away (now inactive, replaced by the target)")
+    target: UUID = described("the surviving record")
+    reason: str = described("why, as the person merging said")
+    by: str = described("who merged them")
+    moved: tuple[MovedRow, ...] = described("every row re-pointed from source to target (model, id, field)")
+
+    def timeline(self) -> TimelineLine:
+        return TimelineLine(summary="Patient record merged with a duplicate", reference=f"merge:{self.merge_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class PatientUnmerged(EventPayload):
+    """A merge was undone: ``source`` is active again with the rows the merge had moved."""
+
+    event_type: ClassVar[str] = PATIENT_UNMERGED
+
+    merge_id: UUID = described("the merge undone")
+    source: UUID = described("the record restored")
+    target: UUID = described("the record it had been merged into")
+    by: str = described("who undid it")
+    returned: tuple[MovedRow, ...] = described("the rows moved back to the source")
+    review: tuple[MovedRow, ...] = described(
+        "rows created on the target since the merge: they stay there; someone should check whose they are"
+    )
+
+    def timeline(self) -> TimelineLine:
+        return TimelineLine(summary="Patient records unmerged", reference=f"merge:{self.merge_id}")
+
+
+PUBLISHED_EVENTS = (PatientRegistered, PatientUpdated, PatientMerged, PatientUnmerged)

@@ -1,5 +1,8 @@
-"""The exceptions interop raises to its callers (commands, admin, tasks), re-exported by
-``interop.facade``. No Django imports.
+"""The exceptions interop raises to its callers (its commands, admin and tasks). No Django imports.
+
+Interop is an edge at the top of the layers, with ``web``: no app may import it, so it has no
+facade to re-export these (a facade nobody can call would be a stub); it is reached over HL7 v2,
+HTTP, the admin, commands and event subscriptions.
 
 A message that intake refuses or cannot chart is not an exception to its caller: it is the ACK
 (AR/AE with ERR segments) that ``interop.v2.intake.receive`` returns.

@@ -1,8 +1,7 @@
 """Placing and cancelling lab orders: the order, its charge and its event in one transaction.
 
-Events: ``order.placed`` / ``order.cancelled`` → ``{"order_id", "placer_number", "code", "display",
-"loinc": {"code", "display"} | null, "priority", "status", "version", "visit_number",
-"specimen_note", "ordered_at"}`` (with patient and encounter).
+Events: ``order.placed`` / ``order.cancelled`` (with patient and encounter), payloads
+``orders.contracts.OrderPlaced`` / ``OrderCancelled``.
 
 Transactions: ``place_orders`` and ``cancel_order`` are the use cases the HTTP edge calls; each
 owns its transaction, ``atomic(durable=True)`` (it commits when it returns). Billing's charge
@@ -24,7 +23,7 @@ from clinic.facade import claim_idempotency_key, complete_idempotency_key, get_t
 from encounters.facade import get_encounter, lock_encounter
 from identity.facade import lock_patient_for_write
 from orders import sql
-from orders.contracts import ORDER_CANCELLED, ORDER_PLACED, OrderStatus, Priority
+from orders.contracts import LoincCode, OrderCancelled, OrderEvent, OrderPlaced, OrderStatus, Priority
 from orders.errors import EncounterClosed, OrderNotFound, UnknownCatalogueCode
 from orders.models import ServiceRequest
 from terminology.contracts import LOINC, catalogue_system
@@ -117,7 +116,7 @@ def place_orders(
                 specimen_note=specimen_note,
                 ordered_at=now,
             )
-            _publish(ORDER_PLACED, order, visit_number=encounter.visit_number)
+            _publish(OrderPlaced, order, visit_number=encounter.visit_number)
             post_charge(
                 tenant_id=tenant_id,
                 patient_id=patient_id,
@@ -159,7 +158,7 @@ def cancel_order(*, tenant_id: int, order_id: UUID, actor: str) -> ServiceReques
         order.cancelled_at = timezone.now()
         order.save(update_fields=["status", "version", "cancelled_at", "updated_at"])
         visit_number = lock_encounter(tenant_id=tenant_id, encounter_id=order.encounter_id).visit_number
-        _publish(ORDER_CANCELLED, order, visit_number=visit_number)
+        _publish(OrderCancelled, order, visit_number=visit_number)
         reverse_charges(tenant_id=tenant_id, source=f"order:{order.pk}")
     return order
 
@@ -186,24 +185,23 @@ def record_result_status(*, tenant_id: int, order_id: UUID, filler_number: str, 
     return order
 
 
-def _publish(event_type: str, order: ServiceRequest, *, visit_number: str) -> None:
+def _publish(contract: type[OrderEvent], order: ServiceRequest, *, visit_number: str) -> None:
     translated = order.coded.get("translated") or None
     publish(
-        type=event_type,
+        payload=contract(
+            order_id=order.pk,
+            placer_number=order.placer_number,
+            code=order.code,
+            display=order.display,
+            loinc=LoincCode(code=translated["code"], display=translated["display"]) if translated else None,
+            priority=Priority(order.priority),
+            status=OrderStatus(order.status),
+            version=order.version,
+            visit_number=visit_number,
+            specimen_note=order.specimen_note,
+            ordered_at=order.ordered_at,
+        ),
         tenant_id=order.tenant_id,
         patient_id=order.patient_id,
         encounter_id=order.encounter_id,
-        payload={
-            "order_id": str(order.pk),
-            "placer_number": order.placer_number,
-            "code": order.code,
-            "display": order.display,
-            "loinc": {"code": translated["code"], "display": translated["display"]} if translated else None,
-            "priority": order.priority,
-            "status": order.status,
-            "version": order.version,
-            "visit_number": visit_number,
-            "specimen_note": order.specimen_note,
-            "ordered_at": order.ordered_at.isoformat(),
-        },
     )

@@ -10,14 +10,15 @@ import enum
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
-# Event types results publishes (payloads documented in events.py).
+from clinic.contracts import EventPayload, TimelineLine, described
+
+# Event types results publishes (their payloads: the EventPayload classes at the end).
 RESULT_AVAILABLE = "result.available"
 RESULT_CORRECTED = "result.corrected"
 RESULT_FLAGGED = "result.flagged"  # a result for another visit, flagged on the open encounter
-RESULT_HELD = "result.held"
 RESULT_RELEASED = "result.released"
 
 OBSERVATION_STATUS_SYSTEM = "http://hl7.org/fhir/observation-status"
@@ -260,3 +261,80 @@ class ChartingOutcome:
                 "stale": self.stale,
             },
         }
+
+
+# --- Events ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResultEvent(EventPayload):
+    """A report a message changed (a base: not an event type of its own)."""
+
+    report_id: UUID = described("the report (DiagnosticReport)")
+    order_id: UUID | None = described("the order it answers; null when it came without one")
+    placer_number: str = described("the order's placer number as the lab sent it (OBR-2)")
+    filler_number: str = described("the lab's number (OBR-3)")
+    accession: str = described("the lab's accession number")
+    code: str = described("the report's code as the lab sent it (OBR-4)")
+    display: str = described("its name: as sent, else its translation's, else the code")
+    status: str = described("FHIR DiagnosticReport.status after the message")
+    summary: str = described("one line for a clinician: name, status, observations, abnormal ones")
+    observations: int = described("how many observations the report has")
+    abnormal: int = described("how many of them are flagged abnormal")
+    created: int = described("observations the message added")
+    updated: int = described("observations the message changed (prior versions kept)")
+    source: str = described("what carried it, e.g. `hl7:<message id>`")
+    visit_number: str = described("the visit the result belongs to; may be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class ResultAvailable(ResultEvent):
+    """A result was charted on its encounter (new, or a later status of one charted before)."""
+
+    event_type: ClassVar[str] = RESULT_AVAILABLE
+
+    def timeline(self) -> TimelineLine:
+        return TimelineLine(summary=self.summary or "Result available", reference=f"report:{self.report_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class ResultCorrected(ResultEvent):
+    """A charted result was corrected (OBX-11/OBR-25 ``C``); the prior version is kept."""
+
+    event_type: ClassVar[str] = RESULT_CORRECTED
+
+    def timeline(self) -> TimelineLine:
+        return TimelineLine(summary=self.summary or "Result available", reference=f"report:{self.report_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFlagged(ResultEvent):
+    """The same payload, published on each of the patient's encounters in progress that is not the
+    report's own: a clinician with the patient in front of them sees it arrive."""
+
+    event_type: ClassVar[str] = RESULT_FLAGGED
+
+    def timeline(self) -> TimelineLine:
+        visit = self.visit_number or "another visit"
+        summary = f"New result from {visit}: {self.summary or 'result available'}"
+        return TimelineLine(summary=summary, reference=f"report:{self.report_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class ResultReleased(EventPayload):
+    """A held result was charted, automatically (its patient or order appeared) or by an admin."""
+
+    event_type: ClassVar[str] = RESULT_RELEASED
+
+    held_id: UUID = described("the held result")
+    source: str = described("what carried it, e.g. `hl7:<message id>`")
+    status: ChartStatus = described("how charting it ended")
+    detail: str = described("one readable sentence about it")
+    produced: dict[str, Any] = described(
+        "what charting it produced, as the message store records it: patient, encounters, reports,"
+        " observations, events, held (IDs) and counts (created, updated, unchanged, stale)"
+    )
+    by: str = described("who released it (`user:<id>`, or the event that did)")
+
+
+PUBLISHED_EVENTS = (ResultAvailable, ResultCorrected, ResultFlagged, ResultReleased)

@@ -1,18 +1,15 @@
-"""The events results publishes, and their payloads (with patient and encounter):
+"""Publishing the events of results (payloads: ``results.contracts``):
 
-- ``result.available`` / ``result.corrected`` → ``{"report_id", "order_id", "placer_number",
-  "filler_number", "accession", "code", "display", "status", "summary", "observations",
-  "abnormal", "created", "updated", "source", "visit_number"}``; ``result.corrected`` when the
-  message corrected a charted result (OBX-11/OBR-25 ``C``).
-- ``result.flagged`` → the same payload, on each of the patient's encounters in progress that is
+- ``result.available`` / ``result.corrected`` (with patient and encounter) for each report a
+  message changed; ``result.corrected`` when it corrected a charted result (OBX-11/OBR-25 ``C``).
+- ``result.flagged``, the same payload, on each of the patient's encounters in progress that is
   not the report's own (a clinician with the patient in front of them sees it arrive).
-- ``result.released`` → ``{"held_id", "source", "status", "detail", "produced", "by"}`` when a
-  held result is charted (automatically or by an admin), no encounter.
+- ``result.released`` when a held result is charted (automatically or by an admin), no encounter.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from clinic.facade import publish
@@ -20,14 +17,17 @@ from encounters.facade import get_encounter
 from orders.contracts import OrderRecord
 from results.charting.work import ReportWork
 from results.contracts import (
-    RESULT_AVAILABLE,
-    RESULT_CORRECTED,
-    RESULT_FLAGGED,
-    RESULT_RELEASED,
     ChartingOutcome,
+    ResultAvailable,
+    ResultCorrected,
+    ResultEvent,
+    ResultFlagged,
     ResultMessage,
+    ResultReleased,
 )
 from results.models import HeldResult
+
+R = TypeVar("R", bound=ResultEvent)
 
 
 def publish_results(
@@ -51,48 +51,50 @@ def _publish_report(
     if others and not visit and w.row.encounter_id:
         # The visit the result belongs to, for the clinician who sees it flagged on another.
         visit = get_encounter(tenant_id=tenant_id, encounter_id=w.row.encounter_id).visit_number
-    payload = result_payload(w, message, w.target.order, visit_number=visit)
+    contract = ResultCorrected if w.corrected else ResultAvailable
     event = publish(
-        type=RESULT_CORRECTED if w.corrected else RESULT_AVAILABLE,
+        payload=result_payload(contract, w, message, w.target.order, visit_number=visit),
         tenant_id=tenant_id,
         patient_id=patient_id,
         encounter_id=w.row.encounter_id,
-        payload=payload,
     )
     events = [event.id]
     for other in others:
         flagged = publish(
-            type=RESULT_FLAGGED, tenant_id=tenant_id, patient_id=patient_id, encounter_id=other, payload=payload
+            payload=result_payload(ResultFlagged, w, message, w.target.order, visit_number=visit),
+            tenant_id=tenant_id,
+            patient_id=patient_id,
+            encounter_id=other,
         )
         events.append(flagged.id)
     return events
 
 
 def result_payload(
-    w: ReportWork, message: ResultMessage, order: OrderRecord | None, *, visit_number: str
-) -> dict[str, Any]:
-    """The payload of ``result.available``, ``result.corrected`` and ``result.flagged``."""
+    contract: type[R], w: ReportWork, message: ResultMessage, order: OrderRecord | None, *, visit_number: str
+) -> R:
+    """The payload of ``result.available``, ``result.corrected`` or ``result.flagged``."""
     original = w.row.coded.get("original") or {}
     display = _display(w.row.coded)
     abnormal = sum(1 for o in w.observations if any(f not in ("N", "") for f in o.abnormal_flags))
     count = len(w.observations)
-    return {
-        "report_id": str(w.row.id),
-        "order_id": str(order.id) if order else None,
-        "placer_number": w.row.placer_number,
-        "filler_number": w.row.filler_number,
-        "accession": w.row.accession,
-        "code": original.get("code", ""),
-        "display": display,
-        "status": w.row.status,
-        "summary": _summary(display, w.row.status, count, abnormal)[:400],
-        "observations": count,
-        "abnormal": abnormal,
-        "created": w.created,
-        "updated": w.updated,
-        "source": message.source,
-        "visit_number": visit_number,
-    }
+    return contract(
+        report_id=w.row.id,
+        order_id=order.id if order else None,
+        placer_number=w.row.placer_number,
+        filler_number=w.row.filler_number,
+        accession=w.row.accession,
+        code=original.get("code", ""),
+        display=display,
+        status=w.row.status,
+        summary=_summary(display, w.row.status, count, abnormal)[:400],
+        observations=count,
+        abnormal=abnormal,
+        created=w.created,
+        updated=w.updated,
+        source=message.source,
+        visit_number=visit_number,
+    )
 
 
 def _display(coded: dict[str, Any]) -> str:
@@ -113,16 +115,15 @@ def _summary(display: str, status: str, observations: int, abnormal: int) -> str
 def publish_released(held: HeldResult, outcome: ChartingOutcome, *, actor: str) -> UUID:
     """``result.released``: the held result was charted; returns the event ID."""
     released = publish(
-        type=RESULT_RELEASED,
+        payload=ResultReleased(
+            held_id=held.pk,
+            source=held.source,
+            status=outcome.status,
+            detail=outcome.detail,
+            produced=outcome.produced(),
+            by=actor,
+        ),
         tenant_id=held.tenant_id,
         patient_id=outcome.patient_id,
-        payload={
-            "held_id": str(held.pk),
-            "source": held.source,
-            "status": outcome.status.value,
-            "detail": outcome.detail,
-            "produced": outcome.produced(),
-            "by": actor,
-        },
     )
     return released.id

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from clinic.contracts import Event
-from clinic.facade import subscriber
-from identity.contracts import PATIENT_MERGED, PATIENT_REGISTERED
+from clinic.facade import decode_event, subscriber
+from identity.contracts import PATIENT_MERGED, PATIENT_REGISTERED, PatientMerged, PatientRegistered
 from identity.facade import get_patient
-from orders.contracts import ORDER_PLACED
+from orders.contracts import ORDER_PLACED, OrderPlaced
 from results import services
 
 
@@ -16,14 +14,17 @@ from results import services
 def release_held_results(event: Event) -> None:
     """A patient registered (or an identifier moved to a survivor by a merge), or an order
     placed: chart the held results that were waiting for it."""
-    if event.type == ORDER_PLACED:
-        placer = event.payload.get("placer_number")
-        if placer:
-            services.release_held(tenant_id=event.tenant_id, placer_numbers=[placer])
+    payload = decode_event(event)
+    if isinstance(payload, OrderPlaced):
+        if payload.placer_number:
+            services.release_held(tenant_id=event.tenant_id, placer_numbers=[payload.placer_number])
         return
-    patient_id = event.payload.get("target") if event.type == PATIENT_MERGED else event.payload.get("patient_id")
-    if not patient_id:
+    if isinstance(payload, PatientMerged):
+        patient_id = payload.target
+    elif isinstance(payload, PatientRegistered):
+        patient_id = payload.patient_id
+    else:
         return
-    patient = get_patient(tenant_id=event.tenant_id, patient_id=UUID(patient_id))
+    patient = get_patient(tenant_id=event.tenant_id, patient_id=patient_id)
     keys = [f"{i.assigning_authority}|{i.value}" for i in patient.identifiers]
     services.release_held(tenant_id=event.tenant_id, patient_keys=keys)

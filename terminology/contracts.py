@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-MAPPING_PUBLISHED = "terminology.mapping_published"  # payload: {"map", "version", "codes": [...]}
+from clinic.contracts import EventPayload, described
+
+MAPPING_PUBLISHED = "terminology.mapping_published"  # payload: MappingPublished
 
 LOINC = "http://loinc.org"
 SNOMED_CT = "http://snomed.info/sct"
@@ -125,3 +127,30 @@ class LoadResult:
     entries: int
     created: bool  # False: the same file was loaded before (nothing changed)
     published: bool
+
+
+# --- Events ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasedCode:
+    """A code that had no translation and has one now."""
+
+    system: str
+    code: str
+    target_system: str
+
+
+@dataclass(frozen=True, slots=True)
+class MappingPublished(EventPayload):
+    """A published concept map version translates codes that were on the tenant's unmapped work
+    list (each tenant hears of its own codes)."""
+
+    event_type: ClassVar[str] = MAPPING_PUBLISHED
+
+    map: str = described("the concept map's name")
+    version: str = described("the version published")
+    codes: tuple[ReleasedCode, ...] = described("the tenant's codes it resolved (system, code, target_system)")
+
+
+PUBLISHED_EVENTS = (MappingPublished,)

@@ -1,14 +1,14 @@
 """The demo tenant's lab catalogue: a dozen common tests, mapped to LOINC and to fee codes.
 
-Codes that appear in the sample messages (LAB-ORU-1, the NIST CBC, the GHH glucose) are used
-where there is one.
+Terminology's step of ``seed_demo`` (see ``clinic.demo``). Codes that appear in the sample
+messages (LAB-ORU-1, the NIST CBC, the GHH glucose) are used where there is one.
 """
 
 from __future__ import annotations
 
 from django.db import transaction
 
-from clinic.facade import get_tenant
+from clinic.facade import demo_step, get_tenant
 from terminology import csvformat, services
 from terminology.contracts import (
     CATALOGUE_TO_FEES_MAP,
@@ -132,6 +132,7 @@ def seed(*, tenant_id: int) -> list[str]:
         return seed_in_transaction(tenant_id=tenant_id)
 
 
+@demo_step("terminology.lab_catalogue", order=20)
 def seed_in_transaction(*, tenant_id: int) -> list[str]:
     """Create the catalogue, its LOINC map and its fee-code map (idempotent), in the caller's
     transaction; returns what it loaded, for a command to print."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from clinic.rows import Publisher
-from terminology import demo, selectors, services
+from terminology import selectors, services
 from terminology.contracts import CodedValue, Coding, Translation
 from terminology.errors import InvalidMapFile, MapVersionConflict, MapVersionNotFound, Unmapped
 
@@ -26,7 +26,6 @@ __all__ = [
     "count_rows",
     "read_rows",
     "record_unmapped",
-    "seed_demo_catalogue",
     "system_for_v2",
     "translate",
 ]
@@ -83,12 +82,6 @@ def concepts_of(*, tenant_id: int, system: str) -> list[Coding]:
 def system_for_v2(*, tenant_id: int, v2_identifier: str) -> str | None:
     """The code system URI an HL7 v2 coding system name (CWE-3: LN, SCT, HL70078...) stands for."""
     return selectors.system_for_v2(tenant_id=tenant_id, v2_identifier=v2_identifier)
-
-
-def seed_demo_catalogue(*, tenant_id: int) -> list[str]:
-    """The demo lab catalogue with its LOINC and fee-code maps (idempotent), in the caller's
-    transaction (its own when there is none)."""
-    return demo.seed_in_transaction(tenant_id=tenant_id)
 
 
 # Rows of this app's read views (selectors.READ_VIEWS) for edges that read in bulk (the FHIR

@@ -8,8 +8,8 @@ needs inside a transaction of its own wraps a step of the same name ending in
 ``_in_transaction``, which runs in the caller's transaction (``atomic(savepoint=False)``; its
 own when there is none). Functions without a twin are steps.
 
-Events published: ``terminology.mapping_published`` → ``{"map", "version", "codes": [{"system",
-"code", "target_system"}]}``, once per tenant whose unmapped codes the publication covers.
+Events published: ``terminology.mapping_published`` (payload ``contracts.MappingPublished``), once
+per tenant whose unmapped codes the publication covers.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from django.utils import timezone
 from clinic.contracts import FieldProblem, InvalidInput, NotFound
 from clinic.facade import publish
 from terminology import csvformat, engine, sql
-from terminology.contracts import MAPPING_PUBLISHED, CodedValue, Coding, LoadResult
+from terminology.contracts import CodedValue, Coding, LoadResult, MappingPublished, ReleasedCode
 from terminology.errors import InvalidMapFile, MapVersionConflict, MapVersionNotFound
 from terminology.models import CodeSystem, ConceptMap, ConceptMapEntry, ConceptMapVersion, UnmappedCode
 
@@ -215,14 +215,13 @@ def _release_unmapped(version: ConceptMapVersion) -> None:
             [version.pk, tenant_id, tenant_id],
         )
         released = cursor.fetchall()
-    by_tenant: dict[int, list[dict[str, str]]] = {}
+    by_tenant: dict[int, list[ReleasedCode]] = {}
     for tenant, system, code, target in released:
-        by_tenant.setdefault(tenant, []).append({"system": system, "code": code, "target_system": target})
+        by_tenant.setdefault(tenant, []).append(ReleasedCode(system=system, code=code, target_system=target))
     for tenant, codes in sorted(by_tenant.items()):
         publish(
-            type=MAPPING_PUBLISHED,
+            payload=MappingPublished(map=version.concept_map.name, version=version.label, codes=tuple(codes)),
             tenant_id=tenant,
-            payload={"map": version.concept_map.name, "version": version.label, "codes": codes},
         )
 
 

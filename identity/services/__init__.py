@@ -14,12 +14,8 @@ same name ending in ``_in_transaction``, which runs in the caller's transaction
 another app's use case (an HL7 intake, the Synthea loader) commits a registration or a merge
 together with its own rows. Functions without a twin are steps.
 
-Events published (type → payload):
-
-- ``patient.registered`` → ``{"patient_id", "by"}``
-- ``patient.updated`` → ``{"patient_id", "changed": [field, ...], "by"}``
-- ``patient.merged`` → ``{"merge_id", "source", "target", "reason", "by", "moved": [{"model", "id", "field"}]}``
-- ``patient.unmerged`` → ``{"merge_id", "source", "target", "by", "returned": [...], "review": [...]}``
+Events published: ``patient.registered``, ``patient.updated``, ``patient.merged`` and
+``patient.unmerged``, with the payloads of ``identity.contracts`` (docs/events.md lists them).
 """
 
 from __future__ import annotations

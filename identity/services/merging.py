@@ -18,7 +18,7 @@ from django.utils import timezone
 from clinic.contracts import FieldProblem
 from clinic.facade import publish
 from identity import references, selectors
-from identity.contracts import PATIENT_MERGED, PATIENT_UNMERGED, IdentifierUse, MergeOutcome, MovedRow, UnmergeOutcome
+from identity.contracts import IdentifierUse, MergeOutcome, MovedRow, PatientMerged, PatientUnmerged, UnmergeOutcome
 from identity.errors import InvalidMerge, MergeConflict, NotMerged, PatientNotFound
 from identity.models import MergeLedgerEntry, MergeRecord, Patient, PatientIdentifier
 
@@ -126,17 +126,16 @@ def _merge(source: Patient, target: Patient, *, reason: str, actor: str) -> Merg
     MergeLedgerEntry.objects.bulk_create(entries)
     outcome = _merge_outcome(record, already=False)
     publish(
-        type=PATIENT_MERGED,
+        payload=PatientMerged(
+            merge_id=record.pk,
+            source=source.pk,
+            target=target.pk,
+            reason=reason,
+            by=actor,
+            moved=outcome.moved,
+        ),
         tenant_id=source.tenant_id,
         patient_id=target.pk,
-        payload={
-            "merge_id": str(record.pk),
-            "source": str(source.pk),
-            "target": str(target.pk),
-            "reason": reason,
-            "by": actor,
-            "moved": [{"model": m.model, "id": m.id, "field": m.field} for m in outcome.moved],
-        },
     )
     logger.info(
         "patient.merged tenant=%s merge=%s source=%s target=%s", source.tenant_id, record.pk, source.pk, target.pk
@@ -222,17 +221,16 @@ def unmerge_patient_in_transaction(*, tenant_id: int, source_id: UUID, reason: s
         record.unmerge_reason = reason
         record.save(update_fields=["unmerged_at", "unmerged_by", "unmerge_reason"])
         publish(
-            type=PATIENT_UNMERGED,
+            payload=PatientUnmerged(
+                merge_id=record.pk,
+                source=source_id,
+                target=target.pk,
+                by=actor,
+                returned=tuple(returned),
+                review=tuple(review),
+            ),
             tenant_id=tenant_id,
             patient_id=source_id,
-            payload={
-                "merge_id": str(record.pk),
-                "source": str(source_id),
-                "target": str(target.pk),
-                "by": actor,
-                "returned": [{"model": r.model, "id": r.id, "field": r.field} for r in returned],
-                "review": [{"model": r.model, "id": r.id, "field": r.field} for r in review],
-            },
         )
     logger.info("patient.unmerged tenant=%s merge=%s", tenant_id, record.pk)
     return UnmergeOutcome(

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 
 from clinic.facade import publish
 from identity import selectors, sql
-from identity.contracts import PATIENT_UPDATED, Demographics, Gender, PatientRecord
+from identity.contracts import Demographics, Gender, PatientRecord, PatientUpdated
 from identity.errors import PatientNotFound
 from identity.models import Patient
 from identity.services.registration import validate
@@ -80,10 +80,9 @@ def update_demographics(*, tenant_id: int, patient_id: UUID, demographics: Demog
             patient.version += 1  # the row is locked: no lost update
             patient.save(update_fields=[*changed, "version", "updated_at"])
             publish(
-                type=PATIENT_UPDATED,
+                payload=PatientUpdated(patient_id=patient.pk, changed=tuple(changed), by=actor),
                 tenant_id=tenant_id,
                 patient_id=patient.pk,
-                payload={"patient_id": str(patient.pk), "changed": changed, "by": actor},
             )
             logger.info("patient.updated tenant=%s patient=%s fields=%s", tenant_id, patient.pk, len(changed))
     return selectors.get_patient(tenant_id=tenant_id, patient_id=survivor)

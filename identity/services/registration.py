@@ -18,13 +18,13 @@ from clinic.contracts import FieldProblem
 from clinic.facade import claim_idempotency_key, complete_idempotency_key, publish
 from identity import matching, selectors, serialise, sql
 from identity.contracts import (
-    PATIENT_REGISTERED,
     Demographics,
     Gender,
     IdentifierInput,
     IdentifierUse,
     MatchGrade,
     PatientRecord,
+    PatientRegistered,
     Registration,
 )
 from identity.errors import IdentifierConflict, InvalidPatient, ProbableDuplicate
@@ -286,12 +286,7 @@ def _create(
     # otherwise wait for each other on the unique index (a deadlock).
     rows.sort(key=lambda row: (row.system_id, row.value))
     PatientIdentifier.objects.bulk_create(rows)
-    publish(
-        type=PATIENT_REGISTERED,
-        tenant_id=tenant_id,
-        patient_id=patient.pk,
-        payload={"patient_id": str(patient.pk), "by": actor},
-    )
+    publish(payload=PatientRegistered(patient_id=patient.pk, by=actor), tenant_id=tenant_id, patient_id=patient.pk)
     logger.info("patient.registered tenant=%s patient=%s", tenant_id, patient.pk)
     # The record from what was just written: no need to read it back.
     systems = {system.pk: system for system, _v, _u in checked}

@@ -11,7 +11,6 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -28,10 +27,11 @@ from interop.errors import MLLPError
 from interop.models import LabPartner, OutboundMessage
 from interop.v2 import mllp
 from interop.v2.ack import SENDING_APPLICATION
+from orders.contracts import ORDER_CANCELLED, ORDER_PLACED, OrderEvent
 
 logger = logging.getLogger("interop.outbound")
 
-ORDER_CONTROL = {"order.placed": "NW", "order.cancelled": "CA"}
+ORDER_CONTROL = {ORDER_PLACED: "NW", ORDER_CANCELLED: "CA"}
 
 # --- Building ------------------------------------------------------------------------------------
 
@@ -69,7 +69,7 @@ def build_orm(
     receiving_facility: str,
     patient: PatientRecord,
     mrn_authority: str,
-    order: dict[str, Any],
+    order: OrderEvent,
     order_control: str,
 ) -> str:
     """The ER7 text of an ORM^O01 (new order NW, or cancel CA) for one order. Each segment is
@@ -102,21 +102,21 @@ def build_orm(
     )
     visit = group.add_group("ORM_O01_PATIENT_VISIT")
     visit.pv1.pv1_2 = "O"  # outpatient
-    visit.pv1.pv1_19 = _escape(order["visit_number"])
+    visit.pv1.pv1_19 = _escape(order.visit_number)
     ordered = m.add_group("ORM_O01_ORDER")
     ordered.orc.orc_1 = order_control
-    ordered.orc.orc_2 = _escape(order["placer_number"])
-    ordered.orc.orc_9 = _ts(datetime.fromisoformat(order["ordered_at"]))
+    ordered.orc.orc_2 = _escape(order.placer_number)
+    ordered.orc.orc_9 = _ts(order.ordered_at)
     detail = ordered.add_group("ORM_O01_ORDER_DETAIL").add_group("ORM_O01_OBRRQDRQ1RXOODSODT_SUPPGRP")
     detail.add_segment("OBR")
     detail.obr.obr_1 = "1"
-    detail.obr.obr_2 = _escape(order["placer_number"])
-    loinc = order.get("loinc")
-    local = f"{_escape(order['code'])}^{_escape(order['display'])}^L"
-    detail.obr.obr_4 = f"{loinc['code']}^{_escape(loinc['display'])}^LN^{local}" if loinc else local
-    detail.obr.obr_5 = PRIORITY.get(order.get("priority", "routine"), "R")
-    if order.get("specimen_note"):
-        detail.obr.obr_13 = _escape(order["specimen_note"])
+    detail.obr.obr_2 = _escape(order.placer_number)
+    loinc = order.loinc
+    local = f"{_escape(order.code)}^{_escape(order.display)}^L"
+    detail.obr.obr_4 = f"{loinc.code}^{_escape(loinc.display)}^LN^{local}" if loinc else local
+    detail.obr.obr_5 = PRIORITY.get(order.priority, "R")
+    if order.specimen_note:
+        detail.obr.obr_13 = _escape(order.specimen_note)
     for segment in (m.msh, group.pid, visit.pv1, ordered.orc, detail.obr):
         segment.validate()  # raises hl7apy ValidationError on a malformed segment
     return str(m.to_er7())
@@ -135,16 +135,15 @@ def order_lab(*, tenant_id: int) -> LabPartner | None:
     )
 
 
-def queue_order_message(*, event: Event) -> OutboundMessage | None:
-    """Record the ORM^O01 for an order event (idempotent per order version) and send it after
-    commit. None when the tenant has no lab to send to."""
+def queue_order_message(*, event: Event, order: OrderEvent) -> OutboundMessage | None:
+    """Record the ORM^O01 for an order event (``order``: its payload; idempotent per order
+    version) and send it after commit. None when the tenant has no lab to send to."""
     partner = order_lab(tenant_id=event.tenant_id)
     if partner is None:
         logger.info("outbound.no_lab tenant=%s event=%s", event.tenant_id, event.id)
         return None
-    order = event.payload
     existing = OutboundMessage.objects.filter(
-        partner=partner, order_id=order["order_id"], order_version=order["version"]
+        partner=partner, order_id=order.order_id, order_version=order.version
     ).first()
     if existing is not None:
         return existing
@@ -166,8 +165,8 @@ def queue_order_message(*, event: Event) -> OutboundMessage | None:
     message = OutboundMessage.objects.create(
         tenant_id=event.tenant_id,
         partner=partner,
-        order_id=order["order_id"],
-        order_version=order["version"],
+        order_id=order.order_id,
+        order_version=order.version,
         event_id=event.id,
         order_control=ORDER_CONTROL[event.type],
         control_id=control_id,

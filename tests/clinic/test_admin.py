@@ -11,6 +11,7 @@ from clinic.facade import publish
 from clinic.models import ApiClient, OutboxEvent
 from clinic.services import hash_token
 from tests.clinic.factories import MembershipFactory, SiteFactory, TenantFactory, UserFactory
+from tests.probe.contracts import ProbeHappened
 
 pytestmark = pytest.mark.django_db
 
@@ -79,11 +80,11 @@ def test_event_search_by_encounter_id_and_undelivered_filter(client, tenant_admi
 
     encounter = uuid.uuid4()
     with transaction.atomic():
-        wanted = publish(type="probe.happened", tenant_id=tenant_admin.tenant_id, encounter_id=encounter)
-        publish(type="probe.happened", tenant_id=tenant_admin.tenant_id)
+        wanted = publish(payload=ProbeHappened(), tenant_id=tenant_admin.tenant_id, encounter_id=encounter)
+        publish(payload=ProbeHappened(), tenant_id=tenant_admin.tenant_id)
     other_tenant = TenantFactory()
     with transaction.atomic():
-        publish(type="probe.happened", tenant_id=other_tenant.pk, encounter_id=encounter)
+        publish(payload=ProbeHappened(), tenant_id=other_tenant.pk, encounter_id=encounter)
 
     response = client.get(f"/admin/clinic/outboxevent/?q={encounter}&delivery=undelivered")
 

@@ -12,13 +12,14 @@ from clinic.contracts import Role
 from clinic.facade import publish
 from clinic.models import ApiClient, OutboxEvent, Site
 from tests.clinic.factories import MembershipFactory, SiteFactory, TenantFactory, UserFactory, api_token
+from tests.probe.contracts import ProbeHappened
 
 pytestmark = pytest.mark.django_db
 
 
 def _event(tenant) -> OutboxEvent:
     with transaction.atomic():
-        event = publish(type="probe.happened", tenant_id=tenant.pk)
+        event = publish(payload=ProbeHappened(), tenant_id=tenant.pk)
     return OutboxEvent.objects.get(pk=event.id)
 
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from hl7apy.parser import parse_message
 
-from billing.facade import seed_demo_fees
+from billing.demo import seed as seed_demo_fees
 from clinic import outbox as kernel
 from clinic.models import OutboxEvent
 from encounters import services as encounters
@@ -20,7 +20,7 @@ from interop.handlers import send_order_to_lab
 from interop.models import LabPartner, OutboundMessage
 from interop.v2 import outbound_orders
 from orders import services as orders
-from terminology.facade import seed_demo_catalogue
+from terminology.demo import seed_in_transaction as seed_demo_catalogue
 from tests.support.fake_lab import FakeLab
 from tests.support.identity import NHS_NUMBERS, register
 from tests.support.visit import make_clinic

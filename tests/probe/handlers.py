@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 from clinic.contracts import Event
-from clinic.facade import subscriber
+from clinic.facade import payload_of, subscriber
 from clinic.models import EventDelivery
+from tests.probe.contracts import ProbeFlaky, ProbeSlow
 from tests.probe.models import ProbeEffect
 
 
@@ -27,12 +28,12 @@ def flaky(event: Event) -> None:
         .values_list("attempts", flat=True)
         .first()
     ) or 0
-    if previous_attempts < event.payload.get("fail_times", 0):
+    if previous_attempts < payload_of(event, ProbeFlaky).fail_times:
         raise ProbeFailure(f"planned failure {previous_attempts + 1}")
     ProbeEffect.objects.create(event_id=event.id, subscriber="probe.flaky")
 
 
 @subscriber("probe.slow", events_=["probe.slow"])
 def slow(event: Event) -> None:
-    time.sleep(event.payload.get("sleep", 0.3))
+    time.sleep(payload_of(event, ProbeSlow).sleep)
     ProbeEffect.objects.create(event_id=event.id, subscriber="probe.slow")

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
-from billing.facade import seed_demo_fees
+from billing.demo import seed as seed_demo_fees
 from clinic.models import Site
 from encounters import services as encounters
 from encounters.contracts import EncounterStatus
@@ -23,7 +23,7 @@ from interop import services as interop
 from interop.models import LabPartner
 from orders import services as orders
 from orders.models import ServiceRequest
-from terminology.facade import seed_demo_catalogue
+from terminology.demo import seed_in_transaction as seed_demo_catalogue
 from tests.support.visit import Clinic, make_clinic
 
 SAMPLES = Path(__file__).resolve().parents[1] / "interop" / "samples"

@@ -1,4 +1,4 @@
-"""Built-in v2 tables, the demo catalogue, coded values and the unmapped work list."""
+"""Built-in v2 tables, coded values and the unmapped work list (the demo: tests/clinic/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from django.db import transaction
 
 from clinic.models import OutboxEvent
-from terminology import demo, engine
+from terminology import engine
 from terminology.contracts import LOINC, CodedValue, v2_table
-from terminology.facade import code_value, seed_demo_catalogue, system_for_v2, translate
+from terminology.facade import code_value, system_for_v2, translate
 from terminology.models import Concept, UnmappedCode
 from tests.clinic.factories import TenantFactory
 from tests.support.terminology import LAB, entry, lab_system, load
@@ -56,23 +56,6 @@ def test_built_in_tables_carry_their_concepts_and_v2_names():
     assert system_for_v2(tenant_id=tenant.pk, v2_identifier="LN") == LOINC
     assert system_for_v2(tenant_id=tenant.pk, v2_identifier="HL70078") == v2_table("0078")
     assert system_for_v2(tenant_id=tenant.pk, v2_identifier="99ZZ") is None
-
-
-def test_demo_catalogue_maps_to_loinc_and_fee_codes_and_seeding_twice_changes_nothing():
-    tenant = TenantFactory(slug="demo")
-
-    seed_demo_catalogue(tenant_id=tenant.pk)
-    again = seed_demo_catalogue(tenant_id=tenant.pk)
-
-    catalogue = "urn:clinic:demo:lab-catalogue"
-    fbc = translate(tenant_id=tenant.pk, system=catalogue, code="FBC", target_system=LOINC, as_of=TODAY)
-    fee = translate(
-        tenant_id=tenant.pk, system=catalogue, code="HBA1C", target_system="urn:clinic:demo:fee-codes", as_of=TODAY
-    )
-    assert fbc is not None and fbc.target.code == "24317-0"  # as in the sample LAB-ORM-1/ORU-1 messages
-    assert fee is not None and fee.target.code == "LAB-CHEM-03"
-    assert all("already loaded" in line for line in again)
-    assert Concept.objects.filter(code_system__uri=catalogue).count() == len(demo.CATALOGUE)
 
 
 def test_coded_value_keeps_the_original_the_translation_and_the_map_version():
