@@ -11,16 +11,16 @@ from __future__ import annotations
 import os
 
 import django
+from django.conf import settings
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# The database reads of streams check a connection out of a small pool and give it back at once.
-os.environ.setdefault("CLINIC_DB_POOL_MAX", "4")
-django.setup()
+if not settings.configured:  # the stream server's own process (not a test or a shell importing routes)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # The database reads of streams check a connection out of a small pool and give it back at once.
+    os.environ.setdefault("CLINIC_DB_POOL_MAX", "4")
+    django.setup()
 
-from django.conf import settings  # noqa: E402
-
-from clinic.streams import stream  # noqa: E402
-from clinic.streams.server import StreamServer  # noqa: E402
+from clinic.streams import stream
+from clinic.streams.server import StreamServer
 
 routes = [
     stream("api/encounters/<uuid:encounter_id>/stream", "encounters.api.stream.TIMELINE"),
