@@ -96,7 +96,7 @@ bench-fhir: setup
 	$(WITH_DB) $(PY) bench/fhir.py $(BENCH_ARGS)
 
 bench-http: setup
-	$(WITH_DB) $(PY) bench/http.py $(BENCH_ARGS)
+	$(WITH_DB) $(PY) bench/shape.py $(BENCH_ARGS)
 
 web: setup
 	$(WITH_DB) $(WEB_CMD)
