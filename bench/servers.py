@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import IO
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bench.common import ROOT
 
@@ -120,8 +121,10 @@ def serving(shape: str, database_url: str, ports: Ports, *, env: dict[str, str] 
     try:
         for name, (argv, extra) in commands.items():
             logs[name] = open(ROOT / ".data" / f"bench-{shape}-{name}.log", "wb")  # noqa: SIM115
+            # pg_stat_activity tells whose each session is: application_name bench-<shape>-<process>.
+            named = {"DATABASE_URL": _with_application_name(database_url, f"bench-{shape}-{name}")}
             served.processes[name] = subprocess.Popen(
-                argv, cwd=ROOT, env={**base, **extra}, stdout=logs[name], stderr=subprocess.STDOUT,
+                argv, cwd=ROOT, env={**base, **named, **extra}, stdout=logs[name], stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
         _wait(served)
@@ -138,6 +141,12 @@ def serving(shape: str, database_url: str, ports: Ports, *, env: dict[str, str] 
                 os.killpg(process.pid, 9)
         for log in logs.values():
             log.close()
+
+
+def _with_application_name(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "application_name"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("application_name", name)])))
 
 
 def _wait(served: Served, timeout: float = 90) -> None:

@@ -296,7 +296,7 @@ CATEGORIES = [
     ("uvicorn (HTTP, event loop)", "uvicorn/"),
     ("gunicorn (HTTP, worker loop)", "gunicorn/"),
     ("middleware (incl. the view)", "django/utils/deprecation.py"),
-    ("new threads (Thread.start / join)", "threading.py"),
+    ("a thread per request (Thread.start / join)", "Thread.start ("),
     ("database: connect", "connect ("),
     ("database: pool checkout", "psycopg_pool/"),
     ("database: queries", "psycopg/cursor.py"),
@@ -347,12 +347,32 @@ def profile(served: Any, wrk: Wrk, key: str, seconds: float) -> None:
         if share >= 0.005:
             print(f"    {share * 100:5.1f} %  {label}")
     own: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
     for stack, n in stacks.items():
         leaf = stack.rsplit(";", 1)[-1]
         own[re.sub(r"\s*\(/.*?/site-packages/", " (", leaf)] += n
+        by_package[_package(leaf)] += n
+    print("    own time by package (of the innermost frame):")
+    print("    " + ", ".join(f"{name} {n / total * 100:.0f} %" for name, n in by_package.most_common(12)))
     print("    top frames by own time:")
-    for frame, n in own.most_common(12):
+    for frame, n in own.most_common(8):
         print(f"    {n / total * 100:5.1f} %  {frame[:130]}")
+
+
+def _package(frame: str) -> str:
+    """The package of a py-spy frame ``function (path:line)``: the installed distribution's top
+    module, the project's app, or the standard library module."""
+    found = re.search(r"\((.*?):\d+\)$", frame)
+    if not found:
+        return "(native)"
+    path = found.group(1)
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+    if path.startswith(str(ROOT)):
+        return path[len(str(ROOT)) + 1 :].split("/", 1)[0]
+    parts = path.split("/")
+    library = next((i for i, part in enumerate(parts) if re.fullmatch(r"python3\.\d+", part)), None)
+    return parts[library + 1].removesuffix(".py") if library is not None and library + 1 < len(parts) else path
 
 
 # --- The streams --------------------------------------------------------------------------------
@@ -469,10 +489,16 @@ def streams_phase(served: Any, wrk: Wrk, data: Data, unloaded: dict[tuple[str, s
     )
     time.sleep(1.0)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-        sessions = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE state <> 'idle') FROM pg_stat_activity"
+            " WHERE application_name = 'bench-served-stream'"
+        )
+        sessions, busy = cursor.fetchone()
     rss = _rss_mb(served.processes["stream"].pid)
-    print(f"  stream server: {rss:.0f} MB resident; PostgreSQL sessions of the bench database: {sessions}")
+    print(
+        f"  stream server: {rss:.0f} MB resident, {sessions} PostgreSQL sessions (its pool), {busy} of them busy"
+        " while the streams wait"
+    )
 
     health: Counter[int | str] = Counter()
     stop = threading.Event()
@@ -494,7 +520,7 @@ def streams_phase(served: Any, wrk: Wrk, data: Data, unloaded: dict[tuple[str, s
     threads = [threading.Thread(target=poll_health), threading.Thread(target=appender)]
     for t in threads:
         t.start()
-    keys = [k for k, _, _ in ENDPOINTS]
+    keys = [k for k, _, _ in ENDPOINTS if ("served", k) in unloaded]
     loaded: dict[tuple[str, str], Runs] = {}
     try:
         loaded = measure(wrk, {"served": served}, keys, argparse.Namespace(**{**vars(args), "rounds": 1}))
@@ -508,23 +534,30 @@ def streams_phase(served: Any, wrk: Wrk, data: Data, unloaded: dict[tuple[str, s
         client.stdin.flush()
         line = client.stdout.readline()
         client.wait(timeout=30)
+    # The same reads again without the streams: the baseline is the mean of before and after, so
+    # that a change in the machine's other load during the test falls on both sides.
+    after = measure(wrk, {"served": served}, keys, argparse.Namespace(**{**vars(args), "rounds": 1}))
     result = json.loads(line.removeprefix("RESULT "))
     arrivals = {int(k): v for k, v in result["arrivals"].items()}
     latencies = [(t - appended[seq]) * 1000 for seq, times in arrivals.items() if seq in appended for t in times]
     delivered = sum(len(arrivals.get(seq, [])) for seq in appended)
     expected = len(appended) * connected
 
-    print(f"  reads through the front with the {connected} streams open, vs without (this run, served stack):")
-    print(f"  {'endpoint':44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'vs no streams':>13} {'errors':>7}")
+    print(
+        f"  reads through the front with the {connected} streams open, vs without (served stack, this run: the mean"
+        " of the rates before the streams and after them):"
+    )
+    print(f"  {'endpoint':44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'without':>8} {'vs without':>10} {'errors':>7}")
     targets = []
     described = {k: d for k, _, d in ENDPOINTS}
     for key in keys:
-        with_streams, without = loaded[("served", key)], unloaded[("served", key)]
-        ratio = with_streams.rate / without.rate if without.rate else 0.0
+        with_streams = loaded[("served", key)]
+        without = (unloaded[("served", key)].rate + after[("served", key)].rate) / 2
+        ratio = with_streams.rate / without if without else 0.0
         errors = sum(with_streams.errors.values())
         print(
             f"  {described[key]:44} {with_streams.rate:7.0f} {with_streams.p50:7.2f} {with_streams.p99:7.2f}"
-            f" {ratio:12.2f}x {errors:>7}"
+            f" {without:8.0f} {ratio:9.2f}x {errors:>7}"
         )
         targets.append(
             f"  with {connected} streams open: {described[key]} ≥ 0.8x its rate without: {ratio:.2f}x"
@@ -575,6 +608,7 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=500, help="SSE clients of the streams test")
     parser.add_argument("--entries", type=int, default=20, help="timeline entries appended during it")
     parser.add_argument("--skip-streams", action="store_true", help="only the reads")
+    parser.add_argument("--endpoints", help="comma-separated subset of: " + ",".join(k for k, _, _ in ENDPOINTS))
     parser.add_argument("--asgi", action="store_true", help="also measure the shape before ADR 7 (uvicorn, ASGI)")
     parser.add_argument("--profile", action="store_true", help="py-spy the servers under the FHIR read")
     parser.add_argument("--port-base", type=int, default=0, help="listen on ports from here (default: free ones)")
@@ -602,7 +636,7 @@ def main() -> int:
         + ("; asgi: uvicorn, Django ASGI, 1 process (before)" if args.asgi else "")
     )
     ports = Ports(args.port_base)
-    keys = [k for k, _, _ in ENDPOINTS]
+    keys = [k for k, _, _ in ENDPOINTS if not args.endpoints or k in args.endpoints.split(",")]
     targets: list[str] = []
     with tempfile.TemporaryDirectory() as tmp, _servers(shapes, url, ports) as servers:
         wrk = Wrk(Path(tmp), data, args)
