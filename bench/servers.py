@@ -3,7 +3,7 @@ gunicorn, the stream server: ADR 7), and the references it is measured against, 
 (group) of its own on 127.0.0.1, against a bench database.
 
 - ``served``: HAProxy (``deploy/haproxy.cfg``) → gunicorn (``deploy/gunicorn.conf.py``, one worker
-  per core) and the stream server (``config.streams``), as in the Makefile.
+  per core, on a Unix socket) and the stream server (``config.streams``), as in the Makefile.
 - ``reference``: plain gunicorn, the same number of processes, sync workers, no front (the
   issue's reference).
 - ``asgi``: uvicorn serving Django's ASGI handler, 1 process with a pool of 16 connections: the
@@ -80,10 +80,15 @@ def _commands(shape: str, ports: Ports) -> tuple[str, dict[str, tuple[list[str],
                 "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
         return f"http://127.0.0.1:{port}", {"asgi": (argv, {"CLINIC_DB_POOL_MAX": "16"})}
     assert shape == "served", shape
-    front, web, stream = ports.take(), ports.take(), ports.take()
+    front, stream = ports.take(), ports.take()
+    # As the Makefile: the front reaches the workers on a Unix socket (BENCH_WEB_TCP=1: on TCP).
+    web_bind, web_addr = f"unix:{ROOT}/.data/bench-web.sock", f"unix@{ROOT}/.data/bench-web.sock"
+    if os.environ.get("BENCH_WEB_TCP"):
+        web = ports.take()
+        web_bind, web_addr = f"127.0.0.1:{web}", f"127.0.0.1:{web}"
     return f"http://127.0.0.1:{front}", {
         "web": (
-            [py, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{web}", "config.wsgi"],
+            [py, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind", web_bind, "config.wsgi"],
             {"CLINIC_WEB_LOG_LEVEL": "warning"},
         ),
         "stream": (
@@ -95,7 +100,7 @@ def _commands(shape: str, ports: Ports) -> tuple[str, dict[str, tuple[list[str],
             [haproxy(), "-W", "-db", "-f", "deploy/haproxy.cfg"],
             {
                 "CLINIC_FRONT_BIND": f"127.0.0.1:{front}",
-                "CLINIC_WEB_ADDR": f"127.0.0.1:{web}",
+                "CLINIC_WEB_ADDR": web_addr,
                 "CLINIC_STREAM_ADDR": f"127.0.0.1:{stream}",
             },
         ),

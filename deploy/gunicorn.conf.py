@@ -27,3 +27,26 @@ graceful_timeout = 10
 control_socket_disable = True
 errorlog = "-"
 loglevel = os.environ.get("CLINIC_WEB_LOG_LEVEL", "info")
+
+# A request refused before its body was read (413 over CLINIC_MAX_REQUEST_BODY_BYTES) leaves the rest
+# of the body unread. Read it (up to 64 MiB, for up to 10 s) before the connection closes:
+# otherwise the front, still sending it, fails and never reads the answer.
+DRAIN_BYTES = 64 * 1024 * 1024
+DRAIN_SECONDS = 10.0
+
+
+def post_request(worker, req, environ, resp):  # type: ignore[no-untyped-def]
+    import time
+
+    body = getattr(req, "body", None)
+    if body is None:
+        return
+    left, deadline = DRAIN_BYTES, time.monotonic() + DRAIN_SECONDS
+    try:
+        while left > 0 and time.monotonic() < deadline:
+            chunk = body.read(min(64 * 1024, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except Exception:  # noqa: S110 - the client went away: nothing left to drain
+        pass

@@ -166,7 +166,7 @@ def test_a_page_reaches_its_stream_with_the_session_cookie_until_the_user_logs_o
 
 
 @pytest.mark.parametrize("path", ["/api/sites", "/fhir/Patient", "/hl7/v2"])
-def test_a_chunked_body_over_the_limit_is_refused_413_through_the_front(front_url, path):
+def test_a_body_over_the_limit_is_refused_413_through_the_front_chunked_or_not(front_url, path):
     limit = settings.CLINIC_HL7_HTTP_MAX_BODY_BYTES if path == "/hl7/v2" else settings.CLINIC_MAX_REQUEST_BODY_BYTES
     piece = b"x" * (256 * 1024)
 
@@ -174,8 +174,11 @@ def test_a_chunked_body_over_the_limit_is_refused_413_through_the_front(front_ur
         for _ in range(limit // len(piece) + 2):
             yield piece
 
-    response = httpx.post(f"{front_url}{path}", content=chunks(), headers={"Content-Type": "application/json"})
+    with httpx.Client(base_url=front_url, timeout=60) as http:
+        chunked = http.post(path, content=chunks(), headers={"Content-Type": "application/json"})
+        sized = http.post(path, content=b"".join(chunks()), headers={"Content-Type": "application/json"})
 
-    assert response.status_code == 413
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "body-too-large"
+    for response in (chunked, sized):
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "body-too-large"

@@ -43,7 +43,6 @@ def with_application_name(url: str, name: str) -> str:
 @dataclass
 class Stack:
     url: str  # the front: the one origin
-    web_url: str  # the request workers, directly
     stream_url: str  # the stream server, directly
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -71,7 +70,8 @@ class Stack:
 def start_stack(*, database_url: str, env: dict[str, str], logs: Path, web_workers: int = 2) -> Stack:
     """Start the three processes and wait until the front reaches both servers."""
     logs.mkdir(parents=True, exist_ok=True)
-    front, web, streams = free_port(), free_port(), free_port()
+    front, streams = free_port(), free_port()
+    web = logs / "web.sock"  # as the Makefile: the front reaches the workers on a Unix socket
     base = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -84,7 +84,7 @@ def start_stack(*, database_url: str, env: dict[str, str], logs: Path, web_worke
     base.pop("CELERY_TASK_ALWAYS_EAGER", None)
     commands = {
         "web": (
-            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{web}",
+            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind", f"unix:{web}",
              "config.wsgi"],
             {"DATABASE_URL": with_application_name(database_url, "clinic-web")},
         ),
@@ -97,14 +97,13 @@ def start_stack(*, database_url: str, env: dict[str, str], logs: Path, web_worke
             [haproxy(), "-W", "-db", "-f", "deploy/haproxy.cfg"],
             {
                 "CLINIC_FRONT_BIND": f"127.0.0.1:{front}",
-                "CLINIC_WEB_ADDR": f"127.0.0.1:{web}",
+                "CLINIC_WEB_ADDR": f"unix@{web}",
                 "CLINIC_STREAM_ADDR": f"127.0.0.1:{streams}",
             },
         ),
     }  # fmt: skip
     stack = Stack(
         url=f"http://127.0.0.1:{front}",
-        web_url=f"http://127.0.0.1:{web}",
         stream_url=f"http://127.0.0.1:{streams}",
         logs=logs,
     )
