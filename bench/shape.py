@@ -366,6 +366,8 @@ def _package(frame: str) -> str:
     if not found:
         return "(native)"
     path = found.group(1)
+    if not path.startswith("/"):  # py-spy names files by their module path: django/db/..., threading.py
+        return path.split("/", 1)[0].removesuffix(".py")
     if "site-packages/" in path:
         return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
     if path.startswith(str(ROOT)):
