@@ -436,16 +436,19 @@ def main() -> int:
 
         def viewer(encounter_id: object) -> None:
             stream_url = f"http://127.0.0.1:{web_port}/api/encounters/{encounter_id}/stream"
-            with (
-                httpx.Client(timeout=None) as client,
-                client.stream("GET", stream_url, headers={"Authorization": f"Bearer {token}"}) as r,
-            ):
-                for line in r.iter_lines():
-                    if line.startswith("data: "):
-                        entry = json.loads(line[6:])
-                        received.setdefault(entry["event_id"], time.time())
-                    if stop.is_set():
-                        return
+            try:
+                with (
+                    httpx.Client(timeout=None) as client,
+                    client.stream("GET", stream_url, headers={"Authorization": f"Bearer {token}"}) as r,
+                ):
+                    for line in r.iter_lines():
+                        if line.startswith("data: "):
+                            entry = json.loads(line[6:])
+                            received.setdefault(entry["event_id"], time.time())
+                        if stop.is_set():
+                            return
+            except httpx.HTTPError:
+                return  # the servers stopped at the end of the run
 
         for _mrn, _placer, encounter_id in visits:
             threading.Thread(target=viewer, args=(encounter_id,), daemon=True).start()
