@@ -2,9 +2,9 @@
 the same run.
 
 Endpoints, each over ``--connections`` keep-alive HTTP/1.1 connections (closed loop, one
-thread each, plain ``http.client``) for ``--duration`` seconds, against ``uvicorn
-config.asgi:application`` (1 worker, as ``make web``) on 127.0.0.1, random patients and
-observations:
+thread each, plain ``http.client``) for ``--duration`` seconds, against the served stack as
+``make run`` serves it (the HAProxy front and gunicorn, one worker per core; ADR 7) on 127.0.0.1,
+random patients and observations:
 
 - FHIR search: ``GET /fhir/Observation?patient=<uuid>&_count=100`` with a bearer token of scope
   ``system/*.read`` and ``Accept: application/fhir+json``; every answer must be a 200 searchset
@@ -41,7 +41,6 @@ import os
 import pstats
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -56,8 +55,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, bench_database_url, ensure_database, pct, psycopg_url, setup_django
-from bench.ingest import cpu_seconds, free_port, postgres_cpu_seconds
+from bench.common import bench_database_url, ensure_database, pct, psycopg_url, setup_django
+from bench.ingest import cpu_seconds, postgres_cpu_seconds
 
 TENANT_SLUG = "bench-fhir"
 SCALES = [("1k", 1_000), ("100k", 100_000)]
@@ -197,32 +196,35 @@ def counts(tenant_id: int) -> tuple[int, int, int]:
     return found[0], found[1], found[2]
 
 
-def ensure_data(url: str, patients: int) -> tuple[int, str]:
-    """The bench tenant of this database with ``patients`` patients and their reports and
-    observations: kept when the counts match, else generated anew. Returns the tenant ID and
-    what was done."""
+def ensure_data(
+    url: str, patients: int, *, reports: int = REPORTS_PER_PATIENT, slug: str = TENANT_SLUG
+) -> tuple[int, str]:
+    """The bench tenant of this database with ``patients`` patients and their ``reports``
+    reports of five observations each: kept when the counts match, else generated anew.
+    Returns the tenant ID and what was done."""
     import psycopg
     from django.db import transaction
 
     from clinic import services as kernel
     from clinic.models import Site, Tenant
 
-    tenant = Tenant.objects.filter(slug=TENANT_SLUG).first()
+    tenant = Tenant.objects.filter(slug=slug).first()
     if tenant is None:
         with transaction.atomic():
-            tenant = kernel.create_tenant(slug=TENANT_SLUG, name="Bench FHIR")
+            tenant = kernel.create_tenant(slug=slug, name=f"Bench {slug}")
             Site.objects.create(tenant=tenant, code="main", name="Main")
-    wanted = (patients, patients * REPORTS_PER_PATIENT, patients * OBS_PER_PATIENT)
+    wanted = (patients, patients * reports, patients * reports * len(CODES))
     if counts(tenant.pk) == wanted:
         return tenant.pk, "kept from an earlier run"
     name = urlsplit(url).path.lstrip("/")
-    assert name.endswith("_bench"), name  # TRUNCATE only this benchmark's own database
-    assert "_fhir" in name, name
+    # TRUNCATE only a database of its own (bench-fhir's scales, bench-http's), never <db>_bench.
+    assert name.endswith("_bench"), name
+    assert "_fhir" in name or "_http" in name, name
     codes_sql, code_params = _codes_values()
     params = {
         "tenant": tenant.pk,
         "patients": patients,
-        "reports": REPORTS_PER_PATIENT,
+        "reports": reports,
         "panel": PANEL[0],
         "panel_coded": json.dumps(
             {
@@ -323,7 +325,7 @@ def load(
     headers: dict[str, str],
     duration: float,
     connections: int,
-    server_pid: int | None = None,
+    server_pids: list[int] | None = None,
 ) -> Run:
     """``connections`` threads, each one keep-alive connection, each sending the next request
     as soon as the last answer is read, for ``duration`` seconds. ``target`` picks a (path,
@@ -363,23 +365,23 @@ def load(
     threads = [threading.Thread(target=worker, args=(i * 7919 + len(label),)) for i in range(connections)]
     for t in threads:
         t.start()
-    cpu_before = _cpu(server_pid)
+    cpu_before = _cpu(server_pids)
     started = time.perf_counter()
     stop_at = started + duration
     start.wait()
     for t in threads:
         t.join()
     run.elapsed = time.perf_counter() - started
-    cpu_after = _cpu(server_pid)
+    cpu_after = _cpu(server_pids)
     run.cpu = {k: (cpu_after[k] - cpu_before[k]) / run.elapsed for k in cpu_before}
     run.requests = len(run.latencies)
     return run
 
 
-def _cpu(server_pid: int | None) -> dict[str, float]:
+def _cpu(server_pids: list[int] | None) -> dict[str, float]:
     out = {"PostgreSQL": postgres_cpu_seconds(), "client": time.process_time()}
-    if server_pid is not None:
-        out["server"] = cpu_seconds(server_pid)
+    if server_pids is not None:
+        out["server"] = sum(cpu_seconds(pid) for pid in server_pids)  # the front and gunicorn's processes
     return out
 
 
@@ -437,48 +439,13 @@ def check_fhir_read(status: int, body: bytes, asked: str) -> str | None:
 
 
 @contextmanager
-def server(url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``uvicorn config.asgi:application`` (1 worker) with the floor's routes added, on a free
-    port of 127.0.0.1, against ``url``."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "bench.fhir_settings",
-        "CLINIC_LOG_LEVEL": "WARNING",
-        "DJANGO_DEBUG": "0",
-        # The web server's connection pool, as the Makefile's WEB_CMD and compose set it
-        # (BENCH_DB_POOL_MAX=0: a connection per request, as before the pool).
-        "CLINIC_DB_POOL_MAX": os.environ.get("BENCH_DB_POOL_MAX", "16"),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    proc.port = port  # type: ignore[attr-defined]
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/healthz")
-                c.getresponse().read()
-                c.close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def server(url: str) -> Iterator[Any]:
+    """The served stack as ``make run`` serves it (the front, gunicorn, the stream server: ADR 7)
+    with the floor's routes added, on free ports of 127.0.0.1, against ``url``."""
+    from bench.servers import Ports, serving
+
+    with serving("served", url, Ports(), env={"DJANGO_SETTINGS_MODULE": "bench.fhir_settings"}) as served:
+        yield served
 
 
 # --- SQL of a request: recorded at the psycopg cursor, counted, timed, explained ---------------
@@ -561,7 +528,7 @@ def explain(statements: list[Statement]) -> tuple[list[str], list[str]]:
 def in_process(path: str, token: str, *, repeat: int = 50, fresh: bool = False) -> dict[str, Any]:
     """Call ``path`` in this process (django.test.Client, the product's URLs): statements per
     request and the ms each took, the request's total ms, and the statements of one request.
-    ``fresh``: each request on a new database connection, as the ASGI server's are."""
+    ``fresh``: each request on a new database connection, as the ASGI server's were."""
     from django.db import connection
     from django.test import Client
 
@@ -672,15 +639,16 @@ def measure_scale(label: str, patients: int, url: str, args: argparse.Namespace)
     if missing:
         plan = [p for p in plan if not p[0].startswith("FHIR")]
     runs: dict[str, Run] = {}
-    with server(url) as proc:
-        port = proc.port  # type: ignore[attr-defined]
+    with server(url) as served:
+        port = served.port
+        pids = [served.processes["front"].pid, served.processes["web"].pid]
         for name, target, check, headers in plan:  # warm every route (imports, connection, caches)
             load(port, name, target, check, headers=headers, duration=min(2.0, args.duration), connections=2)
         for name, target, check, headers in plan:
             before = sessions()
             runs[name] = load(
                 port, name, target, check, headers=headers, duration=args.duration,
-                connections=args.connections, server_pid=proc.pid,
+                connections=args.connections, server_pids=pids,
             )  # fmt: skip
             time.sleep(0.5)  # backends report their statistics at most once a second
             runs[name].sessions = sessions() - before
@@ -723,7 +691,7 @@ def measure_scale(label: str, patients: int, url: str, args: argparse.Namespace)
         paths = [p for p in paths if not p[0].startswith("FHIR")]
     print(
         "  in-process, one request at a time (django.test.Client, median of 50), on one open connection"
-        " | on a new connection each (as the server):"
+        " | on a new connection each (as the ASGI server had, before ADR 7):"
     )
     for name, path in paths:
         cold = in_process(path, token, fresh=True)
@@ -766,7 +734,7 @@ def main() -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.fhir_settings"  # the floor's routes, in process too
     setup_django()
     print(
-        f"FHIR R4 read API, Observation: uvicorn config.asgi:application (1 worker) on 127.0.0.1; "
+        f"FHIR R4 read API, Observation: the served stack (HAProxy front, gunicorn) on 127.0.0.1; "
         f"{args.connections} keep-alive connections, closed loop, {args.duration:g} s per endpoint; "
         f"random patients and observations; {os.cpu_count()} cores, load average "
         + " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -9,7 +9,8 @@
 3. Receipt → ACK at 50 messages/s offered (open loop, 10 connections): client-side round trip,
    and the stored ``received_at`` → ``acknowledged_at``.
 4. Commit → encounter timeline and → SSE client at 50 messages/s, with a real Celery worker
-   (2 processes) and the ASGI server (uvicorn) with one live viewer per encounter.
+   (2 processes) and the served stack (the front and the stream server, as ``make run``; ADR 7)
+   with one live viewer per encounter.
 
 Targets (issue 6): ≥ 0.5x the floor and ≥ 200 messages/s; ACK p99 < 50 ms; push p99 < 100 ms.
 Usage: make bench-ingest  (options: --messages N --rate R --connections C)
@@ -416,12 +417,11 @@ def main() -> int:
              *args.worker_options.split(), "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        web_port = free_port()
-        web = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port",
-             str(web_port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        from bench.servers import Ports, serving
+
+        served = serving("served", url, Ports())
+        web = served.__enter__()
+        web_port = web.port
         from clinic.models import OutboxEvent
 
         deadline = time.monotonic() + 600
@@ -430,23 +430,25 @@ def main() -> int:
                 print("  (the worker did not drain the backlog in 600 s)")
                 break
             time.sleep(1)  # (no sweep here: every event reached the broker at commit, and a sweep would queue copies)
-        wait_port(web_port)
         _client, token = kernel.create_api_client(tenant_id=tenant.pk, name="bench")
         received: dict[str, float] = {}
         stop = threading.Event()
 
         def viewer(encounter_id: object) -> None:
             stream_url = f"http://127.0.0.1:{web_port}/api/encounters/{encounter_id}/stream"
-            with (
-                httpx.Client(timeout=None) as client,
-                client.stream("GET", stream_url, headers={"Authorization": f"Bearer {token}"}) as r,
-            ):
-                for line in r.iter_lines():
-                    if line.startswith("data: "):
-                        entry = json.loads(line[6:])
-                        received.setdefault(entry["event_id"], time.time())
-                    if stop.is_set():
-                        return
+            try:
+                with (
+                    httpx.Client(timeout=None) as client,
+                    client.stream("GET", stream_url, headers={"Authorization": f"Bearer {token}"}) as r,
+                ):
+                    for line in r.iter_lines():
+                        if line.startswith("data: "):
+                            entry = json.loads(line[6:])
+                            received.setdefault(entry["event_id"], time.time())
+                        if stop.is_set():
+                            return
+            except httpx.HTTPError:
+                return  # the servers stopped at the end of the run
 
         for _mrn, _placer, encounter_id in visits:
             threading.Thread(target=viewer, args=(encounter_id,), daemon=True).start()
@@ -456,7 +458,8 @@ def main() -> int:
         cpu_before = {
             "listener": cpu_seconds(listener.pid),
             "worker": cpu_seconds(worker.pid),
-            "web (SSE)": cpu_seconds(web.pid),
+            "stream server": cpu_seconds(web.processes["stream"].pid),
+            "front": cpu_seconds(web.processes["front"].pid),
             "PostgreSQL": postgres_cpu_seconds(),
             "bench client": time.process_time(),
         }
@@ -465,7 +468,8 @@ def main() -> int:
         cpu_after = {
             "listener": cpu_seconds(listener.pid),
             "worker": cpu_seconds(worker.pid),
-            "web (SSE)": cpu_seconds(web.pid),
+            "stream server": cpu_seconds(web.processes["stream"].pid),
+            "front": cpu_seconds(web.processes["front"].pid),
             "PostgreSQL": postgres_cpu_seconds(),
             "bench client": time.process_time(),
         }
@@ -486,7 +490,10 @@ def main() -> int:
         entries = TimelineEntry.objects.filter(event_id__in=list(committed)).values_list("event_id", "created_at")
         to_entry = [(created - committed[str(e)]).total_seconds() * 1000 for e, created in entries]
         to_sse = [(received[e] - committed[e].timestamp()) * 1000 for e in committed if e in received]
-        print(f"commit → encounter at {args.rate:g} messages/s, real worker ({args.worker_options}) and uvicorn:")
+        print(
+            f"commit → encounter at {args.rate:g} messages/s, real worker ({args.worker_options}),"
+            " the front and the stream server:"
+        )
         for label, values in (("commit → timeline entry", to_entry), ("commit → SSE client", to_sse)):
             if values:
                 print(
@@ -498,7 +505,9 @@ def main() -> int:
         shares = ", ".join(f"{k} {(cpu_after[k] - cpu_before[k]) / elapsed:.2f}" for k in cpu_before)
         print(f"  CPU in cores while sending: {shares}")
     finally:
-        for proc in (listener, floor, worker, web):
+        if web is not None:
+            served.__exit__(None, None, None)
+        for proc in (listener, floor, worker):
             if proc is not None:
                 proc.terminate()
                 try:

@@ -7,8 +7,9 @@
    ``SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1`` + ``UPDATE``.
    Then the p99 latency at 100 bookings/s offered (open loop) on a second day.
 2. Event latency: an order placed (order, charge and event committed) → its timeline entry
-   written by a real Celery worker (prefork, 2 processes), and → an SSE client connected to
-   the real ASGI server (uvicorn), at 50 orders/s.
+   written by a real Celery worker (prefork, 2 processes), and → an SSE client connected
+   through the served stack (the front and the stream server, as ``make run``; ADR 7), at 50
+   orders/s.
 
 Targets (issue 5): booking ≥ 0.2x the floor, p99 < 100 ms; event p99 < 100 ms.
 Usage: make bench-visit
@@ -21,7 +22,6 @@ import datetime
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,12 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, pct, psycopg_url, setup_django
 
 CLIENTS = 32
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_day(tenant_id: int, site_id: int, practitioner_id: int, day: datetime.date) -> list[int]:
@@ -161,45 +155,39 @@ def floor_rush(url: str, slots: int) -> float:
 def event_latency(url: str, tenant_id: int, encounter_id, token: str, rate: float, count: int) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
+    from bench.servers import Ports, serving
     from encounters.models import TimelineEntry
     from orders import services as orders
 
     env = {**os.environ, "DATABASE_URL": url, "CLINIC_LOG_LEVEL": "WARNING"}
-    port = free_port()
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q",
          f"{os.environ['CLINIC_QUEUE_PREFIX']}events,{os.environ['CLINIC_QUEUE_PREFIX']}default",
          "--concurrency", "2", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    web = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    web = serving("served", url, Ports())
+    port = web.__enter__().port
     received: dict[str, float] = {}
     stop = threading.Event()
 
     def listen() -> None:
         url_ = f"http://127.0.0.1:{port}/api/encounters/{encounter_id}/stream"
-        with (
-            httpx.Client(timeout=None) as client,
-            client.stream("GET", url_, headers={"Authorization": f"Bearer {token}"}) as r,
-        ):
-            for line in r.iter_lines():
-                if line.startswith("data: "):
-                    entry = json.loads(line[6:])
-                    received[entry["event_id"]] = time.time()
-                if stop.is_set():
-                    return
+        try:
+            with (
+                httpx.Client(timeout=None) as client,
+                client.stream("GET", url_, headers={"Authorization": f"Bearer {token}"}) as r,
+            ):
+                for line in r.iter_lines():
+                    if line.startswith("data: "):
+                        entry = json.loads(line[6:])
+                        received[entry["event_id"]] = time.time()
+                    if stop.is_set():
+                        return
+        except httpx.HTTPError:
+            return  # the servers stopped at the end of the run
 
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         from clinic.models import OutboxEvent
 
         # The booking rush left thousands of events to deliver: let the worker catch up first,
@@ -236,7 +224,9 @@ def event_latency(url: str, tenant_id: int, encounter_id, token: str, rate: floa
                 to_entry.append((entry.created_at.timestamp() - committed[order_id]) * 1000)
                 if str(entry.event_id) in received:
                     to_sse.append((received[str(entry.event_id)] - committed[order_id]) * 1000)
-        print(f"event latency, {count} orders at {rate:g}/s, real worker (2 processes) and uvicorn:")
+        print(
+            f"event latency, {count} orders at {rate:g}/s, real worker (2 processes), the front and the stream server:"
+        )
         for label, values in (("commit → timeline entry", to_entry), ("commit → SSE client", to_sse)):
             if values:
                 p50, p99 = statistics.median(values), pct(values, 99)
@@ -244,9 +234,9 @@ def event_latency(url: str, tenant_id: int, encounter_id, token: str, rate: floa
             else:
                 print(f"  {label:26} no data")
     finally:
-        for proc in (worker, web):
-            proc.terminate()
-            proc.wait(timeout=30)
+        worker.terminate()
+        worker.wait(timeout=30)
+        web.__exit__(None, None, None)
 
 
 def main() -> int:

@@ -75,7 +75,6 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
-ASGI_APPLICATION = "config.asgi.application"
 APPEND_SLASH = False
 
 TEMPLATES = [
@@ -102,10 +101,11 @@ DATABASES = {
         else {"ENGINE": "config.no_database"}
     ),
 }
-# Under ASGI every request runs in a thread of its own, so a persistent connection is never
-# reused and each request paid ~10 ms to connect (bench-fhir). CLINIC_DB_POOL_MAX > 0 gives the
-# process a pool of that many connections instead. The web server sets it (Makefile, compose);
-# processes that fork after connecting (mllp_listener --processes) must not share a pool.
+# Request workers (gunicorn, one thread per request for its lifetime) keep their connection open
+# (CONN_MAX_AGE). CLINIC_DB_POOL_MAX > 0 gives the process a pool of that many connections
+# instead, for processes whose reads run in shared threads: the stream server (config/streams.py
+# sets 4) checks a connection out for each read only (ADR 7). Processes that fork after
+# connecting (mllp_listener --processes) must not share a pool.
 CLINIC_DB_POOL_MAX = int(os.environ.get("CLINIC_DB_POOL_MAX", 0))
 if CLINIC_DB_POOL_MAX > 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -134,6 +134,16 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in development
+
+# --- Live streams (the stream server, config/streams.py; ADR 7) ------------------------------------
+# A stream re-checks its client's credentials (token, or session and membership) this often, so a
+# revoked token, an ended session or a removed membership ends its open streams within this time.
+CLINIC_STREAM_RECHECK_SECONDS = float(os.environ.get("CLINIC_STREAM_RECHECK_SECONDS", 5))
+# A stream ends after about this long (90-100 %, spread so that clients do not all come back
+# at once); the client reconnects with Last-Event-ID and resumes where it was.
+CLINIC_STREAM_MAX_SECONDS = float(os.environ.get("CLINIC_STREAM_MAX_SECONDS", 900))
+# A comment line this often keeps idle streams open through proxies.
+CLINIC_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("CLINIC_STREAM_HEARTBEAT_SECONDS", 15))
 
 # --- Request limits --------------------------------------------------------------------------
 # Bodies above this size are refused with 413 before they are read. HL7 and JSON payloads of a

@@ -1,7 +1,8 @@
 """Development launcher behind ``make run`` and ``make test``.
 
     python scripts/dev.py exec -- CMD ...     run CMD with the database ready (DATABASE_URL set)
-    python scripts/dev.py run --web CMD --worker CMD --beat CMD --sweeper CMD --mllp CMD
+    python scripts/dev.py run --port N --mllp-port N --web CMD --stream CMD --front CMD --worker CMD
+                              --beat CMD --sweeper CMD --mllp CMD
                                               the whole product; Ctrl-C stops all of it
     python scripts/dev.py stop-db             stop the embedded PostgreSQL
 
@@ -10,7 +11,10 @@ embedded PostgreSQL under ``.data/pg``, started here (and stopped again on exit 
 started it); either way the database is created if missing and the commands run here get its
 ``DATABASE_URL``. The settings (``config/settings.py``) only read ``DATABASE_URL``: a command run
 without it and without this launcher fails, saying so. The process commands come from the
-Makefile, which docker-compose.yml mirrors.
+Makefile, which docker-compose.yml mirrors: the front (HAProxy, the one origin), the request
+workers (gunicorn) and the stream server (uvicorn) behind it, the MLLP listener, and the Celery
+worker and beat (or the sweeper, when Redis is down). Each runs in the foreground as a child of
+this launcher.
 """
 
 from __future__ import annotations
@@ -84,14 +88,15 @@ def cmd_run(options: argparse.Namespace) -> int:
     if eager:
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
         say(f"Redis does not answer at {redis_url}: tasks run EAGERLY inside the web process,")
-        say("no Celery worker or beat is started, and a sweeper process re-delivers missed events.")
+        say("no Celery worker or beat is started, and a sweeper process re-delivers missed events;")
+        say("live streams answer 503 until Redis is back.")
     if os.environ.setdefault("DJANGO_DEBUG", "1") == "1":
         say("DJANGO_DEBUG=1: development error pages are on (set DJANGO_DEBUG=0 to turn them off)")
     manage("migrate", "--noinput")
     manage("setup_demo")
     manage("seed_demo", "--tenant", "demo")
 
-    commands = [("web", options.web), ("mllp", options.mllp)]
+    commands = [("web", options.web), ("stream", options.stream), ("front", options.front), ("mllp", options.mllp)]
     commands += [("sweeper", options.sweeper)] if eager else [("worker", options.worker), ("beat", options.beat)]
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
@@ -107,8 +112,14 @@ def cmd_run(options: argparse.Namespace) -> int:
             say(f"starting {name}: {command}")
             # Own session per child: Ctrl-C reaches us once, and we stop each group cleanly.
             children[name] = subprocess.Popen(shlex.split(command), cwd=ROOT, start_new_session=True)
-        say("serving at http://127.0.0.1:8000  (admin: /admin/, API docs: /api/docs/)  Ctrl-C stops everything")
-        say("HL7 v2 over MLLP at 127.0.0.1:2575, over HTTP at POST /hl7/v2 (lab partner 'Demo Lab', MSH-4 DEMOLAB)")
+        say(
+            f"serving at http://127.0.0.1:{options.port}  (admin: /admin/, API docs: /api/docs/)"
+            "  Ctrl-C stops everything"
+        )
+        say(
+            f"HL7 v2 over MLLP at 127.0.0.1:{options.mllp_port}, over HTTP at POST /hl7/v2"
+            " (lab partner 'Demo Lab', MSH-4 DEMOLAB)"
+        )
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -136,7 +147,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run")
-    for name in ("web", "worker", "beat", "sweeper", "mllp"):
+    run.add_argument("--port", type=int, default=8000, help="the front's port (for the banner)")
+    run.add_argument("--mllp-port", type=int, default=2575, help="the MLLP listener's port (for the banner)")
+    for name in ("web", "stream", "front", "worker", "beat", "sweeper", "mllp"):
         run.add_argument(f"--{name}", required=True)
     sub.add_parser("exec")
     sub.add_parser("stop-db")

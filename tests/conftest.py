@@ -1,5 +1,6 @@
 """Fixtures shared by the whole suite: real PostgreSQL (pytest-django), real Redis behind a
-switchable proxy, and a real Celery worker running in threads of this process."""
+switchable proxy, a real Celery worker running in threads of this process, and the served stack
+(front, request workers, stream server) as real processes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from rest_framework.test import APIClient
 
 from tests import settings as test_settings
 from tests.support.proxy import TcpProxy
+from tests.support.stack import Stack, start_stack
+from tests.support.waiting import child_database_url
 from tests.support.worker import running_worker
+
+STACK_RECHECK_SECONDS = 0.5  # how often the stack's stream server re-checks credentials
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,31 +57,35 @@ def api() -> APIClient:
     return APIClient()
 
 
-@pytest.fixture
-def asgi_server(transactional_db: None) -> Iterator[str]:
-    """The real ASGI application served by uvicorn in a thread of this process (so it uses the
-    test database); yields its base URL."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    from config.asgi import application
-
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+@pytest.fixture(scope="session")
+def served_stack(
+    django_db_setup: None, broker_proxy: TcpProxy, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The product as ``make run`` serves it (the front, gunicorn and the stream server as real
+    processes; tests/support/stack.py), against the test database. Started once per session, on
+    first use. Its processes have caches of their own (Django's local-memory cache, lookups):
+    tests that change what those remember must not read it through this stack."""
+    stack = start_stack(
+        database_url=child_database_url(),
+        env={
+            "REDIS_URL": settings.CELERY_BROKER_URL,  # through the test proxy, like the app's
+            "CLINIC_QUEUE_PREFIX": settings.CLINIC_QUEUE_PREFIX,
+            "CLINIC_FHIR_TOKEN_CACHE_SECONDS": "0",
+            "CLINIC_HL7_SENDER_CACHE_SECONDS": "0",
+            "CLINIC_FHIR_PAGING_GRACE_SECONDS": "0",
+            "CLINIC_STREAM_RECHECK_SECONDS": str(STACK_RECHECK_SECONDS),
+            # The front notices a client gone only when it next writes to it: a heartbeat a second
+            # frees a closed stream's subscription within a second.
+            "CLINIC_STREAM_HEARTBEAT_SECONDS": "1",
+        },
+        logs=tmp_path_factory.mktemp("served-stack"),
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def front_url(served_stack: Stack, transactional_db: None) -> str:
+    """The base URL of the served stack's front (one origin for requests and streams). The
+    processes read the test database, so the test's data is committed (``transactional_db``)."""
+    return served_stack.url

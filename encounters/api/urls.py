@@ -1,8 +1,9 @@
-"""Routes of encounters under /api/."""
+"""Routes of encounters under /api/. The timeline's live stream (``encounters/{id}/stream``) is
+served by the stream server: ``config/streams.py``."""
 
 from django.urls import path
 
-from encounters.api import stream, views
+from encounters.api import views
 
 urlpatterns = [
     path("practitioners", views.PractitionerListView.as_view(), name="practitioner-list"),
@@ -26,5 +27,4 @@ urlpatterns = [
     path("encounters/<uuid:encounter_id>/finish", views.EncounterFinishView.as_view(), name="encounter-finish"),
     path("encounters/<uuid:encounter_id>/cancel", views.EncounterCancelView.as_view(), name="encounter-cancel"),
     path("encounters/<uuid:encounter_id>/timeline", views.TimelineView.as_view(), name="encounter-timeline"),
-    path("encounters/<uuid:encounter_id>/stream", stream.encounter_stream, name="encounter-stream"),
 ]

@@ -203,55 +203,44 @@ def test_session_post_without_csrf_token_is_a_problem_json_403(client):
 
 
 def test_chunked_body_over_the_limit_is_413_without_reaching_django():
-    import asyncio
+    import io
 
-    from config.asgi import BodyLimit
+    from config.wsgi import BodyLimit
 
     reached = []
 
-    async def app(scope, receive, send):
-        reached.append(scope)
+    def app(environ, start_response):
+        reached.append(environ)
+        return []
 
-    sent: list[dict[str, Any]] = []
-    chunks = [{"type": "http.request", "body": b"x" * 600, "more_body": True} for _ in range(3)]
-
-    async def receive():
-        return chunks.pop(0)
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "path": "/api/sites", "headers": [(b"transfer-encoding", b"chunked")]}
-    asyncio.run(BodyLimit(app, limit=1000)(scope, receive, send))
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/sites",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(b"x" * 1800),  # the server has taken the chunks apart
+    }
+    body = BodyLimit(app, limit=1000)(environ, lambda status, headers: started.append((status, headers)))
 
     assert reached == []
-    assert sent[0]["status"] == 413
-    assert b"over 1000 bytes" in sent[1]["body"]
+    assert started[0][0].startswith("413")
+    assert b"over 1000 bytes" in b"".join(body)
 
 
 def test_chunked_body_under_the_limit_reaches_django_whole():
-    import asyncio
+    import io
 
-    from config.asgi import BodyLimit
+    from config.wsgi import BodyLimit
 
     seen: dict[str, Any] = {}
 
-    async def app(scope, receive, send):
-        seen["headers"] = dict(scope["headers"])
-        seen["body"] = (await receive())["body"]
+    def app(environ, start_response):
+        seen["length"] = environ["CONTENT_LENGTH"]
+        seen["body"] = environ["wsgi.input"].read()
+        return []
 
-    chunks = [
-        {"type": "http.request", "body": b'{"a":', "more_body": True},
-        {"type": "http.request", "body": b"1}", "more_body": False},
-    ]
-
-    async def receive():
-        return chunks.pop(0)
-
-    async def send(message):
-        raise AssertionError("nothing is sent by the limiter")
-
-    asyncio.run(BodyLimit(app, limit=1000)({"type": "http", "path": "/x", "headers": []}, receive, send))
+    environ = {"PATH_INFO": "/x", "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": io.BytesIO(b'{"a":1}')}
+    BodyLimit(app, limit=1000)(environ, lambda status, headers: None)
 
     assert seen["body"] == b'{"a":1}'
-    assert seen["headers"][b"content-length"] == b"7"
+    assert seen["length"] == "7"

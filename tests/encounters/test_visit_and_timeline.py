@@ -183,12 +183,12 @@ def test_a_merge_is_flagged_on_the_survivors_open_encounter(celery_worker, clini
     assert services.rebuild_timeline(encounter_id=encounter.pk) == {"missing": 0, "extra": 0, "changed": 0}
 
 
-def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worker, asgi_server, clinic, patient):
+def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worker, front_url, clinic, patient):
     encounter = services.open_walk_in(
         tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
     )
     wait_for(lambda: TimelineEntry.objects.filter(encounter=encounter).exists(), what="check-in entry")
-    url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
+    url = f"{front_url}/api/encounters/{encounter.pk}/stream"
     headers = {"Authorization": f"Bearer {clinic.token}"}
 
     received: list[dict[str, Any]] = []
@@ -215,10 +215,10 @@ def test_live_viewers_get_new_entries_and_resume_from_last_event_id(celery_worke
     assert [e["id"] for e in resumed] == [received[1]["id"]]
 
 
-def test_the_stream_needs_a_token_and_hides_other_tenants(asgi_server, clinic, patient):
+def test_the_stream_needs_a_token_and_hides_other_tenants(front_url, clinic, patient):
     encounter = EncounterFactory(tenant=clinic.tenant, patient_id=patient.id, site=clinic.site)
     other = make_clinic()
-    url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
+    url = f"{front_url}/api/encounters/{encounter.pk}/stream"
 
     with httpx.Client(timeout=5) as client:
         anonymous = client.get(url)
@@ -250,7 +250,7 @@ def test_an_unmerge_rebuilds_identically(celery_worker, clinic):
     assert services.rebuild_timeline(encounter_id=moved.pk) == {"missing": 0, "extra": 0, "changed": 0}
 
 
-def test_live_positions_are_consecutive(celery_worker, asgi_server, clinic, patient):
+def test_live_positions_are_consecutive(celery_worker, front_url, clinic, patient):
     encounter = services.open_walk_in(
         tenant_id=clinic.tenant.pk, patient_id=patient.id, site_id=clinic.site.pk, actor="t"
     )
@@ -261,7 +261,7 @@ def test_live_positions_are_consecutive(celery_worker, asgi_server, clinic, pati
         tenant_id=clinic.tenant.pk, encounter_id=encounter.pk, to=EncounterStatus.FINISHED, actor="t"
     )
     wait_for(lambda: TimelineEntry.objects.filter(encounter=encounter).count() == 3, what="three entries")
-    url = f"{asgi_server}/api/encounters/{encounter.pk}/stream"
+    url = f"{front_url}/api/encounters/{encounter.pk}/stream"
 
     with (
         httpx.Client(timeout=httpx.Timeout(20.0)) as client,

@@ -20,7 +20,7 @@ from tests.support.waiting import wait_for
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_result_reaches_its_encounter_live_and_is_flagged_on_the_visit_in_progress(celery_worker, asgi_server):
+def test_a_result_reaches_its_encounter_live_and_is_flagged_on_the_visit_in_progress(celery_worker, front_url):
     visit = lab_visit()  # orders placed in encounter A, which is in progress
     tenant_id = visit.tenant_id
     encounters.move_encounter(
@@ -36,7 +36,7 @@ def test_a_result_reaches_its_encounter_live_and_is_flagged_on_the_visit_in_prog
     try:
         with (
             httpx.Client(timeout=httpx.Timeout(30.0)) as client,
-            client.stream("GET", f"{asgi_server}/api/encounters/{now.pk}/stream", headers=headers) as stream,
+            client.stream("GET", f"{front_url}/api/encounters/{now.pk}/stream", headers=headers) as stream,
         ):
             assert stream.status_code == 200
             acks: list[str] = []

@@ -488,10 +488,10 @@ def _following(client: SyncFHIRClient, bundle: Any) -> Iterator[Any]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_fhirpy_reads_searches_and_pages_through_results_and_everything(asgi_server):
+def test_fhirpy_reads_searches_and_pages_through_results_and_everything(front_url):
     visit = charted_visit()
     token = api_token(visit.clinic.tenant, name="fhirpy", scopes=["system/*.read"])
-    client = SyncFHIRClient(url=f"{asgi_server}/fhir", authorization=f"Bearer {token}")
+    client = SyncFHIRClient(url=f"{front_url}/fhir", authorization=f"Bearer {token}")
     patient_id = str(visit.patient_id)
     charted = {str(pk) for pk in Observation.objects.filter(patient_id=visit.patient_id).values_list("pk", flat=True)}
     assert len(charted) > 6  # enough for three pages of three
