@@ -26,6 +26,9 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# The web app's browser tests drive Debian's Chromium (Playwright downloads no browser here).
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq chromium; } \
+		|| echo "[clinic] Chromium is missing (apt-get install chromium): the browser tests will be skipped"
 	@mkdir -p .data
 	@touch $(STAMP)
 

@@ -12,8 +12,9 @@ from uuid import UUID
 
 from clinic import events as event_registry
 from clinic import flags, outbox, policy, selectors, services
-from clinic.contracts import Event, FlagState, IdempotentReplay, PolicySection, Principal, TenantRef
+from clinic.contracts import Event, FlagState, IdempotentReplay, MembershipRef, PolicySection, Principal, TenantRef
 from clinic.errors import (
+    AmbiguousTenant,
     Conflict,
     DomainError,
     FieldProblem,
@@ -31,6 +32,7 @@ from clinic.errors import (
 from clinic.rows import Publisher
 
 __all__ = [
+    "AmbiguousTenant",
     "Conflict",
     "DomainError",
     "FieldProblem",
@@ -53,12 +55,14 @@ __all__ = [
     "flag_is_active",
     "flag_states",
     "get_tenant",
+    "memberships_of",
     "principal_for_token",
     "publish",
     "read_rows",
     "register_policy_section",
     "site_ids",
     "subscriber",
+    "user_principal",
 ]
 
 
@@ -196,3 +200,15 @@ def principal_for_token(token: str) -> Principal | None:
         return None
     services.touch_api_client(client_id=client.pk)
     return selectors.client_principal(client)
+
+
+def memberships_of(*, user_id: int) -> list[MembershipRef]:
+    """The user's roles in active tenants, by tenant name (a user of several chooses one)."""
+    return selectors.memberships_of(user_id=user_id)
+
+
+def user_principal(*, user_id: int, username: str, tenant_id: int | None = None) -> Principal | None:
+    """The principal of a staff user acting in ``tenant_id`` (or in their only tenant when None).
+    None when they are no member of it (or of any active tenant). Raises AmbiguousTenant when
+    ``tenant_id`` is None and they belong to several."""
+    return selectors.user_principal(user_id=user_id, username=username, tenant_id=tenant_id)
