@@ -48,6 +48,7 @@ __all__ = [
     "count_rows",
     "ensure_identifier_system",
     "find_patient_by_identifier",
+    "find_patients",
     "get_patient",
     "identifier_system_uris",
     "lock_patient_for_write",
@@ -109,6 +110,13 @@ def find_patient_by_identifier(*, tenant_id: int, system: str, value: str) -> Pa
     """The surviving patient holding this identifier (old identifiers of merged patients
     included), or None."""
     return selectors.find_patient_by_identifier(tenant_id=tenant_id, system=system, value=value)
+
+
+def find_patients(*, tenant_id: int, text: str, birth_date: date | None = None, limit: int = 20) -> list[PatientRecord]:
+    """A search box's patients: the holder of an identifier value (MRN, NHS number), else active
+    patients whose names start with the words typed (either order), optionally born on
+    ``birth_date``; by name, at most ``limit``."""
+    return selectors.find_patients(tenant_id=tenant_id, text=text, birth_date=birth_date, limit=limit)
 
 
 def search_patients(*, tenant_id: int, family: str, birth_date: date) -> list[PatientRecord]:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from web.views import auth, day
+from web.views import auth, day, patients
 
 urlpatterns = [
     path("", auth.home, name="home"),
@@ -12,4 +12,7 @@ urlpatterns = [
     path("session/status", auth.session_status, name="session-status"),
     path("session/extend", auth.session_extend, name="session-extend"),
     path("day/", day.day_list, name="day-list"),
+    path("patients/", patients.patients, name="patients"),
+    path("patients/register", patients.register, name="patient-register"),
+    path("patients/<uuid:patient_id>/", patients.patient, name="patient"),
 ]
