@@ -73,6 +73,16 @@ class TenantRef:
 
 
 @dataclass(frozen=True, slots=True)
+class SiteRef:
+    """A place of a tenant, with the time zone its days are counted in."""
+
+    id: int
+    code: str
+    name: str
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
 class MembershipRef:
     """A staff user's role in one (active) tenant."""
 

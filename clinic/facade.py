@@ -12,7 +12,16 @@ from uuid import UUID
 
 from clinic import events as event_registry
 from clinic import flags, outbox, policy, selectors, services
-from clinic.contracts import Event, FlagState, IdempotentReplay, MembershipRef, PolicySection, Principal, TenantRef
+from clinic.contracts import (
+    Event,
+    FlagState,
+    IdempotentReplay,
+    MembershipRef,
+    PolicySection,
+    Principal,
+    SiteRef,
+    TenantRef,
+)
 from clinic.errors import (
     AmbiguousTenant,
     Conflict,
@@ -61,6 +70,7 @@ __all__ = [
     "read_rows",
     "register_policy_section",
     "site_ids",
+    "sites",
     "subscriber",
     "user_principal",
 ]
@@ -178,6 +188,14 @@ def events(
 def site_ids(*, tenant_id: int) -> set[int]:
     """IDs of the tenant's sites."""
     return set(selectors.sites(tenant_id=tenant_id).values_list("pk", flat=True))
+
+
+def sites(*, tenant_id: int) -> list[SiteRef]:
+    """The tenant's active sites, by code."""
+    return [
+        SiteRef(id=site.pk, code=site.code, name=site.name, timezone=site.timezone)
+        for site in selectors.sites(tenant_id=tenant_id).filter(is_active=True)
+    ]
 
 
 def get_tenant(*, tenant_id: int | None = None, slug: str | None = None) -> TenantRef:

@@ -50,6 +50,7 @@ __all__ = [
     "find_patient_by_identifier",
     "find_patients",
     "get_patient",
+    "get_patients",
     "identifier_system_uris",
     "lock_patient_for_write",
     "match_patients",
@@ -92,6 +93,11 @@ def register_patient(
 def get_patient(*, tenant_id: int, patient_id: UUID) -> PatientRecord:
     """Raises NotFound (also for another tenant's patient)."""
     return selectors.get_patient(tenant_id=tenant_id, patient_id=patient_id)
+
+
+def get_patients(*, tenant_id: int, patient_ids: list[UUID]) -> dict[UUID, PatientRecord]:
+    """The tenant's patients among ``patient_ids``, by ID (others are left out): one query."""
+    return selectors.get_patients(tenant_id=tenant_id, patient_ids=patient_ids)
 
 
 def resolve_patient_id(*, tenant_id: int, patient_id: UUID) -> UUID:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from web.views import auth, day, patients
+from web.views import auth, booking, day, patients
 
 urlpatterns = [
     path("", auth.home, name="home"),
@@ -11,7 +11,12 @@ urlpatterns = [
     path("tenant/", auth.choose_tenant, name="choose-tenant"),
     path("session/status", auth.session_status, name="session-status"),
     path("session/extend", auth.session_extend, name="session-extend"),
-    path("day/", day.day_list, name="day-list"),
+    path("day/", day.day_list_page, name="day-list"),
+    path("appointments/<uuid:appointment_id>/check-in", day.check_in_page, name="check-in"),
+    path("appointments/<uuid:appointment_id>/cancel", booking.cancel, name="appointment-cancel"),
+    path("appointments/<uuid:appointment_id>/reschedule", booking.reschedule, name="appointment-reschedule"),
+    path("patients/<uuid:patient_id>/book", booking.book, name="book"),
+    path("patients/<uuid:patient_id>/walk-in", booking.walk_in, name="walk-in"),
     path("patients/", patients.patients, name="patients"),
     path("patients/register", patients.register, name="patient-register"),
     path("patients/<uuid:patient_id>/", patients.patient, name="patient"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect
@@ -12,6 +13,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from clinic.facade import sites
+from encounters.facade import appointments_of_patient, practitioners
 from identity.contracts import NHS_NUMBER_SYSTEM, ContactPoint, Demographics, Gender, HumanName, IdentifierInput
 from identity.facade import (
     IdentifierConflict,
@@ -127,11 +130,35 @@ def register(request: WebRequest) -> HttpResponse:
 @require_GET
 @page()
 def patient(request: WebRequest, patient_id: UUID) -> HttpResponse:
-    record = get_patient(tenant_id=request.principal.tenant.id, patient_id=patient_id)
+    tenant_id = request.principal.tenant.id
+    record = get_patient(tenant_id=tenant_id, patient_id=patient_id)
+    now = timezone.now()
+    tenant_sites = sites(tenant_id=tenant_id)
+    zone = ZoneInfo(tenant_sites[0].timezone if tenant_sites else "UTC")
+    today = now.astimezone(zone).date()
+    start_of_today = datetime.datetime.combine(today, datetime.time.min, tzinfo=zone)
+    appointments = [
+        {
+            "ref": a,
+            "when": a.slot.start_at.astimezone(zone).strftime("%a %d %b %Y, %H:%M"),
+            "today": a.slot.start_at.astimezone(zone).date() == today,
+        }
+        for a in appointments_of_patient(tenant_id=tenant_id, patient_id=record.id, since=start_of_today)
+    ]
+    notices = {
+        "booked": "Appointment booked.",
+        "rescheduled": "Appointment moved.",
+        "cancelled": "Appointment cancelled.",
+        "checked_in": "Checked in: the patient is on the day list as arrived.",
+        "not_cancelled": "This appointment can no longer be cancelled.",
+    }
     context = {
-        "patient": patient_view(record, today=timezone.localdate()),
+        "patient": patient_view(record, today=today),
         "registered": "registered" in request.GET,
         "existing": "existing" in request.GET,
+        "notice": next((text for key, text in notices.items() if key in request.GET), ""),
+        "appointments": appointments,
+        "people": practitioners(tenant_id=tenant_id),
     }
     return render(request, "web/patient.html", context)
 
