@@ -122,3 +122,13 @@ def sign_in(page: Any, base_url: str, username: str, password: str, *, next_path
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests run last: their live server flushes the database afterwards (the
+    content migrations loaded goes with it), and Playwright's event loop stays open in this
+    thread until the session ends (``asyncio.run`` refuses to start under it)."""
+    browser = [item for item in items if "tests/web/browser/" in str(item.path)]
+    if browser:
+        items[:] = [item for item in items if item not in browser] + browser
