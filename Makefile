@@ -27,9 +27,11 @@ MLLP_CMD = $(PY) manage.py mllp_listener --host 127.0.0.1 --port $(MLLP_PORT)
 # scripts/dev.py starts (the settings never do) and hands to the command as DATABASE_URL.
 WITH_DB = $(PY) scripts/dev.py exec --
 
-# Debian packages the product runs with: the front (HAProxy) and the HTTP load generator of the
-# benchmarks (wrk). `make setup` installs them when they are missing (as root, or with sudo).
-DEBIAN_PACKAGES = haproxy wrk
+# Debian packages the product runs with: the front (HAProxy), the HTTP load generator of the
+# benchmarks (wrk) and the browser the web app's tests drive (chromium, at /usr/bin/chromium:
+# Playwright downloads no browser here). `make setup` installs them when they are missing (as
+# root, or with sudo).
+DEBIAN_PACKAGES = haproxy wrk chromium
 
 .PHONY: setup debian-packages run test pytest lint format typecheck web stream front worker beat mllp stop-db clean bench bench-outbox bench-identity bench-terminology bench-visit bench-ingest bench-fhir bench-http
 

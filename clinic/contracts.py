@@ -32,6 +32,16 @@ class Role(enum.StrEnum):
     FRONT_DESK = "front_desk"
     ADMIN = "admin"
 
+    @property
+    def label(self) -> str:
+        """How a person reads it: "Front desk"."""
+        return self.value.replace("_", " ").capitalize()
+
+
+# Where a signed-in user's chosen tenant is kept in their session (the web app sets it; the REST
+# API acts in it for session users).
+SESSION_TENANT_KEY = "clinic_tenant_id"
+
 
 class Scope(enum.StrEnum):
     """Scopes an API client may hold. SMART-style ``system/<Resource>.read`` scopes for the
@@ -60,6 +70,24 @@ class TenantRef:
     id: int
     slug: str
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRef:
+    """A place of a tenant, with the time zone its days are counted in."""
+
+    id: int
+    code: str
+    name: str
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRef:
+    """A staff user's role in one (active) tenant."""
+
+    tenant: TenantRef
+    role: Role
 
 
 @dataclass(frozen=True, slots=True)

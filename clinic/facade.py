@@ -17,12 +17,15 @@ from clinic.contracts import (
     EventPayload,
     FlagState,
     IdempotentReplay,
+    MembershipRef,
     PolicySection,
     Principal,
+    SiteRef,
     TenantRef,
     TimelineLine,
 )
 from clinic.errors import (
+    AmbiguousTenant,
     Conflict,
     DomainError,
     FieldProblem,
@@ -43,6 +46,7 @@ from clinic.rows import Publisher
 P = TypeVar("P", bound=EventPayload)
 
 __all__ = [
+    "AmbiguousTenant",
     "Conflict",
     "DomainError",
     "FieldProblem",
@@ -69,6 +73,7 @@ __all__ = [
     "flag_is_active",
     "flag_states",
     "get_tenant",
+    "memberships_of",
     "payload_of",
     "principal_for_token",
     "publish",
@@ -76,7 +81,9 @@ __all__ = [
     "register_event_types",
     "register_policy_section",
     "site_ids",
+    "sites",
     "subscriber",
+    "user_principal",
 ]
 
 
@@ -242,6 +249,14 @@ def site_ids(*, tenant_id: int) -> set[int]:
     return set(selectors.sites(tenant_id=tenant_id).values_list("pk", flat=True))
 
 
+def sites(*, tenant_id: int) -> list[SiteRef]:
+    """The tenant's active sites, by code."""
+    return [
+        SiteRef(id=site.pk, code=site.code, name=site.name, timezone=site.timezone)
+        for site in selectors.sites(tenant_id=tenant_id).filter(is_active=True)
+    ]
+
+
 def get_tenant(*, tenant_id: int | None = None, slug: str | None = None) -> TenantRef:
     """The tenant with this ID or slug. Raises NotFound."""
     return selectors.get_tenant_ref(tenant_id=tenant_id, slug=slug)
@@ -262,3 +277,15 @@ def principal_for_token(token: str) -> Principal | None:
         return None
     services.touch_api_client(client_id=client.pk)
     return selectors.client_principal(client)
+
+
+def memberships_of(*, user_id: int) -> list[MembershipRef]:
+    """The user's roles in active tenants, by tenant name (a user of several chooses one)."""
+    return selectors.memberships_of(user_id=user_id)
+
+
+def user_principal(*, user_id: int, username: str, tenant_id: int | None = None) -> Principal | None:
+    """The principal of a staff user acting in ``tenant_id`` (or in their only tenant when None).
+    None when they are no member of it (or of any active tenant). Raises AmbiguousTenant when
+    ``tenant_id`` is None and they belong to several."""
+    return selectors.user_principal(user_id=user_id, username=username, tenant_id=tenant_id)

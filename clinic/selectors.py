@@ -8,7 +8,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from clinic import flags, policy
-from clinic.contracts import FlagState, Principal, Role, TenantRef
+from clinic.contracts import FlagState, MembershipRef, Principal, Role, TenantRef
 from clinic.errors import AmbiguousTenant, NotFound
 from clinic.models import ApiClient, Membership, OutboxEvent, Site, Tenant
 from clinic.rows import ReadView
@@ -79,6 +79,15 @@ def user_principal(*, user_id: int, username: str, tenant_id: int | None = None)
         name=username,
         role=Role(membership.role),
     )
+
+
+def memberships_of(*, user_id: int) -> list[MembershipRef]:
+    """The user's memberships of active tenants, by tenant name."""
+    rows = Membership.objects.select_related("tenant").filter(user_id=user_id, tenant__is_active=True)
+    return [
+        MembershipRef(tenant=tenant_ref(m.tenant), role=Role(m.role))
+        for m in sorted(rows, key=lambda m: (m.tenant.name, m.tenant.slug))
+    ]
 
 
 def admin_tenant_ids(*, user_id: int) -> list[int]:

@@ -275,8 +275,8 @@ DEMO_CLIENT_SCOPES = [Scope.API_READ, Scope.API_WRITE, Scope.TENANT_ADMIN, Scope
 
 
 def set_up_demo_tenant(*, slug: str, password: str) -> tuple[Tenant, str]:
-    """Create or refresh the demo tenant: a site, a demo admin and a demo clinician (both with
-    ``password``), and the demo API client, whose token is rotated on every call. Idempotent
+    """Create or refresh the demo tenant: a site, a demo admin, a demo clinician and a demo
+    front-desk user (all with ``password``), and the demo API client, whose token is rotated on every call. Idempotent
     otherwise. Returns the tenant and the client's new token (shown once)."""
     with transaction.atomic(durable=True):
         tenant = Tenant.objects.filter(slug=slug).first() or create_tenant(slug=slug, name="Demo Clinic")
@@ -284,6 +284,7 @@ def set_up_demo_tenant(*, slug: str, password: str) -> tuple[Tenant, str]:
             create_site(tenant_id=tenant.pk, code="main", name="Demo Clinic, Main Street")
         add_member(tenant_id=tenant.pk, username=f"{slug}-admin", role=Role.ADMIN, password=password, is_staff=True)
         add_member(tenant_id=tenant.pk, username=f"{slug}-clinician", role=Role.CLINICIAN, password=password)
+        add_member(tenant_id=tenant.pk, username=f"{slug}-desk", role=Role.FRONT_DESK, password=password)
         existing = ApiClient.objects.filter(tenant=tenant, name=DEMO_CLIENT_NAME).first()
         if existing is None:
             _client, token = create_api_client(

@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "waffle",
+    "django_htmx",
+    "template_partials",  # one template serves a page and its fragments ({% partialdef %})
+    "csp",
     # The kernel, then the bounded contexts from the bottom layer up (docs/architecture.md).
     "clinic",
     "identity",
@@ -57,6 +60,7 @@ INSTALLED_APPS = [
     "orders",
     "results",
     "interop",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -67,9 +71,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "web.session.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "waffle.middleware.WaffleMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -87,6 +94,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context.layout",
             ],
         },
     },
@@ -126,6 +134,37 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+
+# --- The web app (web/) ----------------------------------------------------------------------
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# The idle timeout comes from the tenant's policy (section "session", web.session); this is the
+# longest a session lives whatever it does.
+SESSION_COOKIE_AGE = 12 * 60 * 60
+CSRF_COOKIE_HTTPONLY = False  # the page's script reads it to send X-CSRFToken with htmx requests
+# A strict Content-Security-Policy (django-csp 4) on the web app's pages: scripts and styles from
+# this origin, or inline only with the response's nonce; nothing from another host. Django admin
+# and the REST/FHIR/HL7 edges are not pages of ours (admin and the API docs carry inline code of
+# their own) and are left out. ADR 0009.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/admin/", "/api/", "/fhir/", "/hl7/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 # WhiteNoise warns when this directory is missing; scripts/dev.py and the test settings create it
 # (collectstatic fills it in production).
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / ".data" / "static"))

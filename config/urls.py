@@ -14,6 +14,8 @@ admin.site.site_header = "Clinic platform administration"
 admin.site.site_title = "Clinic platform admin"
 
 handler400 = "config.views.bad_request"
+handler403 = "web.views.errors.forbidden"
+handler404 = "web.views.errors.not_found"
 handler500 = "config.views.server_error"
 
 urlpatterns = [
@@ -29,4 +31,6 @@ urlpatterns = [
     path("fhir/", include("interop.fhir.urls")),
     # Anything else under /api/ is a JSON 404, also when DEBUG is on.
     re_path(r"^api(/.*)?$", api_not_found),
+    # The clinician and front-desk web app (its pages: /, /login/, /day/, /patients/...).
+    path("", include("web.urls")),
 ]

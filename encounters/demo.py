@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,4 +48,15 @@ def seed(*, tenant_id: int, days: int = 14) -> list[str]:
                             valid_from=today - datetime.timedelta(days=today.weekday()),
                         )
         created = services.generate_slots(tenant_id=tenant_id, start=today, days=days)
+        _link_demo_clinician(tenant_id)
     return [f"{len(PRACTITIONERS)} practitioners, {created} new slots for the next {days} days"]
+
+
+def _link_demo_clinician(tenant_id: int) -> None:
+    """The demo clinician (``<slug>-clinician``, made by setup_demo) is the first practitioner:
+    their day list shows their own patients."""
+    slug = get_tenant(tenant_id=tenant_id).slug
+    user_id = get_user_model().objects.filter(username=f"{slug}-clinician").values_list("pk", flat=True).first()
+    doctor = Practitioner.objects.filter(tenant_id=tenant_id, name=PRACTITIONERS[0]).first()
+    if user_id is not None and doctor is not None and doctor.user_id is None:
+        services.link_practitioner_to_user(tenant_id=tenant_id, practitioner_id=doctor.pk, user_id=user_id)

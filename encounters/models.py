@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -15,11 +16,20 @@ from encounters.contracts import EncounterStatus
 class Practitioner(TenantScopedModel):
     name = models.CharField(max_length=200)
     sites = models.ManyToManyField("clinic.Site", related_name="+")
+    # The staff user who is this practitioner: their day list defaults to their own patients.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["tenant_id", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user"], condition=Q(user__isnull=False), name="practitioner_one_per_user"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -11,7 +11,16 @@ from django.utils import timezone
 
 from clinic.rows import ReadView
 from encounters import sql
-from encounters.contracts import EncounterRef, EncounterStatus
+from encounters.contracts import (
+    AppointmentRef,
+    AppointmentStatus,
+    DayListRow,
+    EncounterRef,
+    EncounterStatus,
+    PractitionerRef,
+    SlotRef,
+    TimelineItem,
+)
 from encounters.errors import AppointmentNotFound, EncounterNotFound
 from encounters.models import Appointment, Encounter, Practitioner, Slot, TimelineEntry
 
@@ -199,3 +208,142 @@ READ_VIEWS = {
         },
     ),
 }
+
+
+# --- The web app's screens: practitioners, free slots, appointments, the day list ---------------
+
+
+def practitioner_ref(practitioner: Practitioner) -> PractitionerRef:
+    return PractitionerRef(
+        id=practitioner.pk,
+        name=practitioner.name,
+        site_ids=tuple(sorted(site.pk for site in practitioner.sites.all())),
+        user_id=practitioner.user_id,
+    )
+
+
+def practitioner_refs(*, tenant_id: int) -> list[PractitionerRef]:
+    return [practitioner_ref(p) for p in practitioners(tenant_id=tenant_id)]
+
+
+def practitioner_for_user(*, tenant_id: int, user_id: int) -> PractitionerRef | None:
+    found = Practitioner.objects.filter(tenant_id=tenant_id, user_id=user_id).prefetch_related("sites").first()
+    return practitioner_ref(found) if found else None
+
+
+def slot_ref(slot: Slot) -> SlotRef:
+    return SlotRef(
+        id=slot.pk,
+        practitioner_id=slot.practitioner_id,
+        site_id=slot.site_id,
+        start_at=slot.start_at,
+        end_at=slot.end_at,
+    )
+
+
+def free_slot_refs(*, tenant_id: int, practitioner_id: int, start: datetime, end: datetime) -> list[SlotRef]:
+    """Bookable slots of the practitioner starting in [start, end), in the future."""
+    qs = slots(tenant_id=tenant_id, practitioner_id=practitioner_id, free=True).filter(
+        start_at__gte=start, start_at__lt=end
+    )
+    return [slot_ref(s) for s in qs]
+
+
+def appointment_ref(appointment: Appointment, encounter_id: UUID | None = None) -> AppointmentRef:
+    return AppointmentRef(
+        id=appointment.pk,
+        patient_id=appointment.patient_id,
+        slot=slot_ref(appointment.slot),
+        practitioner_name=appointment.slot.practitioner.name,
+        reason=appointment.reason,
+        status=AppointmentStatus(appointment.status),
+        encounter_id=encounter_id,
+    )
+
+
+def appointments_of_patient(*, tenant_id: int, patient_id: UUID, since: datetime) -> list[AppointmentRef]:
+    """The patient's appointments (not cancelled) from ``since`` on, soonest first."""
+    qs = (
+        Appointment.objects.filter(tenant_id=tenant_id, patient_id=patient_id, slot__start_at__gte=since)
+        .exclude(status=Appointment.Status.CANCELLED)
+        .select_related("slot__practitioner", "encounter")
+        .order_by("slot__start_at")
+    )
+    return [appointment_ref(a, _encounter_id(a)) for a in qs]
+
+
+def _encounter_id(appointment: Appointment) -> UUID | None:
+    try:
+        return appointment.encounter.pk
+    except Encounter.DoesNotExist:
+        return None
+
+
+def get_appointment_ref(*, tenant_id: int, appointment_id: UUID) -> AppointmentRef:
+    found = (
+        Appointment.objects.select_related("slot__practitioner", "encounter")
+        .filter(tenant_id=tenant_id, pk=appointment_id)
+        .first()
+    )
+    if found is None:
+        raise AppointmentNotFound("No such appointment.")
+    return appointment_ref(found, _encounter_id(found))
+
+
+def day_list(
+    *, tenant_id: int, site_id: int, start: datetime, end: datetime, practitioner_id: int | None
+) -> list[DayListRow]:
+    """The visits of a site in [start, end): appointments booked or checked in (by their slot's
+    time) and walk-ins (by their arrival), of one practitioner or all; in time order. Two
+    queries."""
+    booked = (
+        Appointment.objects.filter(
+            tenant_id=tenant_id, slot__site_id=site_id, slot__start_at__gte=start, slot__start_at__lt=end
+        )
+        .exclude(status=Appointment.Status.CANCELLED)
+        .select_related("slot", "encounter")
+    )
+    walk_ins = Encounter.objects.filter(
+        tenant_id=tenant_id, site_id=site_id, appointment__isnull=True, period_start__gte=start, period_start__lt=end
+    )
+    if practitioner_id is not None:
+        booked = booked.filter(slot__practitioner_id=practitioner_id)
+        walk_ins = walk_ins.filter(practitioner_id=practitioner_id)
+    rows = []
+    for a in booked:
+        encounter = a.encounter if _encounter_id(a) else None
+        rows.append(
+            DayListRow(
+                patient_id=a.patient_id,
+                appointment_id=a.pk,
+                encounter_id=encounter.pk if encounter else None,
+                start_at=a.slot.start_at,
+                arrived_at=encounter.period_start if encounter else None,
+                status=encounter.status if encounter else "booked",
+                reason=a.reason,
+                practitioner_id=a.slot.practitioner_id,
+                visit_number=encounter.visit_number if encounter else "",
+            )
+        )
+    for e in walk_ins:
+        rows.append(
+            DayListRow(
+                patient_id=e.patient_id,
+                appointment_id=None,
+                encounter_id=e.pk,
+                start_at=None,
+                arrived_at=e.period_start,
+                status=e.status,
+                reason="Walk-in",
+                practitioner_id=e.practitioner_id,
+                visit_number=e.visit_number,
+            )
+        )
+    return sorted(rows, key=lambda r: (r.start_at or r.arrived_at or start, str(r.patient_id)))
+
+
+def timeline_items(*, tenant_id: int, encounter_id: UUID) -> list[TimelineItem]:
+    return [
+        TimelineItem(seq=t.seq, type=t.type, occurred_at=t.occurred_at, summary=t.summary, reference=t.reference)
+        for t in timeline(tenant_id=tenant_id, encounter_id=encounter_id)
+    ]

@@ -73,6 +73,17 @@ def create_practitioner(*, tenant_id: int, name: str, site_ids: list[int]) -> Pr
     return practitioner
 
 
+def link_practitioner_to_user(*, tenant_id: int, practitioner_id: int, user_id: int | None) -> None:
+    """The staff user who is this practitioner (in the caller's transaction). Raises NotFound."""
+    with transaction.atomic(savepoint=False):
+        if user_id is not None:
+            Practitioner.objects.filter(tenant_id=tenant_id, user_id=user_id).exclude(pk=practitioner_id).update(
+                user=None
+            )
+        if not Practitioner.objects.filter(tenant_id=tenant_id, pk=practitioner_id).update(user_id=user_id):
+            raise NotFound("No such practitioner.")
+
+
 def add_template(
     *,
     tenant_id: int,

@@ -48,7 +48,9 @@ __all__ = [
     "count_rows",
     "ensure_identifier_system",
     "find_patient_by_identifier",
+    "find_patients",
     "get_patient",
+    "get_patients",
     "identifier_system_uris",
     "lock_patient_for_write",
     "match_patients",
@@ -93,6 +95,11 @@ def get_patient(*, tenant_id: int, patient_id: UUID) -> PatientRecord:
     return selectors.get_patient(tenant_id=tenant_id, patient_id=patient_id)
 
 
+def get_patients(*, tenant_id: int, patient_ids: list[UUID]) -> dict[UUID, PatientRecord]:
+    """The tenant's patients among ``patient_ids``, by ID (others are left out): one query."""
+    return selectors.get_patients(tenant_id=tenant_id, patient_ids=patient_ids)
+
+
 def resolve_patient_id(*, tenant_id: int, patient_id: UUID) -> UUID:
     """The surviving patient for ``patient_id`` (itself unless merged). Raises NotFound."""
     return selectors.survivor_id(tenant_id=tenant_id, patient_id=patient_id, must_exist=True)
@@ -109,6 +116,13 @@ def find_patient_by_identifier(*, tenant_id: int, system: str, value: str) -> Pa
     """The surviving patient holding this identifier (old identifiers of merged patients
     included), or None."""
     return selectors.find_patient_by_identifier(tenant_id=tenant_id, system=system, value=value)
+
+
+def find_patients(*, tenant_id: int, text: str, birth_date: date | None = None, limit: int = 20) -> list[PatientRecord]:
+    """A search box's patients: the holder of an identifier value (MRN, NHS number), else active
+    patients whose names start with the words typed (either order), optionally born on
+    ``birth_date``; by name, at most ``limit``."""
+    return selectors.find_patients(tenant_id=tenant_id, text=text, birth_date=birth_date, limit=limit)
 
 
 def search_patients(*, tenant_id: int, family: str, birth_date: date) -> list[PatientRecord]:

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from clinic.rows import ReadView
 from identity import sql
@@ -190,6 +190,46 @@ def patients(
     if birth_date:
         qs = qs.filter(birth_date=birth_date)
     return _with_details(qs)
+
+
+def find_patients(*, tenant_id: int, text: str, birth_date: date | None = None, limit: int = 20) -> list[PatientRecord]:
+    """Patients for a search box: an identifier value held exactly (MRN, NHS number, with or
+    without spaces; the survivor of a merged holder), else names starting with the words given
+    ("smi", "smith ada", "ada smith"), active patients only, optionally born on ``birth_date``;
+    by name. At most ``limit``."""
+    words = [w for w in (name_key(part) for part in text.replace(",", " ").split()) if w]
+    compact = "".join(text.split()).upper()
+    if not words and not compact:
+        return []
+    holders = list(
+        PatientIdentifier.objects.filter(tenant_id=tenant_id, value=compact).values_list("patient_id", flat=True)[
+            :limit
+        ]
+    )
+    if holders:
+        found = {survivor_id(tenant_id=tenant_id, patient_id=holder) for holder in holders}
+        return sorted(get_patients(tenant_id=tenant_id, patient_ids=list(found)).values(), key=_by_name)
+    if not words:
+        return []
+    qs = Patient.objects.filter(tenant_id=tenant_id, active=True, family_key__startswith=words[0])
+    if len(words) > 1:
+        # "family given" or "given family": either order, both must start a name.
+        qs = Patient.objects.filter(tenant_id=tenant_id, active=True).filter(
+            Q(family_key__startswith=words[0], given_key__startswith=words[1])
+            | Q(family_key__startswith=words[1], given_key__startswith=words[0])
+        )
+    if birth_date is not None:
+        qs = qs.filter(birth_date=birth_date)
+    ids = list(qs.order_by("family_key", "given_key", "birth_date", "id").values_list("pk", flat=True)[:limit])
+    return sorted(get_patients(tenant_id=tenant_id, patient_ids=ids).values(), key=_by_name)
+
+
+def _by_name(record: PatientRecord) -> tuple[str, str, str]:
+    return (
+        name_key(record.name.family),
+        name_key(" ".join(record.name.given)),
+        record.birth_date.isoformat() if record.birth_date else "",
+    )
 
 
 def find_patient_by_identifier(*, tenant_id: int, system: str, value: str) -> PatientRecord | None:

@@ -8,10 +8,8 @@ from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
 from clinic import selectors
-from clinic.contracts import Principal, Scope
+from clinic.contracts import SESSION_TENANT_KEY, Principal, Scope
 from clinic.errors import AmbiguousTenant
-
-SESSION_TENANT_KEY = "clinic_tenant_id"
 
 
 def resolve_principal(request: Request) -> Principal:

@@ -98,7 +98,7 @@ def test_setup_demo_twice_keeps_one_of_everything_and_rotates_the_token(client):
 
     assert Tenant.objects.filter(slug="demo").count() == 1
     assert Site.objects.filter(tenant__slug="demo").count() == 1
-    assert Membership.objects.filter(tenant__slug="demo").count() == 2
+    assert Membership.objects.filter(tenant__slug="demo").count() == 3  # admin, clinician, front desk
     assert ApiClient.objects.filter(tenant__slug="demo").count() == 1
     old_token = first.strip().splitlines()[-1].strip()
     new_token = second.strip().splitlines()[-1].strip()

@@ -31,7 +31,8 @@ class Command(BaseCommand):
                 [
                     f"Demo tenant: {tenant.slug} ({tenant.name})",
                     f"  admin:     {slug}-admin / {password}   (Django admin at /admin/)",
-                    f"  clinician: {slug}-clinician / {password}",
+                    f"  clinician: {slug}-clinician / {password}   (the web app at /)",
+                    f"  front desk: {slug}-desk / {password}",
                     f"  API client {services.DEMO_CLIENT_NAME}, token (rotated on every run):",
                     f"  {token}",
                 ]
