@@ -270,11 +270,12 @@ def _finish(
         text=outcome.text,
         problems=outcome.problems,
         at=timezone.localtime(now, local_zone()),
-        receiving_application=header.sending_application,
-        receiving_facility=header.sending_facility,
+        receiving_application=header.sending_application_hd,
+        receiving_facility=header.sending_facility_hd,
         our_facility=_our_facility(received, partner),
         trigger=header.event,
         version=header.ack_version,
+        processing=header.ack_processing,
     )
     if not outcome.recorded:
         # Over HTTP the ACK is the response body, handed over now.
@@ -308,9 +309,10 @@ def _unstored(header: Header, received_at: datetime) -> Receipt:
         text="The message could not be stored; nothing was charted. Send it again.",
         problems=[Problem("207", "Application internal error: the message store is unavailable")],
         at=timezone.localtime(received_at, local_zone()),
-        receiving_application=header.sending_application,
-        receiving_facility=header.sending_facility,
+        receiving_application=header.sending_application_hd,
+        receiving_facility=header.sending_facility_hd,
         trigger=header.event,
+        processing=header.ack_processing,
     )
     return Receipt(ack=ack, code="AE", message_id=0, status="unstored")
 

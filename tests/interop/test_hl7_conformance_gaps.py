@@ -1,0 +1,111 @@
+"""The HL7 v2 conformance gaps third-party clients found (issue 18), each proved with messages
+written here: character sets (MSH-18), unsolicited results, PID-13 in component form, the ACK's
+header, and batches. The clinic is ``lab_visit()``'s: the lab 'SomeSystem', Donald Duck (MRN
+10006579, authority '1') in an encounter in progress with the orders 88502218 and 855238581."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from interop.models import InboundMessage
+from interop.v2.intake import receive
+from tests.clinic.factories import api_token
+from tests.support.hl7 import ack_fields, lab_visit
+
+pytestmark = pytest.mark.django_db
+
+HL7_MEDIA = "x-application/hl7-v2+er7"
+
+
+def oru(
+    *,
+    control_id: str = "GAP-1",
+    application: str = "SomeSystem",
+    facility: str = "SomeLab",
+    processing: str = "P",
+    version: str = "2.5.1",
+    charset: str = "",
+    mrn: str = "10006579",
+    visit: str = "",
+    placer: str = "88502218",
+    filler: str = "F-1001",
+    observations: tuple[str, ...] = ("OBX|1|NM|718-7^Hemoglobin^LN||13.4|g/dL^^UCUM|12-16|N|||F",),
+    report_notes: tuple[str, ...] = (),
+) -> str:
+    """An ORU^R01 of our own, as text (encode it in the charset under test)."""
+    msh = f"MSH|^~\\&|{application}|{facility}|CLINIC|RIVERSIDE|20260301101500||ORU^R01^ORU_R01|{control_id}|"
+    msh += f"{processing}|{version}" + (f"|||||{charset}" if charset else "")
+    lines = [
+        msh,
+        f"PID|1||{mrn}^^^1^MR||Duck^Donald||19600101|M",
+        f"PV1|1|O|||||||||||||||||{visit}" if visit else "",
+        f"ORC|RE|{placer}|{filler}",
+        f"OBR|1|{placer}|{filler}|24317-0^Hemogram^LN|||20260301090000|||||||||||||||20260301100000|||F",
+        *(f"NTE|{i}||{note}" for i, note in enumerate(report_notes, start=1)),
+        *observations,
+    ]
+    return "\r".join(line for line in lines if line) + "\r"
+
+
+def deliver(raw: bytes, transport: str = "mllp", **kwargs):
+    receipt = receive(raw=raw, transport=transport, peer="test", **kwargs)
+    return receipt, ack_fields(receipt.ack)
+
+
+# --- 4. The ACK's header echoes the sender's MSH-3/MSH-4 whole, and MSH-11 -------------------------
+
+
+@pytest.mark.parametrize("processing", ["P", "T", "D", "T^A"])
+def test_the_ack_echoes_msh3_msh4_whole_and_the_processing_id(processing):
+    visit = lab_visit()
+    visit.partner.application, visit.partner.facility = "EHR Application", "Our Lab"
+    visit.partner.save()
+    raw = oru(
+        application="EHR Application^2.16.840.1.113883.3.72.7.1^HL7",
+        facility="Our Lab^2.16.840.1.113883.3.72.5.20^ISO",
+        processing=processing,
+    ).encode()
+
+    receipt, ack = deliver(raw)
+
+    assert ack["MSA"][1] == "AA", receipt.ack
+    assert ack["MSH"][4] == "EHR Application^2.16.840.1.113883.3.72.7.1^HL7"  # MSH-5
+    assert ack["MSH"][5] == "Our Lab^2.16.840.1.113883.3.72.5.20^ISO"  # MSH-6
+    assert ack["MSH"][10] == processing  # MSH-11
+
+
+def test_the_ack_over_http_has_the_same_header_as_over_mllp():
+    visit = lab_visit()
+    raw = oru(application="SomeSystem^1.2.3.4^ISO", facility="SomeSystem^1.2.3.5^ISO", processing="T").encode()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token(visit.clinic.tenant, scopes=['hl7:submit'])}")
+
+    response = client.post("/hl7/v2", data=raw, content_type=HL7_MEDIA)
+
+    msh = response.content.decode().split("\r")[0].split("|")
+    assert response["X-HL7-Ack-Code"] == "AA"
+    assert msh[4:6] == ["SomeSystem^1.2.3.4^ISO", "SomeSystem^1.2.3.5^ISO"]
+    assert msh[10] == "T"
+
+
+def test_a_refused_message_still_echoes_the_whole_sender_in_its_ack():
+    lab_visit()
+    raw = oru(application="Nobody^9.9.9^ISO", facility="NoSuchLab^9.9.8^ISO", processing="D").encode()
+
+    receipt, ack = deliver(raw)
+
+    assert ack["MSA"][1:3] == ["AR", "GAP-1"]
+    assert ack["MSH"][4:6] == ["Nobody^9.9.9^ISO", "NoSuchLab^9.9.8^ISO"]
+    assert ack["MSH"][10] == "D"
+    assert InboundMessage.objects.get(pk=receipt.message_id).sending_facility == "NoSuchLab"
+
+
+def test_components_with_our_separators_in_them_are_escaped_in_the_echo():
+    lab_visit()
+    # A sender with its own encoding characters (# for components): its '^' is text to us.
+    raw = b"MSH|#~\\&|App^One#1.2.3#ISO|Lab|CLINIC|X|20260301101500||ORU#R01|GAP-2|P|2.5.1\rPID|1||1\r"
+
+    _receipt, ack = deliver(raw)
+
+    assert ack["MSH"][4] == "App\\S\\One^1.2.3^ISO"
