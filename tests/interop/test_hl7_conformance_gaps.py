@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from clinic.models import OutboxEvent
+from identity.facade import get_patient
 from interop.models import InboundMessage
 from interop.v2.intake import receive
 from tests.clinic.factories import api_token
@@ -21,8 +23,8 @@ HL7_MEDIA = "x-application/hl7-v2+er7"
 def oru(
     *,
     control_id: str = "GAP-1",
-    application: str = "SomeSystem",
-    facility: str = "SomeLab",
+    application: str = "LIS",
+    facility: str = "SomeSystem",
     processing: str = "P",
     version: str = "2.5.1",
     charset: str = "",
@@ -109,3 +111,79 @@ def test_components_with_our_separators_in_them_are_escaped_in_the_echo():
     _receipt, ack = deliver(raw)
 
     assert ack["MSH"][4] == "App\\S\\One^1.2.3^ISO"
+
+
+# --- 3. PID-13 in component form (XTN-5/6/7: the only form from v2.7 on) ---------------------------
+
+
+def adt(event: str, *, control_id: str, phones: str, mrn: str = "55501", version: str = "2.7") -> bytes:
+    return (
+        f"MSH|^~\\&|LIS|SomeSystem|CLINIC|RIVERSIDE|20260301101500||ADT^{event}^ADT_A01|{control_id}|P|{version}\r"
+        f"EVN|{event}|20260301101500\r"
+        f"PID|1||{mrn}^^^1^MR||Mouse^Minnie||19700202|F|||1 Main Street^^Springfield^^SP1 1AA||{phones}\r"
+        "PV1|1|O\r"
+    ).encode()
+
+
+PHONES = "^PRN^PH^^44^20^79460000~^NET^Internet^minnie@example.org~^WPN^CP^^44^7700^900123^12"
+
+
+def test_pid13_in_component_form_is_kept_with_its_use_and_system():
+    visit = lab_visit()
+
+    receipt, ack = deliver(adt("A01", control_id="ADT-1", phones=PHONES))
+
+    assert ack["MSA"][1] == "AA", receipt.ack
+    patient_id = InboundMessage.objects.get(pk=receipt.message_id).patient_id
+    record = get_patient(tenant_id=visit.tenant_id, patient_id=patient_id)
+    assert [(t.system, t.value, t.use) for t in record.telecom] == [
+        ("phone", "+44 20 79460000", "home"),
+        ("email", "minnie@example.org", None),
+        ("phone", "+44 7700 900123 ext. 12", "mobile"),
+    ]
+
+
+def test_an_a08_that_changes_nothing_says_unchanged_and_writes_nothing():
+    visit = lab_visit()
+    first, _ = deliver(adt("A01", control_id="ADT-1", phones=PHONES))
+    patient_id = InboundMessage.objects.get(pk=first.message_id).patient_id
+
+    receipt, ack = deliver(adt("A08", control_id="ADT-2", phones=PHONES))
+
+    assert ack["MSA"][1:4] == [
+        "AA",
+        "ADT-2",
+        f"Patient {patient_id} unchanged (the message repeats what is on record).",
+    ]
+    assert InboundMessage.objects.get(pk=receipt.message_id).produced["patients"] == [
+        {"id": str(patient_id), "action": "unchanged"}
+    ]
+    assert get_patient(tenant_id=visit.tenant_id, patient_id=patient_id).version == 1
+    assert not OutboxEvent.objects.filter(type="patient.updated").exists()
+
+
+def test_an_a08_that_changes_only_the_component_form_phone_updates_it():
+    visit = lab_visit()
+    first, _ = deliver(adt("A01", control_id="ADT-1", phones=PHONES))
+    patient_id = InboundMessage.objects.get(pk=first.message_id).patient_id
+
+    _receipt, ack = deliver(adt("A08", control_id="ADT-2", phones="^PRN^PH^^44^20^79460001"))
+
+    assert ack["MSA"][1:4] == ["AA", "ADT-2", f"Patient {patient_id} updated."]
+    record = get_patient(tenant_id=visit.tenant_id, patient_id=patient_id)
+    assert [(t.system, t.value) for t in record.telecom] == [("phone", "+44 20 79460001")]
+    (event,) = OutboxEvent.objects.filter(type="patient.updated")
+    assert event.payload["changed"] == ["telecom"]
+
+
+def test_the_legacy_xtn1_and_the_unformatted_xtn12_still_count():
+    visit = lab_visit()
+
+    receipt, _ack = deliver(
+        adt("A01", control_id="ADT-1", phones="(020) 7946 0000~^^^^^^^^^^^02079460001", version="2.5")
+    )
+
+    record = get_patient(
+        tenant_id=visit.tenant_id, patient_id=InboundMessage.objects.get(pk=receipt.message_id).patient_id
+    )
+    assert [t.value for t in record.telecom] == ["(020) 7946 0000", "02079460001"]
