@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 
 from clinic.db import TenantScopedModel
+from interop.v2.charsets import CHARSETS
+from interop.v2.charsets import DEFAULT as DEFAULT_CHARSET
 
 
 class LabPartner(TenantScopedModel):
@@ -21,6 +23,13 @@ class LabPartner(TenantScopedModel):
     mllp_port = models.PositiveIntegerField(null=True, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The partner's profile (ADR 0010): how we read what it sends and what we send it.
+    charset = models.CharField(
+        max_length=20,
+        choices=[(name, name) for name in CHARSETS],
+        default=DEFAULT_CHARSET,
+        help_text="Character set of its messages whose MSH-18 is empty (HL7 table 0211).",
+    )
 
     class Meta:
         ordering = ["tenant_id", "name"]

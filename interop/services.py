@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from clinic.contracts import FieldProblem, InvalidInput
 from interop.errors import LabPartnerExists
 from interop.models import LabPartner
+from interop.v2 import charsets
 
 
 def create_lab_partner(
@@ -18,9 +19,13 @@ def create_lab_partner(
     application: str = "",
     mllp_host: str = "",
     mllp_port: int | None = None,
+    charset: str = charsets.DEFAULT,
 ) -> LabPartner:
     """Register a lab. Raises InvalidInput, LabPartnerExists."""
     problems = []
+    known = charsets.lookup(charset)
+    if known is None:
+        problems.append(FieldProblem("charset", f"{charset!r} is not one of {charsets.supported()}"))
     if not name.strip():
         problems.append(FieldProblem("name", "must not be blank"))
     if not facility.strip():
@@ -40,6 +45,7 @@ def create_lab_partner(
                 application=application.strip(),
                 mllp_host=mllp_host,
                 mllp_port=mllp_port,
+                charset=known.hl7 if known else charset,
             )
     except IntegrityError as exc:
         raise LabPartnerExists(f"This tenant already has a lab partner named {name!r}.") from exc

@@ -46,7 +46,9 @@ class Hl7View(TenantAPIView):
             peer=self.principal.actor,
             tenant_id=self.tenant_id,
         )
-        response = HttpResponse(receipt.ack.encode("utf-8"), content_type="x-application/hl7-v2+er7; charset=utf-8")
+        response = HttpResponse(
+            receipt.ack_bytes(), content_type=f"x-application/hl7-v2+er7; charset={receipt.charset.iana.lower()}"
+        )
         response["X-HL7-Ack-Code"] = receipt.code
         response["X-HL7-Message-Id"] = str(receipt.message_id)
         return response

@@ -108,12 +108,14 @@ def build_ack(
     trigger: str = "",
     version: str = "2.5.1",
     processing: Sequence[str] = ("P",),
+    charset: str = "",
 ) -> str:
     """The ER7 of an ACK: MSH, MSA (code, the control ID acknowledged, text), one ERR a problem.
 
     ``receiving_application``/``receiving_facility`` are the components of the message's
     MSH-3/MSH-4 (HD: namespace ID ^ universal ID ^ universal ID type), echoed whole as MSH-5/MSH-6;
-    ``processing`` the message's MSH-11 (processing ID ^ mode), echoed as ours."""
+    ``processing`` the message's MSH-11 (processing ID ^ mode), echoed as ours; ``charset`` the
+    message's MSH-18 when it declared one we read (the ACK is sent in it)."""
     stamp = at.strftime("%Y%m%d%H%M%S") + at.strftime("%z")
     msh = "|".join(
         [
@@ -129,6 +131,7 @@ def build_ack(
             ack_control_id,
             _components(processing) or "P",
             _escape(version) or "2.5.1",
+            *(["", "", "", "", "", _escape(charset)] if charset else []),
         ]
     )
     msa = "|".join(["MSA", code, _escape(acknowledged_control_id), _escape(text[:400])])

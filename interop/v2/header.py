@@ -38,6 +38,7 @@ class Header:
     sending_application_hd: tuple[str, ...] = ()
     sending_facility_hd: tuple[str, ...] = ()
     processing: tuple[str, ...] = ()
+    charset: str = ""  # MSH-18 (first repetition): the message's character set, HL7 table 0211
 
     @property
     def kind(self) -> str:
@@ -77,6 +78,7 @@ def read_header(text: str) -> Header:
         sending_application_hd=_trimmed(msh.components(3)),
         sending_facility_hd=_trimmed(msh.components(4)),
         processing=_trimmed(msh.components(11)),
+        charset=msh.component(18, 1).strip(),
     )
 
 

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from clinic.facade import get_tenant
 from interop.models import InboundMessage, LabPartner
-from interop.v2 import adt, er7, oru, store
+from interop.v2 import adt, charsets, er7, oru, store
 from interop.v2.ack import Problem, Refused, build_ack
 from interop.v2.fields import local_zone
 from interop.v2.header import Header, check_header, read_header
@@ -48,6 +48,11 @@ class Receipt:
     code: str
     message_id: int
     status: str
+    charset: charsets.Charset = charsets.UTF8  # the ACK's: the message's own (HL7 v2.5.1 2.14.9.18)
+
+    def ack_bytes(self) -> bytes:
+        """The ACK as sent back, in the message's character set."""
+        return self.ack.encode(self.charset.codec, errors="replace")
 
 
 def receive(
@@ -86,6 +91,7 @@ def receive(
     ack_control_id = _new_control_id()
     outcome, partner = _process(
         received,
+        raw,
         text,
         header,
         decode_problem,
@@ -146,6 +152,7 @@ def _row(
 
 def _process(
     received: store.Received,
+    raw: bytes,
     text: str,
     header: Header,
     decode_problem: Problem | None,
@@ -158,11 +165,12 @@ def _process(
     """Everything after the store: the outcome, and the sender when it was resolved."""
     partner: LabPartner | None = None
     try:
-        message = _accept(text, header, decode_problem, size=size)
+        _accept(text, header, decode_problem, size=size)
         partner = resolve_sender(header, tenant_id=tenant_id)
+        message = _read(raw, header, partner)
         return _take(received, message, header, partner, ack_control_id=ack_control_id, transport=transport), partner
     except Refused as exc:
-        # Refused before or by the sender's resolution: no partner yet.
+        # Refused before, by or just after the sender's resolution.
         _file_under_sender(received, header, tenant_id=tenant_id)
         return store.Outcome.rejected("AR", exc.problems, exc.text), partner
     except Exception:
@@ -177,6 +185,10 @@ def _process(
 
 
 def _decode(raw: bytes) -> tuple[str, Problem | None]:
+    """The message as text for the store and the header (UTF-8, else Latin-1, in which every
+    byte is a character): MSH is ASCII in every character set we read, so this is enough to
+    read the header and the sender; the message itself is read in its own character set
+    (``_read``) once the sender, whose default it may be, is known."""
     if not raw.strip():
         return "", Problem("100", "The message is empty.")
     if b"\x00" in raw and raw.lstrip(b"\xef\xbb\xbf\r\n \t").startswith(b"MSH"):
@@ -184,33 +196,41 @@ def _decode(raw: bytes) -> tuple[str, Problem | None]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        # HL7 v2 defaults to ASCII; many senders use Latin-1 (MSH-18 8859/1). Every byte is a
-        # Latin-1 character, so this cannot fail; junk is caught by the MSH check.
         text = raw.decode("latin-1")
     return er7.normalise(text), None
 
 
-def _accept(text: str, header: Header, decode_problem: Problem | None, *, size: int) -> er7.Message:
-    """The parsed message, if we take messages like it. Raises Refused (AR)."""
+def _accept(text: str, header: Header, decode_problem: Problem | None, *, size: int) -> None:
+    """Do we take messages like this one at all? Raises Refused (AR)."""
     if decode_problem is not None:
         raise Refused([decode_problem])
     limit = settings.CLINIC_HL7_MAX_MESSAGE_BYTES
     if size > limit:
         raise Refused([Problem("207", f"The message is {size} bytes; this server accepts at most {limit} bytes.")])
-    message = _parse(text)
+    _check_msh(text)
     check_header(header)
-    return message
 
 
-def _parse(text: str) -> er7.Message:
+def _check_msh(text: str) -> None:
     if not text.startswith("MSH"):
         printable = sum(1 for ch in text[:200] if ch.isprintable() or ch in "\r\n\t")
         what = "is not HL7 v2 text" if printable < min(len(text), 200) * 0.9 else "does not start with an MSH segment"
         raise Refused([Problem("100", f"The message {what}.")])
     try:
-        return er7.parse(text)
+        er7.parse(text.split("\r", 1)[0])
     except er7.ER7Error as exc:
         raise Refused([Problem("100", f"The MSH segment is not usable: {exc}.", "MSH", 1, 1)]) from exc
+
+
+def _read(raw: bytes, header: Header, partner: LabPartner) -> er7.Message:
+    """The message parsed from its bytes in its character set: MSH-18's, else the partner's
+    default (``charsets``). Raises Refused (AR) for a character set we do not read or bytes
+    that are not valid in it: charting a guess would garble the text."""
+    try:
+        text, charset = charsets.decode(raw, header.charset or partner.charset, declared=bool(header.charset))
+    except charsets.CharsetRefused as exc:
+        raise Refused([exc.problem]) from exc
+    return er7.parse(er7.normalise(text), codec=charset.codec)
 
 
 def _take(
@@ -263,6 +283,8 @@ def _finish(
 ) -> Receipt:
     """The ACK of the outcome, recorded with it (unless the commit already wrote both)."""
     now = timezone.now()
+    declared = charsets.lookup(header.charset) if header.charset else None
+    default = charsets.lookup(partner.charset) if partner is not None else None
     ack = build_ack(
         code=outcome.code,
         acknowledged_control_id=header.control_id,
@@ -276,6 +298,7 @@ def _finish(
         trigger=header.event,
         version=header.ack_version,
         processing=header.ack_processing,
+        charset=declared.hl7 if declared is not None else "",
     )
     if not outcome.recorded:
         # Over HTTP the ACK is the response body, handed over now.
@@ -289,7 +312,13 @@ def _finish(
         outcome.status,
         outcome.code,
     )
-    return Receipt(ack=ack, code=outcome.code, message_id=received.id, status=outcome.status)
+    return Receipt(
+        ack=ack,
+        code=outcome.code,
+        message_id=received.id,
+        status=outcome.status,
+        charset=declared or default or charsets.UTF8,
+    )
 
 
 def _our_facility(received: store.Received, partner: LabPartner | None) -> str:

@@ -96,7 +96,7 @@ class Listener:
             receipt = intake.receive(raw=payload, transport=InboundMessage.Transport.MLLP, peer=peer, size=size)
         finally:
             self._recycle_connection()
-        return receipt.ack.encode("utf-8"), receipt.message_id
+        return receipt.ack_bytes(), receipt.message_id
 
     _checked = threading.local()
 

@@ -5,6 +5,8 @@ header, and batches. The clinic is ``lab_visit()``'s: the lab 'SomeSystem', Dona
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -12,6 +14,7 @@ from clinic.models import OutboxEvent
 from identity.facade import get_patient
 from interop.models import InboundMessage
 from interop.v2.intake import receive
+from results.models import DiagnosticReport, Observation
 from tests.clinic.factories import api_token
 from tests.support.hl7 import ack_fields, lab_visit
 
@@ -37,7 +40,7 @@ def oru(
 ) -> str:
     """An ORU^R01 of our own, as text (encode it in the charset under test)."""
     msh = f"MSH|^~\\&|{application}|{facility}|CLINIC|RIVERSIDE|20260301101500||ORU^R01^ORU_R01|{control_id}|"
-    msh += f"{processing}|{version}" + (f"|||||{charset}" if charset else "")
+    msh += f"{processing}|{version}" + (f"||||||{charset}" if charset else "")
     lines = [
         msh,
         f"PID|1||{mrn}^^^1^MR||Duck^Donald||19600101|M",
@@ -48,6 +51,13 @@ def oru(
         *observations,
     ]
     return "\r".join(line for line in lines if line) + "\r"
+
+
+def patient_of(receipt) -> UUID:
+    """The patient a delivered message was charted or applied to."""
+    patient_id = InboundMessage.objects.get(pk=receipt.message_id).patient_id
+    assert patient_id is not None
+    return patient_id
 
 
 def deliver(raw: bytes, transport: str = "mllp", **kwargs):
@@ -134,7 +144,7 @@ def test_pid13_in_component_form_is_kept_with_its_use_and_system():
     receipt, ack = deliver(adt("A01", control_id="ADT-1", phones=PHONES))
 
     assert ack["MSA"][1] == "AA", receipt.ack
-    patient_id = InboundMessage.objects.get(pk=receipt.message_id).patient_id
+    patient_id = patient_of(receipt)
     record = get_patient(tenant_id=visit.tenant_id, patient_id=patient_id)
     assert [(t.system, t.value, t.use) for t in record.telecom] == [
         ("phone", "+44 20 79460000", "home"),
@@ -146,7 +156,7 @@ def test_pid13_in_component_form_is_kept_with_its_use_and_system():
 def test_an_a08_that_changes_nothing_says_unchanged_and_writes_nothing():
     visit = lab_visit()
     first, _ = deliver(adt("A01", control_id="ADT-1", phones=PHONES))
-    patient_id = InboundMessage.objects.get(pk=first.message_id).patient_id
+    patient_id = patient_of(first)
 
     receipt, ack = deliver(adt("A08", control_id="ADT-2", phones=PHONES))
 
@@ -165,7 +175,7 @@ def test_an_a08_that_changes_nothing_says_unchanged_and_writes_nothing():
 def test_an_a08_that_changes_only_the_component_form_phone_updates_it():
     visit = lab_visit()
     first, _ = deliver(adt("A01", control_id="ADT-1", phones=PHONES))
-    patient_id = InboundMessage.objects.get(pk=first.message_id).patient_id
+    patient_id = patient_of(first)
 
     _receipt, ack = deliver(adt("A08", control_id="ADT-2", phones="^PRN^PH^^44^20^79460001"))
 
@@ -183,7 +193,114 @@ def test_the_legacy_xtn1_and_the_unformatted_xtn12_still_count():
         adt("A01", control_id="ADT-1", phones="(020) 7946 0000~^^^^^^^^^^^02079460001", version="2.5")
     )
 
-    record = get_patient(
-        tenant_id=visit.tenant_id, patient_id=InboundMessage.objects.get(pk=receipt.message_id).patient_id
-    )
+    record = get_patient(tenant_id=visit.tenant_id, patient_id=patient_of(receipt))
     assert [t.value for t in record.telecom] == ["(020) 7946 0000", "02079460001"]
+
+
+# --- 1. Character sets: MSH-18, else the partner's default; never a replacement character ---------
+
+LATIN_TEXT = "Fastèng sample - résult confirmé"
+TEXT_OBX = (f"OBX|1|ST|8251-1^Service comment^LN||{LATIN_TEXT}||||||F",)
+
+
+def charted_text() -> list[str]:
+    return list(Observation.objects.values_list("value_string", flat=True))
+
+
+def test_a_latin1_message_that_says_so_in_msh18_is_charted_as_written():
+    lab_visit()
+    raw = oru(version="2.8", charset="8859/1", observations=TEXT_OBX, report_notes=("Hämolysiert",)).encode("latin-1")
+
+    receipt, ack = deliver(raw)
+
+    assert ack["MSA"][1] == "AA", receipt.ack
+    assert charted_text() == [LATIN_TEXT]
+    assert DiagnosticReport.objects.get().comments == ["Hämolysiert"]
+
+
+def test_a_latin1_message_without_msh18_is_read_in_its_partners_default():
+    visit = lab_visit()
+    visit.partner.charset = "8859/1"
+    visit.partner.save()
+
+    receipt, ack = deliver(oru(observations=TEXT_OBX).encode("latin-1"))
+
+    assert ack["MSA"][1] == "AA", receipt.ack
+    assert charted_text() == [LATIN_TEXT]
+
+
+def test_latin1_bytes_in_a_message_read_as_utf8_are_refused_naming_the_charset_and_the_byte():
+    lab_visit()  # the partner's default: UNICODE UTF-8
+    raw = oru(observations=TEXT_OBX).encode("latin-1")
+
+    receipt, ack = deliver(raw)
+
+    assert ack["MSA"][1] == "AR"
+    offset = raw.index("è".encode("latin-1"))
+    assert ack["ERR"][2] == "MSH^1^18^1" and ack["ERR"][3].startswith("102^")
+    assert f"not valid UNICODE UTF-8 (the lab's default: MSH-18 is empty): byte 0xE8 at byte {offset}" in ack["ERR"][8]
+    assert not Observation.objects.exists()
+    assert InboundMessage.objects.get(pk=receipt.message_id).status == "rejected"
+
+
+@pytest.mark.parametrize("charset", ["ISO IR87", "UNICODE UTF-16", "KLINGON"])
+def test_an_unsupported_charset_is_refused_ar_naming_it(charset):
+    lab_visit()
+
+    _receipt, ack = deliver(oru(charset=charset).encode())
+
+    assert ack["MSA"][1] == "AR"
+    assert ack["ERR"][2] == "MSH^1^18^1" and ack["ERR"][3].startswith("103^")
+    assert f"Character set {charset!r} (MSH-18) is not supported here" in ack["ERR"][8]
+    assert "8859/1" in ack["ERR"][8] and "UNICODE UTF-8" in ack["ERR"][8]
+    assert not Observation.objects.exists()
+
+
+@pytest.mark.parametrize("charset", ["", "UNICODE UTF-8", "8859/1"])
+def test_a_replacement_character_is_never_charted(charset):
+    # A client that read Latin-1 as UTF-8 "with replacement" before sending: the text is lost.
+    lab_visit()
+    raw = oru(charset=charset, observations=("OBX|1|ST|8251-1^Service comment^LN||Fast\ufffdng||||||F",)).encode()
+
+    _receipt, ack = deliver(raw)
+
+    assert ack["MSA"][1] == "AR"
+    assert "replacement character" in ack["ERR"][8]
+    assert not Observation.objects.exists()
+
+
+def test_the_euro_sign_of_8859_15_and_hex_escapes_decode_in_the_message_charset():
+    lab_visit()
+    obx = ("OBX|1|ST|8251-1^Service comment^LN||Cost € 5, r\\XE9\\sult||||||F",)
+
+    receipt, ack = deliver(oru(charset="8859/15", observations=obx).encode("iso8859-15"))
+
+    assert ack["MSA"][1] == "AA", receipt.ack
+    assert charted_text() == ["Cost € 5, résult"]
+
+
+def test_hex_escapes_that_are_not_valid_in_the_charset_are_kept_as_sent():
+    lab_visit()
+    obx = ("OBX|1|ST|8251-1^Service comment^LN||r\\XE9\\sult||||||F",)  # a lone 0xE9 is not UTF-8
+
+    receipt, ack = deliver(oru(charset="UNICODE UTF-8", observations=obx).encode())
+
+    assert ack["MSA"][1] == "AA", receipt.ack
+    assert charted_text() == ["r\\XE9\\sult"]
+
+
+def test_the_ack_is_sent_in_the_message_charset_and_declares_it():
+    visit = lab_visit()
+    visit.partner.facility = "Laboratoire Général"
+    visit.partner.save()
+    raw = oru(facility="Laboratoire Général", charset="8859/1", observations=TEXT_OBX).encode("latin-1")
+
+    receipt = receive(raw=raw, transport="mllp", peer="test")
+
+    assert receipt.ack_bytes().decode("latin-1").split("\r")[0].split("|")[5] == "Laboratoire Général"
+    assert receipt.ack.split("\r")[0].split("|")[17] == "8859/1"  # MSH-18
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token(visit.clinic.tenant, scopes=['hl7:submit'])}")
+    response = client.post("/hl7/v2", data=raw.replace(b"GAP-1", b"GAP-2"), content_type=HL7_MEDIA)
+    assert response["Content-Type"] == "x-application/hl7-v2+er7; charset=iso-8859-1"
+    assert "Laboratoire Général" in response.content.decode("latin-1")

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from clinic.contracts import DomainError
 from clinic.facade import get_tenant
 from interop import services
+from interop.v2 import charsets
 
 
 class Command(BaseCommand):
@@ -19,6 +20,11 @@ class Command(BaseCommand):
         parser.add_argument("--application", default="", help="Their application (MSH-3 of their messages)")
         parser.add_argument("--mllp-host", default="", help="Where to send orders")
         parser.add_argument("--mllp-port", type=int, help="Where to send orders")
+        parser.add_argument(
+            "--charset",
+            default=charsets.DEFAULT,
+            help=f"Character set of their messages without MSH-18 (HL7 table 0211; default {charsets.DEFAULT!r})",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -29,6 +35,7 @@ class Command(BaseCommand):
                 application=options["application"],
                 mllp_host=options["mllp_host"],
                 mllp_port=options["mllp_port"],
+                charset=options["charset"],
             )
         except DomainError as exc:
             raise CommandError(exc.describe()) from exc
