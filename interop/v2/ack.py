@@ -89,7 +89,7 @@ def _escape(text: str) -> str:
     )
 
 
-def _components(parts: Sequence[str]) -> str:
+def escape_components(parts: Sequence[str]) -> str:
     """A composite field from its (unescaped) components, each escaped for our separators."""
     return "^".join(_escape(p) for p in parts)
 
@@ -123,13 +123,13 @@ def build_ack(
             "^~\\&",
             SENDING_APPLICATION,
             _escape(our_facility),
-            _components(receiving_application),
-            _components(receiving_facility),
+            escape_components(receiving_application),
+            escape_components(receiving_facility),
             stamp,
             "",
             f"ACK^{_escape(trigger)}^ACK" if trigger else "ACK",
             ack_control_id,
-            _components(processing) or "P",
+            escape_components(processing) or "P",
             _escape(version) or "2.5.1",
             *(["", "", "", "", "", _escape(charset)] if charset else []),
         ]

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from clinic.facade import get_tenant
 from interop.models import InboundMessage, LabPartner
-from interop.v2 import adt, charsets, er7, oru, store
+from interop.v2 import adt, batch, charsets, er7, oru, store
 from interop.v2.ack import Problem, Refused, build_ack
 from interop.v2.fields import local_zone
 from interop.v2.header import Header, check_header, read_header
@@ -49,27 +49,54 @@ class Receipt:
     message_id: int
     status: str
     charset: charsets.Charset = charsets.UTF8  # the ACK's: the message's own (HL7 v2.5.1 2.14.9.18)
+    encoded: bytes = b""  # a batch's answer, its ACKs each in their message's character set
+    batch_ids: tuple[int, ...] = ()  # a batch's stored messages
 
     def ack_bytes(self) -> bytes:
         """The ACK as sent back, in the message's character set."""
-        return self.ack.encode(self.charset.codec, errors="replace")
+        return self.encoded or self.ack.encode(self.charset.codec, errors="replace")
+
+    @property
+    def message_ids(self) -> tuple[int, ...]:
+        """The stored messages this answers (a batch's, or the one)."""
+        return self.batch_ids or ((self.message_id,) if self.message_id else ())
 
 
 def receive(
     *, raw: bytes, transport: str, peer: str = "", tenant_id: int | None = None, size: int | None = None
 ) -> Receipt:
-    """Take one inbound HL7 v2 message (the bytes between the MLLP frame, or an HTTP body) and
-    return the ACK to send. Never raises for bad input: every problem is an AR or AE with ERR
-    segments, and the raw message is stored whatever happens.
+    """Take one inbound HL7 v2 message, or a batch of them (the bytes between the MLLP frame,
+    or an HTTP body), and return the ACK to send (a batch of ACKs for a batch). Never raises
+    for bad input: every problem is an AR or AE with ERR segments, and the raw message is
+    stored whatever happens.
 
     ``tenant_id``: the authenticated tenant (HTTP); the sender must be one of its lab partners.
     Over MLLP the tenant comes from the sender alone. ``size``: the message's real length when
     the transport kept only its start (a frame over the store limit).
     """
+    if batch.is_batch(raw):
+        return _receive_batch(raw, transport=transport, peer=peer, tenant_id=tenant_id, size=size)
+    return _receive_one(raw, transport=transport, peer=peer, tenant_id=tenant_id, size=size)
+
+
+def _receive_one(
+    raw: bytes,
+    *,
+    transport: str,
+    peer: str,
+    tenant_id: int | None,
+    size: int | None,
+    refusal: Problem | None = None,
+    header: Header | None = None,
+) -> Receipt:
+    """One message: stored, then charted or refused, then its ACK. ``refusal`` (with the
+    ``header`` to file it under) refuses it whatever it holds: a batch that cannot be read."""
     received_at = timezone.now()
     size = max(size or 0, len(raw))
     text, decode_problem = _decode(raw)
-    header = read_header(text) if decode_problem is None else Header()
+    if header is None:
+        header = read_header(text) if decode_problem is None else Header()
+    decode_problem = refusal or decode_problem
     # A lab that sent a moment ago is known without a query: file its message under it at once
     # and look for a byte-identical earlier delivery in the same statement.
     known = cached_sender(header, tenant_id=tenant_id) if decode_problem is None else None
@@ -101,6 +128,77 @@ def receive(
         transport=transport,
     )
     return _finish(received, header, partner, outcome, transport=transport, ack_control_id=ack_control_id)
+
+
+WORST_FIRST = ("AR", "AE", "AA")
+
+
+def _receive_batch(raw: bytes, *, transport: str, peer: str, tenant_id: int | None, size: int | None) -> Receipt:
+    """A batch (``batch``): each message delivered as if sent alone, in order, and the batch
+    of their ACKs. A batch whose envelope cannot be read is stored whole and refused (AR, its
+    MSA-2 the batch's control ID)."""
+    try:
+        if size is not None and size > len(raw):
+            raise batch.BatchInvalid(
+                Problem("207", f"The batch is {size} bytes; this server keeps at most {len(raw)} bytes of one.")
+            )
+        parsed = batch.split(raw)
+    except batch.BatchInvalid as exc:
+        return _refuse_batch(raw, exc.problem, transport=transport, peer=peer, tenant_id=tenant_id, size=size)
+    receipts = [
+        [_receive_one(m, transport=transport, peer=peer, tenant_id=tenant_id, size=None) for m in part.messages]
+        for part in parsed.parts
+    ]
+    return _batch_receipt(parsed, receipts)
+
+
+def _refuse_batch(
+    raw: bytes, problem: Problem, *, transport: str, peer: str, tenant_id: int | None, size: int | None
+) -> Receipt:
+    outer = batch.first_envelope(raw)
+    header = Header(
+        sending_application=outer.component(3, 1),
+        sending_facility=outer.component(4, 1),
+        receiving_facility=outer.component(6, 1),
+        control_id=outer.control_id,
+        message_type=outer.segment_id,
+        sending_application_hd=outer.components(3),
+        sending_facility_hd=outer.components(4),
+    )
+    receipt = _receive_one(
+        raw, transport=transport, peer=peer, tenant_id=tenant_id, size=size, refusal=problem, header=header
+    )
+    envelope = batch.Batch(file=None, parts=[batch.Part(header=outer)])
+    return _batch_receipt(envelope, [[receipt]])
+
+
+def _batch_receipt(parsed: batch.Batch, receipts: list[list[Receipt]]) -> Receipt:
+    every = [r for part in receipts for r in part]
+    charset = every[0].charset if every else charsets.UTF8
+    text, encoded = batch.build_answer(
+        parsed,
+        [[(r.ack, r.ack_bytes()) for r in part] for part in receipts],
+        at=timezone.localtime(timezone.now(), local_zone()),
+        new_control_id=_new_control_id,
+        our_facility=_ack_facility(every[0].ack) if every else "",
+        codec=charset.codec,
+    )
+    codes = {r.code for r in every}
+    return Receipt(
+        ack=text,
+        code=next((c for c in WORST_FIRST if c in codes), "AA"),
+        message_id=every[0].message_id if every else 0,
+        status="batch",
+        charset=charset,
+        encoded=encoded,
+        batch_ids=tuple(r.message_id for r in every if r.message_id),
+    )
+
+
+def _ack_facility(ack: str) -> str:
+    """MSH-4 of one of our ACKs: the clinic it was filed under."""
+    fields = ack.split("\r", 1)[0].split("|")
+    return fields[3] if len(fields) > 3 else ""
 
 
 def reprocess(*, message_id: int) -> Receipt:

@@ -5,18 +5,22 @@ header, and batches. The clinic is ``lab_visit()``'s: the lab 'SomeSystem', Dona
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from uuid import UUID
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from clinic.models import OutboxEvent
 from identity.facade import get_patient
 from interop.models import InboundMessage
 from interop.v2.intake import receive
+from interop.v2.listener import Listener
 from results.models import DiagnosticReport, Observation
 from tests.clinic.factories import api_token
-from tests.support.hl7 import ack_fields, lab_visit
+from tests.support.hl7 import MLLPClient, ack_fields, lab_visit
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +62,14 @@ def patient_of(receipt) -> UUID:
     patient_id = InboundMessage.objects.get(pk=receipt.message_id).patient_id
     assert patient_id is not None
     return patient_id
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    running = Listener("127.0.0.1", 0, workers=2).start_in_thread()
+    yield running
+    running.stop()
+    connection.close()
 
 
 def deliver(raw: bytes, transport: str = "mllp", **kwargs):
@@ -304,3 +316,138 @@ def test_the_ack_is_sent_in_the_message_charset_and_declares_it():
     response = client.post("/hl7/v2", data=raw.replace(b"GAP-1", b"GAP-2"), content_type=HL7_MEDIA)
     assert response["Content-Type"] == "x-application/hl7-v2+er7; charset=iso-8859-1"
     assert "Laboratoire Général" in response.content.decode("latin-1")
+
+
+# --- 5. Batches: each message taken as if sent alone, a batch of ACKs back ------------------------
+
+
+def a_batch(*messages: str, file: bool = True, declared: int | None = None, sep: str = "\r") -> bytes:
+    """FHS/BHS ... BTS/FTS around ``messages`` (each an ER7 text ending in CR)."""
+    lines = []
+    if file:
+        lines.append("FHS|^~\\&|LIS|SomeSystem|CLINIC|RIVERSIDE|20260301110000||||FILE-7")
+    lines.append("BHS|^~\\&|LIS^1.2.3^ISO|SomeSystem|CLINIC|RIVERSIDE|20260301110000||||BATCH-7")
+    lines.extend(m.rstrip("\r") for m in messages)
+    lines.append(f"BTS|{len(messages) if declared is None else declared}")
+    if file:
+        lines.append("FTS|1")
+    return (sep.join(lines) + sep).encode()
+
+
+def segments_of(ack: str) -> list[list[str]]:
+    return [s.split("|") for s in ack.strip("\r").split("\r")]
+
+
+BATCH = (
+    oru(control_id="B-1", placer="88502218", filler="F-1"),
+    oru(control_id="B-2", placer="855238581", filler="F-2"),
+    adt("A08", control_id="B-3", phones="^PRN^PH^^44^20^79460000", mrn="10006579").decode(),
+)
+
+
+def assert_batch_answer(ack: str, *, file: bool = True) -> list[list[str]]:
+    """The batch of ACKs' envelope around the ACKs; returns the MSA segments."""
+    segments = segments_of(ack)
+    ids = [s[0] for s in segments if s[0] in ("FHS", "BHS", "BTS", "FTS", "MSH")]
+    assert ids == [*(["FHS"] if file else []), "BHS", "MSH", "MSH", "MSH", "BTS", *(["FTS"] if file else [])]
+    bhs = next(s for s in segments if s[0] == "BHS")
+    assert bhs[4] == "LIS^1.2.3^ISO" and bhs[11] == "BATCH-7"  # BHS-5 their application, BHS-12 their BHS-11
+    assert next(s for s in segments if s[0] == "BTS")[1] == "3"
+    if file:
+        fhs = next(s for s in segments if s[0] == "FHS")
+        assert fhs[11] == "FILE-7" and next(s for s in segments if s[0] == "FTS")[1] == "1"
+    return [s for s in segments if s[0] == "MSA"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_over_mllp_is_taken_message_by_message_and_answered_with_a_batch_of_acks(listener):
+    lab_visit()
+    client = MLLPClient(listener.port)
+    try:
+        ack = client.send(a_batch(*BATCH))
+    finally:
+        client.close()
+
+    msas = assert_batch_answer(ack)
+    assert [m[1:3] for m in msas] == [["AA", "B-1"], ["AA", "B-2"], ["AA", "B-3"]]
+    stored = InboundMessage.objects.order_by("id")
+    assert [(m.control_id, m.message_type, m.status) for m in stored] == [
+        ("B-1", "ORU^R01", "processed"),
+        ("B-2", "ORU^R01", "processed"),
+        ("B-3", "ADT^A08", "processed"),
+    ]
+    assert bytes(stored[0].raw) == BATCH[0].encode()  # each message stored as sent
+    assert DiagnosticReport.objects.count() == 2
+    wait_for(lambda: InboundMessage.objects.filter(acknowledged_at__isnull=False).count() == 3)
+
+
+def test_a_batch_over_http_gets_the_same_answer_and_names_every_stored_message():
+    visit = lab_visit()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token(visit.clinic.tenant, scopes=['hl7:submit'])}")
+
+    response = client.post("/hl7/v2", data=a_batch(*BATCH, sep="\n"), content_type=HL7_MEDIA)
+
+    msas = assert_batch_answer(response.content.decode())
+    assert [m[1] for m in msas] == ["AA", "AA", "AA"]
+    assert response["X-HL7-Ack-Code"] == "AA"
+    ids = [int(i) for i in response["X-HL7-Message-Id"].split(",")]
+    assert list(InboundMessage.objects.filter(pk__in=ids).order_by("id").values_list("control_id", flat=True)) == [
+        "B-1",
+        "B-2",
+        "B-3",
+    ]
+
+
+def test_each_message_of_a_batch_gets_its_own_verdict():
+    lab_visit()
+    bad = oru(control_id="B-2").replace("ORU^R01^ORU_R01", "ORM^O01^ORM_O01")
+
+    receipt = receive(raw=a_batch(BATCH[0], bad, BATCH[2], file=False), transport="mllp", peer="test")
+
+    msas = assert_batch_answer(receipt.ack, file=False)
+    assert [m[1:3] for m in msas] == [["AA", "B-1"], ["AR", "B-2"], ["AA", "B-3"]]
+    assert receipt.code == "AR"  # the worst of them (the HTTP X-HL7-Ack-Code)
+    assert DiagnosticReport.objects.count() == 1
+
+
+def test_a_batch_sent_again_charts_nothing_twice():
+    lab_visit()
+    receive(raw=a_batch(*BATCH), transport="mllp", peer="test")
+    counts = (DiagnosticReport.objects.count(), Observation.objects.count())
+
+    again = receive(raw=a_batch(*BATCH), transport="mllp", peer="test")
+
+    assert [m[1] for m in assert_batch_answer(again.ack)] == ["AA", "AA", "AA"]
+    assert (DiagnosticReport.objects.count(), Observation.objects.count()) == counts
+    assert InboundMessage.objects.filter(status="duplicate").count() == 3
+
+
+def test_a_batch_whose_count_disagrees_says_so_in_its_bts():
+    lab_visit()
+
+    receipt = receive(raw=a_batch(*BATCH, declared=4), transport="mllp", peer="test")
+
+    bts = next(s for s in segments_of(receipt.ack) if s[0] == "BTS")
+    assert bts[1:] == ["3", "The batch declared 4 messages (BTS-1); 3 were received and are acknowledged here."]
+
+
+def test_a_batch_whose_envelope_cannot_be_read_is_stored_whole_and_refused_naming_the_batch():
+    visit = lab_visit()
+    raw = a_batch(*BATCH).replace(
+        b"\rMSH|^~\\&|LIS|SomeSystem|CLINIC|RIVERSIDE|20260301101500||ORU^R01^ORU_R01|B-1",
+        b"\rPID|1||x\rMSH|^~\\&|LIS|SomeSystem|CLINIC|RIVERSIDE|20260301101500||ORU^R01^ORU_R01|B-1",
+        1,
+    )
+
+    receipt = receive(raw=raw, transport="mllp", peer="test")
+
+    segments = segments_of(receipt.ack)
+    assert [s[0] for s in segments] == ["BHS", "MSH", "MSA", "ERR", "BTS"]
+    msa = next(s for s in segments if s[0] == "MSA")
+    assert msa[1:3] == ["AR", "FILE-7"]  # never an empty MSA-2: the file's control ID
+    assert "outside any message" in msa[3]
+    (stored,) = InboundMessage.objects.all()
+    assert bytes(stored.raw) == raw and stored.status == "rejected" and stored.message_type == "FHS"
+    assert stored.tenant_id == visit.tenant_id  # filed under the clinic of the lab that sent it
+    assert not DiagnosticReport.objects.exists()
