@@ -89,7 +89,7 @@ def observation_row(
         patient_id=patient_id,
         encounter_id=w.target.encounter_id,
         sending_facility=message.sending_facility,
-        placer_number=w.input.placer_number,
+        placer_number=w.row.placer_number,  # the report's: it may be the one charted before
         filler_number=w.input.filler_number,
         accession=w.input.accession,
         code_key=code_key(obs.code),
