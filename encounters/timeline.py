@@ -39,6 +39,7 @@ ENCOUNTER_EVENTS = [
     "result.available",
     "result.corrected",
     "result.flagged",
+    "result.unsolicited",
 ]
 # Events about the patient, flagged on the encounters open when they happen.
 PATIENT_EVENTS = ["patient.merged", "patient.unmerged"]
@@ -139,6 +140,10 @@ def describe(event: Event) -> tuple[str, str]:
     if kind == "result.flagged":
         visit = p.get("visit_number") or "another visit"
         return f"New result from {visit}: {p.get('summary') or 'result available'}", f"report:{p.get('report_id', '')}"
+    if kind == "result.unsolicited":
+        # A result charted without an order (its summary says so), on the patient's open visits.
+        where = f", charted to visit {p['visit_number']}" if p.get("visit_number") else ""
+        return f"{p.get('summary') or 'Unsolicited result'}{where}", f"report:{p.get('report_id', '')}"
     if kind == "patient.merged":
         return "Patient record merged with a duplicate", f"merge:{p.get('merge_id', '')}"
     if kind == "patient.unmerged":

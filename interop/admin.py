@@ -21,7 +21,17 @@ PREVIEW_BYTES = 64 * 1024  # a 16 MB message would make the page unusable; the s
 
 @admin.register(LabPartner)
 class LabPartnerAdmin(TenantScopedAdmin):
-    list_display = ["name", "facility", "application", "mllp_host", "mllp_port", "charset", "active", "tenant"]
+    list_display = [
+        "name",
+        "facility",
+        "application",
+        "mllp_host",
+        "mllp_port",
+        "charset",
+        "unsolicited_results",
+        "active",
+        "tenant",
+    ]
     list_filter = ["tenant", "active"]
     search_fields = ["name", "facility", "application"]
 

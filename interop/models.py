@@ -11,6 +11,7 @@ from django.db.models import Q
 from clinic.db import TenantScopedModel
 from interop.v2.charsets import CHARSETS
 from interop.v2.charsets import DEFAULT as DEFAULT_CHARSET
+from results.contracts import UnsolicitedResults
 
 
 class LabPartner(TenantScopedModel):
@@ -29,6 +30,16 @@ class LabPartner(TenantScopedModel):
         choices=[(name, name) for name in CHARSETS],
         default=DEFAULT_CHARSET,
         help_text="Character set of its messages whose MSH-18 is empty (HL7 table 0211).",
+    )
+    unsolicited_results = models.CharField(
+        max_length=10,
+        choices=[(u.value, u.value) for u in UnsolicitedResults],
+        default=UnsolicitedResults.HOLD.value,
+        help_text=(
+            "A result whose order is not found: 'hold' it for review until the order appears, or 'chart' it to "
+            "the patient without an order (to the visit in PV1-19, else to no encounter; flagged on the open "
+            "encounters). See ADR 0010 before choosing 'chart'."
+        ),
     )
 
     class Meta:

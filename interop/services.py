@@ -9,6 +9,7 @@ from clinic.contracts import FieldProblem, InvalidInput
 from interop.errors import LabPartnerExists
 from interop.models import LabPartner
 from interop.v2 import charsets
+from results.contracts import UnsolicitedResults
 
 
 def create_lab_partner(
@@ -20,6 +21,7 @@ def create_lab_partner(
     mllp_host: str = "",
     mllp_port: int | None = None,
     charset: str = charsets.DEFAULT,
+    unsolicited_results: str = UnsolicitedResults.HOLD.value,
 ) -> LabPartner:
     """Register a lab. Raises InvalidInput, LabPartnerExists."""
     problems = []
@@ -34,6 +36,8 @@ def create_lab_partner(
         problems.append(FieldProblem("mllp", "give both a host and a port, or neither"))
     if mllp_port is not None and not 1 <= mllp_port <= 65535:
         problems.append(FieldProblem("mllp_port", "must be 1 to 65535"))
+    if unsolicited_results not in {u.value for u in UnsolicitedResults}:
+        problems.append(FieldProblem("unsolicited_results", "must be 'hold' or 'chart'"))
     if problems:
         raise InvalidInput("The lab partner is not valid.", problems)
     try:
@@ -46,6 +50,7 @@ def create_lab_partner(
                 mllp_host=mllp_host,
                 mllp_port=mllp_port,
                 charset=known.hl7 if known else charset,
+                unsolicited_results=unsolicited_results,
             )
     except IntegrityError as exc:
         raise LabPartnerExists(f"This tenant already has a lab partner named {name!r}.") from exc

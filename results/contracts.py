@@ -19,6 +19,7 @@ RESULT_CORRECTED = "result.corrected"
 RESULT_FLAGGED = "result.flagged"  # a result for another visit, flagged on the open encounter
 RESULT_HELD = "result.held"
 RESULT_RELEASED = "result.released"
+RESULT_UNSOLICITED = "result.unsolicited"  # a result charted without an order, flagged on the open encounters
 
 OBSERVATION_STATUS_SYSTEM = "http://hl7.org/fhir/observation-status"
 REPORT_STATUS_SYSTEM = "http://hl7.org/fhir/diagnostic-report-status"
@@ -42,6 +43,15 @@ class ChartStatus(enum.StrEnum):
     DUPLICATE = "duplicate"  # everything in it was charted before, identically
     STALE = "stale"  # only versions older than what is charted (recorded, not applied)
     HELD = "held"  # the patient or the order is unknown: in the work queue
+
+
+class UnsolicitedResults(enum.StrEnum):
+    """What ``record_result`` does with a report whose order is not found (an unsolicited
+    result: a placer or filler number we do not know, or none and no visit in PV1-19). The
+    caller decides (interop, per lab partner: ADR 0010); results knows no partners."""
+
+    HOLD = "hold"  # held in the work queue (order-unknown / no-order-or-visit) until the order appears
+    CHART = "chart"  # charted to the patient without an order: to PV1-19's visit, else to no encounter
 
 
 class HoldReason(enum.StrEnum):

@@ -2,10 +2,15 @@
 
 - ``result.available`` / ``result.corrected`` → ``{"report_id", "order_id", "placer_number",
   "filler_number", "accession", "code", "display", "status", "summary", "observations",
-  "abnormal", "created", "updated", "source", "visit_number"}``; ``result.corrected`` when the
-  message corrected a charted result (OBX-11/OBR-25 ``C``).
+  "abnormal", "created", "updated", "source", "visit_number", "unsolicited"}``;
+  ``result.corrected`` when the message corrected a charted result (OBX-11/OBR-25 ``C``);
+  ``unsolicited`` (bool) when it was charted without its order (``UnsolicitedResults.CHART``).
+  The encounter is the report's (none for an unsolicited result without a visit).
 - ``result.flagged`` → the same payload, on each of the patient's encounters in progress that is
   not the report's own (a clinician with the patient in front of them sees it arrive).
+- ``result.unsolicited`` → the same payload, in place of ``result.flagged`` for a result charted
+  without its order: on each of the patient's encounters in progress that is not the report's
+  own, so an order nobody here placed is seen by whoever has the patient in front of them.
 - ``result.released`` → ``{"held_id", "source", "status", "detail", "produced", "by"}`` when a
   held result is charted (automatically or by an admin), no encounter.
 """
@@ -24,6 +29,7 @@ from results.contracts import (
     RESULT_CORRECTED,
     RESULT_FLAGGED,
     RESULT_RELEASED,
+    RESULT_UNSOLICITED,
     ChartingOutcome,
     ResultMessage,
 )
@@ -60,10 +66,9 @@ def _publish_report(
         payload=payload,
     )
     events = [event.id]
+    flag = RESULT_UNSOLICITED if w.target.unsolicited else RESULT_FLAGGED
     for other in others:
-        flagged = publish(
-            type=RESULT_FLAGGED, tenant_id=tenant_id, patient_id=patient_id, encounter_id=other, payload=payload
-        )
+        flagged = publish(type=flag, tenant_id=tenant_id, patient_id=patient_id, encounter_id=other, payload=payload)
         events.append(flagged.id)
     return events
 
@@ -71,7 +76,8 @@ def _publish_report(
 def result_payload(
     w: ReportWork, message: ResultMessage, order: OrderRecord | None, *, visit_number: str
 ) -> dict[str, Any]:
-    """The payload of ``result.available``, ``result.corrected`` and ``result.flagged``."""
+    """The payload of ``result.available``, ``result.corrected``, ``result.flagged`` and
+    ``result.unsolicited``."""
     original = w.row.coded.get("original") or {}
     display = _display(w.row.coded)
     abnormal = sum(1 for o in w.observations if any(f not in ("N", "") for f in o.abnormal_flags))
@@ -85,13 +91,14 @@ def result_payload(
         "code": original.get("code", ""),
         "display": display,
         "status": w.row.status,
-        "summary": _summary(display, w.row.status, count, abnormal)[:400],
+        "summary": _summary(display, w.row.status, count, abnormal, unsolicited=w.target.unsolicited)[:400],
         "observations": count,
         "abnormal": abnormal,
         "created": w.created,
         "updated": w.updated,
         "source": message.source,
         "visit_number": visit_number,
+        "unsolicited": w.target.unsolicited,
     }
 
 
@@ -103,8 +110,9 @@ def _display(coded: dict[str, Any]) -> str:
     return display
 
 
-def _summary(display: str, status: str, observations: int, abnormal: int) -> str:
-    summary = f"Result: {display} ({status}), {observations} observation{'s' if observations != 1 else ''}"
+def _summary(display: str, status: str, observations: int, abnormal: int, *, unsolicited: bool = False) -> str:
+    kind = "Unsolicited result (no order here)" if unsolicited else "Result"
+    summary = f"{kind}: {display} ({status}), {observations} observation{'s' if observations != 1 else ''}"
     if abnormal:
         summary += f", {abnormal} abnormal"
     return summary

@@ -27,6 +27,7 @@ from results.contracts import (
     ReportInput,
     ResultMessage,
     SpecimenInput,
+    UnsolicitedResults,
     ValueType,
 )
 from results.facade import record_result
@@ -75,7 +76,12 @@ def chart_result(
 def _chart(
     received: store.Received, results: ResultMessage, partner: LabPartner, *, ack_control_id: str, transport: str
 ) -> store.Outcome:
-    charted = record_result(tenant_id=partner.tenant_id, message=results, actor=f"lab:{partner.pk}")
+    charted = record_result(
+        tenant_id=partner.tenant_id,
+        message=results,
+        actor=f"lab:{partner.pk}",
+        unsolicited=UnsolicitedResults(partner.unsolicited_results),
+    )
     outcome = store.Outcome(
         status=STATUS_BY_CHART[charted.status],
         code="AA",

@@ -6,6 +6,7 @@ header, and batches. The clinic is ``lab_visit()``'s: the lab 'SomeSystem', Dona
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from uuid import UUID
 
 import pytest
@@ -13,13 +14,16 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from clinic.models import OutboxEvent
+from encounters import services as encounters
+from encounters.models import TimelineEntry
 from identity.facade import get_patient
 from interop.models import InboundMessage
 from interop.v2.intake import receive
 from interop.v2.listener import Listener
 from results.models import DiagnosticReport, Observation
 from tests.clinic.factories import api_token
-from tests.support.hl7 import MLLPClient, ack_fields, lab_visit
+from tests.support.hl7 import MLLPClient, ack_fields, lab_visit, register_duck
+from tests.support.results import deliver_pending
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -451,3 +455,113 @@ def test_a_batch_whose_envelope_cannot_be_read_is_stored_whole_and_refused_namin
     assert bytes(stored.raw) == raw and stored.status == "rejected" and stored.message_type == "FHS"
     assert stored.tenant_id == visit.tenant_id  # filed under the clinic of the lab that sent it
     assert not DiagnosticReport.objects.exists()
+
+
+# --- 2. Unsolicited results: hold (the default) or chart, per lab partner --------------------------
+
+
+def charting_unsolicited(visit):
+    visit.partner.unsolicited_results = "chart"
+    visit.partner.save()
+    return visit
+
+
+def test_by_default_a_result_without_a_known_order_is_held_as_today():
+    lab_visit()
+
+    receipt, ack = deliver(oru(placer="EXT-1", filler="EXT-77").encode())
+
+    assert ack["MSA"][1] == "AA" and "Held for review (order-unknown)" in ack["MSA"][3]
+    assert receipt.status == "held" and not DiagnosticReport.objects.exists()
+
+
+def test_a_partner_that_charts_unsolicited_results_gets_them_on_the_record_without_an_order():
+    visit = charting_unsolicited(lab_visit())
+
+    receipt, ack = deliver(oru(placer="", filler="EXT-77").encode())
+
+    assert ack["MSA"][1] == "AA" and ack["MSA"][3].startswith("Charted 1 report(s)"), receipt.ack
+    report = DiagnosticReport.objects.get()
+    assert report.patient_id == visit.patient_id
+    assert report.order_id is None and report.encounter_id is None  # no order, no visit named
+    assert Observation.objects.get().encounter_id is None
+    # Flagged on the patient's encounter in progress: the timeline shows it.
+    (flag,) = OutboxEvent.objects.filter(type="result.unsolicited")
+    assert flag.encounter_id == visit.encounter.pk and flag.payload["unsolicited"] is True
+    deliver_pending("result.unsolicited")
+    entry = TimelineEntry.objects.get(encounter=visit.encounter, type="result.unsolicited")
+    assert entry.summary.startswith("Unsolicited result (no order here): Hemogram")
+    (available,) = OutboxEvent.objects.filter(type="result.available")
+    assert available.encounter_id is None and available.payload["unsolicited"] is True
+
+
+def test_an_unsolicited_result_naming_the_patients_visit_is_charted_to_that_visit():
+    visit = charting_unsolicited(lab_visit())
+
+    _receipt, ack = deliver(oru(placer="EXT-1", filler="EXT-77", visit=visit.encounter.visit_number).encode())
+
+    assert ack["MSA"][1] == "AA"
+    report = DiagnosticReport.objects.get()
+    assert report.encounter_id == visit.encounter.pk and report.order_id is None
+    (available,) = OutboxEvent.objects.filter(type="result.available")
+    assert available.encounter_id == visit.encounter.pk and available.payload["unsolicited"] is True
+    assert not OutboxEvent.objects.filter(type="result.unsolicited").exists()  # its own visit has it
+
+
+@pytest.mark.parametrize(
+    ("what", "change", "reason"),
+    [
+        ("an unknown patient", {"mrn": "99999999"}, "patient-unknown"),
+        ("another patient's visit", {"visit": "OTHER"}, "patient-mismatch"),
+    ],
+)
+def test_charting_unsolicited_results_never_guesses_the_patient(what, change, reason):
+    visit = charting_unsolicited(lab_visit())
+    if change.get("visit") == "OTHER":
+        other = register_duck(visit.tenant_id, value="123")
+        change = {
+            "visit": encounters.open_walk_in(
+                tenant_id=visit.tenant_id, patient_id=other.id, site_id=visit.clinic.site.pk, actor="t"
+            ).visit_number
+        }
+
+    receipt, ack = deliver(oru(placer="", filler="EXT-77", **change).encode())
+
+    assert ack["MSA"][1] == "AA" and f"Held for review ({reason})" in ack["MSA"][3], what
+    assert receipt.status == "held" and not DiagnosticReport.objects.exists()
+
+
+def test_an_unsolicited_result_lands_once_and_a_later_order_takes_it_over_without_doubling_it():
+    visit = charting_unsolicited(lab_visit())
+    deliver(oru(control_id="U-1", placer="", filler="EXT-77").encode())
+    again, _ = deliver(oru(control_id="U-2", placer="", filler="EXT-77").encode())
+    assert again.status == "duplicate"
+
+    # The clinic orders the test after all, and the lab's next result quotes our placer number.
+    final = oru(
+        control_id="U-3",
+        placer=visit.cbc.placer_number,
+        filler="EXT-77",
+        observations=("OBX|1|NM|718-7^Hemoglobin^LN||13.9|g/dL^^UCUM|12-16|N|||C",),
+    )
+    receipt, ack = deliver(final.encode())
+
+    assert ack["MSA"][1] == "AA" and receipt.status == "processed", receipt.ack
+    report = DiagnosticReport.objects.get()  # still one report
+    assert report.placer_number == visit.cbc.placer_number and report.order_id == visit.cbc.pk
+    assert report.encounter_id == visit.encounter.pk and report.version == 2
+    observation = Observation.objects.get()  # still one observation, corrected
+    assert observation.value_quantity == Decimal("13.9") and observation.encounter_id == visit.encounter.pk
+    assert observation.placer_number == visit.cbc.placer_number
+    visit.cbc.refresh_from_db()
+    assert visit.cbc.status == "completed"
+
+
+def test_a_result_resent_without_our_placer_number_is_the_report_charted_with_it():
+    visit = lab_visit()  # holding partner: the first delivery quotes our order
+    deliver(oru(control_id="R-1", placer=visit.cbc.placer_number, filler="LAB-5").encode())
+
+    receipt, _ack = deliver(oru(control_id="R-2", placer="", filler="LAB-5").encode())
+
+    assert receipt.status == "duplicate"
+    assert DiagnosticReport.objects.count() == 1 and Observation.objects.count() == 1

@@ -25,6 +25,12 @@ class Command(BaseCommand):
             default=charsets.DEFAULT,
             help=f"Character set of their messages without MSH-18 (HL7 table 0211; default {charsets.DEFAULT!r})",
         )
+        parser.add_argument(
+            "--unsolicited-results",
+            choices=["hold", "chart"],
+            default="hold",
+            help="A result whose order is not found: hold it for review (default), or chart it without an order",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -36,6 +42,7 @@ class Command(BaseCommand):
                 mllp_host=options["mllp_host"],
                 mllp_port=options["mllp_port"],
                 charset=options["charset"],
+                unsolicited_results=options["unsolicited_results"],
             )
         except DomainError as exc:
             raise CommandError(exc.describe()) from exc
