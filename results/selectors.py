@@ -32,7 +32,9 @@ READ_VIEWS = {
             "created_at": "created_at",
             "updated_at": "updated_at",
         },
-        filters=coded_filters(),
+        # ``result_id``: a to-many path, for ``isnull`` only (FHIR ``result:missing``): ``isnull=True``
+        # is a LEFT JOIN that repeats no row, and its negation (``Not``) a subquery.
+        filters={**coded_filters(), "result_id": "observations__id"},
     ),
     "observation": ReadView(
         model=Observation,

@@ -244,7 +244,9 @@ register(
             "subject": params.reference("subject", "patient", "Patient", "The patient"),
             "encounter": params.reference("encounter", "encounter", "Encounter", "The encounter it belongs to"),
             "code": params.coded("code", "The test (LOINC, or the lab's own code): system|code", loinc_field="loinc"),
-            "category": params.custom("category", "token", "laboratory", every_row_is(CATEGORY, "laboratory")),
+            "category": params.custom(
+                "category", "token", "laboratory", every_row_is(CATEGORY, "laboratory"), missing=params.always_present
+            ),
             "date": params.date_param("date", "effective_at", "When the specimen was taken / the result observed"),
             "status": params.token(
                 "status",
@@ -254,7 +256,16 @@ register(
             ),
             "based-on": params.reference("based-on", "order", "ServiceRequest", "The order"),
         },
-        sorts={"date": "effective_at", "_lastUpdated": "updated_at"},
+        # Each sort has an index that starts with it (after the tenant): date, code (LOINC),
+        # patient, encounter, _lastUpdated.
+        sorts={
+            "date": "effective_at",
+            "_lastUpdated": "updated_at",
+            "code": "loinc",
+            "patient": "patient",
+            "subject": "patient",
+            "encounter": "encounter",
+        },
         includes={
             "patient": Include("patient", "Patient", from_field="patient"),
             "subject": Include("subject", "Patient", from_field="patient"),
@@ -279,7 +290,9 @@ register(
             "subject": params.reference("subject", "patient", "Patient", "The patient"),
             "encounter": params.reference("encounter", "encounter", "Encounter", "The encounter it belongs to"),
             "code": params.coded("code", "The panel or test: system|code"),
-            "category": params.custom("category", "token", "LAB", every_row_is(V2_0074, "LAB")),
+            "category": params.custom(
+                "category", "token", "LAB", every_row_is(V2_0074, "LAB"), missing=params.always_present
+            ),
             "date": params.date_param("date", "effective_at", "When the specimen was taken"),
             "status": params.token(
                 "status",
@@ -288,12 +301,29 @@ register(
                 system=REPORT_STATUS,
             ),
             "based-on": params.reference("based-on", "order", "ServiceRequest", "The order"),
-            "result": params.custom("result", "reference", "One of its results", by_result, targets=("Observation",)),
+            "result": params.custom(
+                "result",
+                "reference",
+                "One of its results",
+                by_result,
+                targets=("Observation",),
+                missing=params.missing_when("result_id", blank=False),
+            ),
             "identifier": params.custom(
-                "identifier", "token", "The lab's accession (per lab) or filler number: system|value", by_identifier
+                "identifier",
+                "token",
+                "The lab's accession (per lab) or filler number: system|value",
+                by_identifier,
+                missing=params.missing_when("accession", "filler_number"),
             ),
         },
-        sorts={"date": "effective_at", "_lastUpdated": "updated_at"},
+        sorts={
+            "date": "effective_at",
+            "_lastUpdated": "updated_at",
+            "patient": "patient",
+            "subject": "patient",
+            "encounter": "encounter",
+        },
         includes={
             "patient": Include("patient", "Patient", from_field="patient"),
             "subject": Include("subject", "Patient", from_field="patient"),
