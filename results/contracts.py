@@ -81,6 +81,18 @@ class PatientIdentifierInput:
 
 
 @dataclass(frozen=True, slots=True)
+class PerformerInput:
+    """The laboratory that performed a test (OBX-23 XON, OBX-24 XAD; HL7 v2.5 on): its name, its
+    identifier (XON-10) and the identifier's assigning authority (XON-6: namespace, OID)."""
+
+    name: str
+    identifier: str = ""
+    authority: str = ""  # XON-6.1, the namespace
+    authority_oid: str = ""  # XON-6.2 when XON-6.3 is ISO
+    address: str = ""  # OBX-24 as one line
+
+
+@dataclass(frozen=True, slots=True)
 class ObservationInput:
     """One OBX, typed. ``numeric``/``comparator``/``numeric_high`` hold NM and SN values."""
 
@@ -101,6 +113,7 @@ class ObservationInput:
     observed_at: datetime | None = None  # OBX-14
     analysed_at: datetime | None = None  # OBX-19
     comments: tuple[str, ...] = ()  # NTE after the OBX
+    performer: PerformerInput | None = None  # OBX-23/24
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +200,7 @@ class ResultMessage:
                     observed_at=when(o["observed_at"]),
                     analysed_at=when(o["analysed_at"]),
                     comments=tuple(o["comments"]),
+                    performer=PerformerInput(**o["performer"]) if o.get("performer") else None,
                 )
                 for o in r["observations"]
             )

@@ -3,6 +3,7 @@ digested, ready for ``results.sql``'s inserts."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -116,6 +117,7 @@ def observation_row(
         effective_at=obs.observed_at or w.input.observed_at,
         issued_at=obs.analysed_at or w.input.reported_at,
         comments=list(obs.comments),
+        performer=asdict(obs.performer) if obs.performer else {},
         content_sha256=sha(observation_as_received(obs)),
         source=message.source,
         sent_at=message.sent_at,
