@@ -13,6 +13,7 @@ from interop.fhir import registry
 from interop.fhir.search import REFUSED
 from interop.v2.intake import receive
 from tests.interop.fhir_support import Fhir, entries, fhir_client
+from tests.interop.test_fhir_conformance import conformance_problems
 from tests.support.hl7 import LabVisit, lab_visit
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,8 @@ def oru(
 
 PERFORMER = "Regional Reference Lab^L^^^^CLIA&2.16.840.1.113883.4.7&ISO^XX^^^05D1234567"
 CBC_OBX = (
-    f"OBX|1|NM|718-7^Hemoglobin^LN||13.4|g/dL^^UCUM|12-16|N|||F|||20260301090000||||20260301095500||||{PERFORMER}"
+    # OBX-14 observed, OBX-19 analysed, OBX-23 performing laboratory, OBX-24 its address
+    f"OBX|1|NM|718-7^Hemoglobin^LN||13.4|g/dL^^UCUM|12-16|N|||F|||20260301090000|||||20260301095500||||{PERFORMER}"
     "|1 Lab Road^^Leeds^^LS1 1AA^GBR",
     "OBX|2|NM|789-8^Erythrocytes^LN||4.6|10*12/L^^UCUM|4.2-5.4|N|||F",
 )
@@ -179,3 +181,81 @@ def test_a_304_carries_no_content_type(fhir, visit):
     assert again.status_code == 304 and not again.content
     assert "Content-Type" not in again
     assert again["ETag"] == first["ETag"]
+
+
+# --- Specimen, report notes and the performing laboratory are served -------------------------------
+
+
+def valid(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource, after checking it against the R4B structures as every FHIR test does."""
+    assert conformance_problems(resource) == []
+    return resource
+
+
+def the_fbc(fhir: Fhir, visit: LabVisit) -> dict[str, Any]:
+    (report,) = entries(fhir.json(f"DiagnosticReport?based-on=ServiceRequest/{visit.cbc.pk}"))
+    return report
+
+
+def test_the_specimen_of_a_report_is_a_specimen_resource(fhir, visit):
+    report = the_fbc(fhir, visit)
+
+    specimen = valid(fhir.json(report["specimen"][0]["reference"]))
+
+    assert specimen["identifier"][0]["value"] == "SPEC-42"
+    assert specimen["accessionIdentifier"]["value"] == "LAB-1"
+    assert specimen["type"]["coding"][0] == {
+        "system": "http://snomed.info/sct",
+        "code": "119297000",
+        "display": "Blood specimen",
+    }
+    assert specimen["collection"]["collectedDateTime"] == "2026-03-01T08:30:00.000Z"
+    assert specimen["receivedTime"] == "2026-03-01T09:15:00.000Z"
+    assert specimen["subject"]["reference"] == f"Patient/{visit.patient_id}"
+    assert specimen["request"] == [{"reference": f"ServiceRequest/{visit.cbc.pk}"}]
+
+
+def test_specimens_are_searched_included_and_listed(fhir, visit):
+    report = the_fbc(fhir, visit)
+    specimen_ref = report["specimen"][0]["reference"]
+
+    by_patient = entries(fhir.json(f"Specimen?patient={visit.patient_id}"))
+    by_type = entries(fhir.json("Specimen?type=http://snomed.info/sct|119297000"))
+    included = entries(fhir.json(f"DiagnosticReport?_id={report['id']}&_include=DiagnosticReport:specimen"), "include")
+    everything = entries(fhir.json(f"Patient/{visit.patient_id}/$everything"))
+
+    assert [f"Specimen/{s['id']}" for s in by_patient] == [specimen_ref]  # the unsolicited result had no SPM
+    assert [f"Specimen/{s['id']}" for s in by_type] == [specimen_ref]
+    assert [f"Specimen/{s['id']}" for s in included] == [specimen_ref]
+    assert specimen_ref in {f"{r['resourceType']}/{r['id']}" for r in everything}
+    assert count(fhir, "Specimen?accession=LAB-1") == 1 and count(fhir, "Specimen?type=0000") == 0
+    (listed,) = [r for r in fhir.json("metadata")["rest"][0]["resource"] if r["type"] == "Specimen"]
+    assert {p["name"] for p in listed["searchParam"]} >= {"patient", "accession", "type"}
+    assert "DiagnosticReport:specimen" in {
+        i for r in fhir.json("metadata")["rest"][0]["resource"] for i in r.get("searchInclude", [])
+    }
+
+
+def test_the_notes_after_the_obr_are_the_reports_conclusion(fhir, visit):
+    report = valid(the_fbc(fhir, visit))
+
+    assert report["conclusion"] == "Sample slightly haemolysed.\nRepeat if clinically indicated."
+
+
+def test_the_performing_laboratory_is_the_observations_performer(fhir, visit):
+    (haemoglobin,) = entries(fhir.json("Observation?code=http://loinc.org|718-7"))
+    (erythrocytes,) = entries(fhir.json("Observation?code=http://loinc.org|789-8"))
+
+    valid(haemoglobin)
+    assert haemoglobin["performer"] == [{"reference": "#performer", "display": "Regional Reference Lab"}]
+    assert haemoglobin["contained"] == [
+        {
+            "resourceType": "Organization",
+            "id": "performer",
+            "identifier": [{"system": "urn:oid:2.16.840.1.113883.4.7", "value": "05D1234567"}],
+            "name": "Regional Reference Lab",
+            "address": [{"text": "1 Lab Road, Leeds, LS1 1AA, GBR"}],
+        }
+    ]
+    assert haemoglobin["specimen"] == {"reference": the_fbc(fhir, visit)["specimen"][0]["reference"]}
+    assert "performer" not in erythrocytes and "contained" not in erythrocytes  # OBX-23 was empty

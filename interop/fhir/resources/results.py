@@ -91,6 +91,32 @@ def _value(row: Row) -> dict[str, Any]:
     return {}
 
 
+PERFORMER_ID = "performer"
+
+
+def _performer(performer: dict[str, Any] | None) -> dict[str, Any]:
+    """The laboratory that performed the test (OBX-23/24), as an Organization contained in the
+    Observation (it has no identity of ours to be a resource of its own): ``performer`` refers
+    to it. The identifier's system is its assigning authority's OID (XON-6.2) as a URN."""
+    if not performer or not performer.get("name"):
+        return {}
+    oid = performer.get("authority_oid")
+    identifier = compact({"system": f"urn:oid:{oid}" if oid else None, "value": performer.get("identifier")})
+    organization = compact(
+        {
+            "resourceType": "Organization",
+            "id": PERFORMER_ID,
+            "identifier": [identifier] if identifier.get("value") else [],
+            "name": performer["name"],
+            "address": [{"text": performer["address"]}] if performer.get("address") else [],
+        }
+    )
+    return {
+        "contained": [organization],
+        "performer": [{"reference": f"#{PERFORMER_ID}", "display": performer["name"]}],
+    }
+
+
 def observation(ctx: Ctx, rows: list[Row]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
@@ -109,7 +135,9 @@ def observation(ctx: Ctx, rows: list[Row]) -> list[dict[str, Any]]:
             **_value(row),
             "interpretation": [{"coding": [c]} for c in row["interpretation"] or [] if c.get("code")],
             "note": [{"text": c} for c in row["comments"] or [] if c],
+            "specimen": ref("Specimen", row["report"]) if row.get("report_specimen") else None,
             "referenceRange": [{"text": row["reference_range"]}] if row["reference_range"] else [],
+            **_performer(row.get("performer")),
         }
         if not any(k.startswith("value") for k in resource):
             # obs-6: no value says why (http://hl7.org/fhir/R4/observation.html#invs)
@@ -151,6 +179,7 @@ def diagnostic_report(ctx: Ctx, rows: list[Row]) -> list[dict[str, Any]]:
                     "effectiveDateTime": instant(row["effective_at"]),
                     "issued": instant(row["issued_at"]),
                     "performer": [{"display": row["sending_facility"]}] if row["sending_facility"] else [],
+                    "specimen": [ref("Specimen", row["id"])] if row["specimen"] else [],
                     "result": [ref("Observation", o["id"]) for o in observations],
                     "conclusion": "\n".join(c for c in row["comments"] or [] if c),
                 }
@@ -271,6 +300,7 @@ register(
             "subject": Include("subject", "Patient", from_field="patient"),
             "encounter": Include("encounter", "Encounter", from_field="encounter"),
             "based-on": Include("based-on", "ServiceRequest", from_field="order"),
+            "specimen": Include("specimen", "Specimen", from_field="report"),
         },
         versioned=True,
         history=_history("observation", observation),
@@ -330,6 +360,7 @@ register(
             "encounter": Include("encounter", "Encounter", from_field="encounter"),
             "based-on": Include("based-on", "ServiceRequest", from_field="order"),
             "result": Include("result", "Observation", reverse_field="report"),
+            "specimen": Include("specimen", "Specimen", from_field="id"),
         },
         versioned=True,
         history=_history("report", diagnostic_report),
