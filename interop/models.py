@@ -11,6 +11,7 @@ from django.db.models import Q
 from clinic.db import TenantScopedModel
 from interop.v2.charsets import CHARSETS
 from interop.v2.charsets import DEFAULT as DEFAULT_CHARSET
+from interop.v2.order_profiles import DEFAULT_PROFILE
 from results.contracts import UnsolicitedResults
 
 
@@ -41,6 +42,11 @@ class LabPartner(TenantScopedModel):
             "encounters). See ADR 0010 before choosing 'chart'."
         ),
     )
+    outbound_profile = models.CharField(
+        max_length=60,
+        default=DEFAULT_PROFILE,
+        help_text="The shape of the order messages it takes: a profile of interop/v2/profiles/ (ORM^O01 or OML^O21).",
+    )
 
     class Meta:
         ordering = ["tenant_id", "name"]
@@ -65,6 +71,7 @@ class OutboundMessage(TenantScopedModel):
         PENDING = "pending"
         ACKED = "acked"
         REJECTED = "rejected"
+        INVALID = "invalid", "Not sent: it breaks the lab's profile"
 
     partner = models.ForeignKey(LabPartner, on_delete=models.PROTECT, related_name="outbound")
     order = models.ForeignKey("orders.ServiceRequest", on_delete=models.PROTECT, related_name="+")

@@ -9,6 +9,7 @@ from clinic.contracts import FieldProblem, InvalidInput
 from interop.errors import LabPartnerExists
 from interop.models import LabPartner
 from interop.v2 import charsets
+from interop.v2.order_profiles import DEFAULT_PROFILE, profiles
 from results.contracts import UnsolicitedResults
 
 
@@ -22,6 +23,7 @@ def create_lab_partner(
     mllp_port: int | None = None,
     charset: str = charsets.DEFAULT,
     unsolicited_results: str = UnsolicitedResults.HOLD.value,
+    outbound_profile: str = DEFAULT_PROFILE,
 ) -> LabPartner:
     """Register a lab. Raises InvalidInput, LabPartnerExists."""
     problems = []
@@ -38,6 +40,8 @@ def create_lab_partner(
         problems.append(FieldProblem("mllp_port", "must be 1 to 65535"))
     if unsolicited_results not in {u.value for u in UnsolicitedResults}:
         problems.append(FieldProblem("unsolicited_results", "must be 'hold' or 'chart'"))
+    if outbound_profile not in profiles():
+        problems.append(FieldProblem("outbound_profile", f"{outbound_profile!r} is not one of {', '.join(profiles())}"))
     if problems:
         raise InvalidInput("The lab partner is not valid.", problems)
     try:
@@ -51,6 +55,7 @@ def create_lab_partner(
                 mllp_port=mllp_port,
                 charset=known.hl7 if known else charset,
                 unsolicited_results=unsolicited_results,
+                outbound_profile=outbound_profile,
             )
     except IntegrityError as exc:
         raise LabPartnerExists(f"This tenant already has a lab partner named {name!r}.") from exc

@@ -8,6 +8,7 @@ from clinic.contracts import DomainError
 from clinic.facade import get_tenant
 from interop import services
 from interop.v2 import charsets
+from interop.v2.order_profiles import DEFAULT_PROFILE, profiles
 
 
 class Command(BaseCommand):
@@ -31,6 +32,12 @@ class Command(BaseCommand):
             default="hold",
             help="A result whose order is not found: hold it for review (default), or chart it without an order",
         )
+        parser.add_argument(
+            "--outbound-profile",
+            default=DEFAULT_PROFILE,
+            choices=sorted(profiles()),
+            help=f"The shape of the order messages it takes (interop/v2/profiles/; default {DEFAULT_PROFILE})",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -43,6 +50,7 @@ class Command(BaseCommand):
                 mllp_port=options["mllp_port"],
                 charset=options["charset"],
                 unsolicited_results=options["unsolicited_results"],
+                outbound_profile=options["outbound_profile"],
             )
         except DomainError as exc:
             raise CommandError(exc.describe()) from exc
