@@ -115,7 +115,10 @@ ACTION_WORDS = {
 
 def _summary(produced: dict[str, Any]) -> str:
     """The ACK's text: what was done to whom."""
-    merges = ", ".join(f"{m['source']} into {m['target']}" for m in produced["merges"])
+    merges = ", ".join(
+        f"{m['source']} into {m['target']}" + (" (merged before)" if m.get("already") else "")
+        for m in produced["merges"]
+    )
     if merges:
         return f"Merged {merges}."
     return " ".join(f"Patient {p['id']} {ACTION_WORDS[p['action']]}." for p in produced["patients"])
@@ -134,7 +137,7 @@ def _register_or_update(pid: Segment, context: _Context) -> dict[str, str]:
         if i.authority in context.uris
     ]
     if not identifiers:
-        known = ", ".join(sorted(context.uris)) or "none"
+        known = ", ".join(a or "(none)" for a in sorted(context.uris)) or "none"
         raise MessageInvalid(
             [
                 Problem(
