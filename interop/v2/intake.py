@@ -265,7 +265,7 @@ def _process(
     try:
         _accept(text, header, decode_problem, size=size)
         partner = resolve_sender(header, tenant_id=tenant_id)
-        message = _read(raw, header, partner)
+        message = _read(raw, text, header, partner)
         return _take(received, message, header, partner, ack_control_id=ack_control_id, transport=transport), partner
     except Refused as exc:
         # Refused before, by or just after the sender's resolution.
@@ -320,15 +320,21 @@ def _check_msh(text: str) -> None:
         raise Refused([Problem("100", f"The MSH segment is not usable: {exc}.", "MSH", 1, 1)]) from exc
 
 
-def _read(raw: bytes, header: Header, partner: LabPartner) -> er7.Message:
+def _read(raw: bytes, text: str, header: Header, partner: LabPartner) -> er7.Message:
     """The message parsed from its bytes in its character set: MSH-18's, else the partner's
     default (``charsets``). Raises Refused (AR) for a character set we do not read or bytes
-    that are not valid in it: charting a guess would garble the text."""
+    that are not valid in it: charting a guess would garble the text. ``text`` is the
+    message as first read: when it is all ASCII (most messages), every character set we read
+    gives the same text, so it is parsed as it is."""
+    name = header.charset or partner.charset
+    charset = charsets.lookup(name)
+    if charset is not None and raw.isascii():
+        return er7.parse(text, codec=charset.codec)
     try:
-        text, charset = charsets.decode(raw, header.charset or partner.charset, declared=bool(header.charset))
+        decoded, charset = charsets.decode(raw, name, declared=bool(header.charset))
     except charsets.CharsetRefused as exc:
         raise Refused([exc.problem]) from exc
-    return er7.parse(er7.normalise(text), codec=charset.codec)
+    return er7.parse(er7.normalise(decoded), codec=charset.codec)
 
 
 def _take(
