@@ -238,3 +238,11 @@ def test_a_profile_that_is_not_one_is_refused_when_loaded(change, text):
 def test_every_profile_file_is_named_after_its_profile_and_loads():
     assert sorted(p.stem for p in PROFILE_DIR.glob("*.json")) == sorted(profiles())
     assert DEFAULT_PROFILE in profiles()
+
+
+@pytest.mark.django_db
+def test_the_admin_offers_every_profile_for_a_lab_partner(admin_client):
+    page = admin_client.get("/admin/interop/labpartner/add/").content.decode()
+
+    for name, profile in profiles().items():
+        assert f"{name}: {profile.message_type} v{profile.version}" in page
