@@ -45,6 +45,7 @@ ENCOUNTER_EVENTS = [
     "result.available",
     "result.corrected",
     "result.flagged",
+    "result.unsolicited",
 ]
 # Events about the patient, flagged on the encounters open when they happen.
 PATIENT_EVENTS = ["patient.merged", "patient.unmerged"]

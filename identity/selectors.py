@@ -319,6 +319,9 @@ READ_VIEWS = {
             "family_key": "family_key",
             "given_key": "given_key",
         },
+        # A to-many path, for ``isnull`` only (FHIR ``identifier:missing``): ``isnull=True`` is a
+        # LEFT JOIN that repeats no row, and its negation (``Not``) a subquery.
+        filters={"identifier_id": "identifiers__id"},
     ),
     "patient_identifier": ReadView(
         model=PatientIdentifier,

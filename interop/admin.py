@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 from uuid import UUID
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -15,13 +16,53 @@ from django.utils.html import format_html
 from clinic.admin import ReadOnlyAdminMixin, TenantScopedAdmin
 from interop.models import InboundMessage, LabPartner, OutboundMessage
 from interop.v2 import intake, outbound_orders
+from interop.v2.order_profiles import DEFAULT_PROFILE, profiles
 
 PREVIEW_BYTES = 64 * 1024  # a 16 MB message would make the page unusable; the start is what helps
 
 
+class LabPartnerForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The outbound profile is one of the profile files (interop/v2/profiles/, ADR 0010)."""
+
+    outbound_profile = forms.ChoiceField(choices=[])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["outbound_profile"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(name, f"{name}: {p.message_type} v{p.version}") for name, p in profiles().items()]
+        field.initial = DEFAULT_PROFILE
+
+    class Meta:
+        model = LabPartner
+        fields = [
+            "tenant",
+            "name",
+            "application",
+            "facility",
+            "mllp_host",
+            "mllp_port",
+            "active",
+            "charset",
+            "unsolicited_results",
+            "outbound_profile",
+        ]
+
+
 @admin.register(LabPartner)
 class LabPartnerAdmin(TenantScopedAdmin):
-    list_display = ["name", "facility", "application", "mllp_host", "mllp_port", "active", "tenant"]
+    form = LabPartnerForm
+    list_display = [
+        "name",
+        "facility",
+        "application",
+        "mllp_host",
+        "mllp_port",
+        "charset",
+        "unsolicited_results",
+        "active",
+        "tenant",
+    ]
     list_filter = ["tenant", "active"]
     search_fields = ["name", "facility", "application"]
 

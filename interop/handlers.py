@@ -12,7 +12,8 @@ from results.contracts import RESULT_RELEASED, ResultReleased
 
 @subscriber("interop.order_messages", events_=[ORDER_PLACED, ORDER_CANCELLED])
 def send_order_to_lab(event: Event) -> None:
-    """Queue the ORM^O01 (NW or CA) for the tenant's lab; it is sent after commit."""
+    """Queue the order message (NW or CA; ORM^O01 or OML^O21, as the lab's outbound profile says)
+    for the tenant's lab; it is sent after commit."""
     outbound_orders.queue_order_message(event=event, order=payload_of(event, OrderEvent))
 
 

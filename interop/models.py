@@ -9,6 +9,10 @@ from django.db import models
 from django.db.models import Q
 
 from clinic.db import TenantScopedModel
+from interop.v2.charsets import CHARSETS
+from interop.v2.charsets import DEFAULT as DEFAULT_CHARSET
+from interop.v2.order_profiles import DEFAULT_PROFILE
+from results.contracts import UnsolicitedResults
 
 
 class LabPartner(TenantScopedModel):
@@ -21,6 +25,28 @@ class LabPartner(TenantScopedModel):
     mllp_port = models.PositiveIntegerField(null=True, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The partner's profile (ADR 0010): how we read what it sends and what we send it.
+    charset = models.CharField(
+        max_length=20,
+        choices=[(name, name) for name in CHARSETS],
+        default=DEFAULT_CHARSET,
+        help_text="Character set of its messages whose MSH-18 is empty (HL7 table 0211).",
+    )
+    unsolicited_results = models.CharField(
+        max_length=10,
+        choices=[(u.value, u.value) for u in UnsolicitedResults],
+        default=UnsolicitedResults.HOLD.value,
+        help_text=(
+            "A result whose order is not found: 'hold' it for review until the order appears, or 'chart' it to "
+            "the patient without an order (to the visit in PV1-19, else to no encounter; flagged on the open "
+            "encounters). See ADR 0010 before choosing 'chart'."
+        ),
+    )
+    outbound_profile = models.CharField(
+        max_length=60,
+        default=DEFAULT_PROFILE,
+        help_text="The shape of the order messages it takes: a profile of interop/v2/profiles/ (ORM^O01 or OML^O21).",
+    )
 
     class Meta:
         ordering = ["tenant_id", "name"]
@@ -45,6 +71,7 @@ class OutboundMessage(TenantScopedModel):
         PENDING = "pending"
         ACKED = "acked"
         REJECTED = "rejected"
+        INVALID = "invalid", "Not sent: it breaks the lab's profile"
 
     partner = models.ForeignKey(LabPartner, on_delete=models.PROTECT, related_name="outbound")
     order = models.ForeignKey("orders.ServiceRequest", on_delete=models.PROTECT, related_name="+")

@@ -20,6 +20,7 @@ RESULT_AVAILABLE = "result.available"
 RESULT_CORRECTED = "result.corrected"
 RESULT_FLAGGED = "result.flagged"  # a result for another visit, flagged on the open encounter
 RESULT_RELEASED = "result.released"
+RESULT_UNSOLICITED = "result.unsolicited"  # a result charted without an order, flagged on the open encounters
 
 OBSERVATION_STATUS_SYSTEM = "http://hl7.org/fhir/observation-status"
 REPORT_STATUS_SYSTEM = "http://hl7.org/fhir/diagnostic-report-status"
@@ -43,6 +44,15 @@ class ChartStatus(enum.StrEnum):
     DUPLICATE = "duplicate"  # everything in it was charted before, identically
     STALE = "stale"  # only versions older than what is charted (recorded, not applied)
     HELD = "held"  # the patient or the order is unknown: in the work queue
+
+
+class UnsolicitedResults(enum.StrEnum):
+    """What ``record_result`` does with a report whose order is not found (an unsolicited
+    result: a placer or filler number we do not know, or none and no visit in PV1-19). The
+    caller decides (interop, per lab partner: ADR 0010); results knows no partners."""
+
+    HOLD = "hold"  # held in the work queue (order-unknown / no-order-or-visit) until the order appears
+    CHART = "chart"  # charted to the patient without an order: to PV1-19's visit, else to no encounter
 
 
 class HoldReason(enum.StrEnum):
@@ -72,6 +82,18 @@ class PatientIdentifierInput:
 
 
 @dataclass(frozen=True, slots=True)
+class PerformerInput:
+    """The laboratory that performed a test (OBX-23 XON, OBX-24 XAD; HL7 v2.5 on): its name, its
+    identifier (XON-10) and the identifier's assigning authority (XON-6: namespace, OID)."""
+
+    name: str
+    identifier: str = ""
+    authority: str = ""  # XON-6.1, the namespace
+    authority_oid: str = ""  # XON-6.2 when XON-6.3 is ISO
+    address: str = ""  # OBX-24 as one line
+
+
+@dataclass(frozen=True, slots=True)
 class ObservationInput:
     """One OBX, typed. ``numeric``/``comparator``/``numeric_high`` hold NM and SN values."""
 
@@ -92,6 +114,7 @@ class ObservationInput:
     observed_at: datetime | None = None  # OBX-14
     analysed_at: datetime | None = None  # OBX-19
     comments: tuple[str, ...] = ()  # NTE after the OBX
+    performer: PerformerInput | None = None  # OBX-23/24
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +201,7 @@ class ResultMessage:
                     observed_at=when(o["observed_at"]),
                     analysed_at=when(o["analysed_at"]),
                     comments=tuple(o["comments"]),
+                    performer=PerformerInput(**o["performer"]) if o.get("performer") else None,
                 )
                 for o in r["observations"]
             )
@@ -285,6 +309,12 @@ class ResultEvent(EventPayload):
     updated: int = described("observations the message changed (prior versions kept)")
     source: str = described("what carried it, e.g. `hl7:<message id>`")
     visit_number: str = described("the visit the result belongs to; may be empty")
+    # Added after version 1 with a default, so events stored without it read as False (ADR 0011).
+    unsolicited: bool = described(
+        "true when the report was charted without its order (a partner that charts unsolicited"
+        " results); false when absent (events stored before it was added)",
+        default=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +351,22 @@ class ResultFlagged(ResultEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ResultUnsolicited(ResultEvent):
+    """The same payload, in place of ``result.flagged`` for a result charted without its order: on
+    each of the patient's encounters in progress that is not the report's own, so an order nobody
+    here placed is seen by whoever has the patient in front of them."""
+
+    event_type: ClassVar[str] = RESULT_UNSOLICITED
+
+    def timeline(self) -> TimelineLine:
+        # Its summary says it came without an order; where it was charted, if to a visit.
+        where = f", charted to visit {self.visit_number}" if self.visit_number else ""
+        return TimelineLine(
+            summary=f"{self.summary or 'Unsolicited result'}{where}", reference=f"report:{self.report_id}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ResultReleased(EventPayload):
     """A held result was charted, automatically (its patient or order appeared) or by an admin."""
 
@@ -337,4 +383,4 @@ class ResultReleased(EventPayload):
     by: str = described("who released it (`user:<id>`, or the event that did)")
 
 
-PUBLISHED_EVENTS = (ResultAvailable, ResultCorrected, ResultFlagged, ResultReleased)
+PUBLISHED_EVENTS = (ResultAvailable, ResultCorrected, ResultFlagged, ResultUnsolicited, ResultReleased)

@@ -2,8 +2,13 @@
 
 - ``result.available`` / ``result.corrected`` (with patient and encounter) for each report a
   message changed; ``result.corrected`` when it corrected a charted result (OBX-11/OBR-25 ``C``).
+  ``unsolicited`` is true when the report was charted without its order
+  (``UnsolicitedResults.CHART``); its encounter is then PV1-19's visit, or none.
 - ``result.flagged``, the same payload, on each of the patient's encounters in progress that is
   not the report's own (a clinician with the patient in front of them sees it arrive).
+- ``result.unsolicited``, the same payload, in place of ``result.flagged`` for a result charted
+  without its order: on each of the patient's encounters in progress that is not the report's
+  own, so an order nobody here placed is seen by whoever has the patient in front of them.
 - ``result.released`` when a held result is charted (automatically or by an admin), no encounter.
 """
 
@@ -24,6 +29,7 @@ from results.contracts import (
     ResultFlagged,
     ResultMessage,
     ResultReleased,
+    ResultUnsolicited,
 )
 from results.models import HeldResult
 
@@ -34,8 +40,9 @@ def publish_results(
     tenant_id: int, message: ResultMessage, patient_id: UUID, work: list[ReportWork], active: list[UUID]
 ) -> list[UUID]:
     """``result.available`` (or ``result.corrected``) for each report the message changed, on
-    its encounter, and ``result.flagged`` on each other encounter of ``active`` (the patient's
-    encounters in progress). Returns the event IDs."""
+    its encounter, and ``result.flagged`` (``result.unsolicited`` for a report charted without
+    its order) on each other encounter of ``active`` (the patient's encounters in progress).
+    Returns the event IDs."""
     events: list[UUID] = []
     for w in work:
         if w.changed:
@@ -59,9 +66,10 @@ def _publish_report(
         encounter_id=w.row.encounter_id,
     )
     events = [event.id]
+    flag: type[ResultFlagged | ResultUnsolicited] = ResultUnsolicited if w.target.unsolicited else ResultFlagged
     for other in others:
         flagged = publish(
-            payload=result_payload(ResultFlagged, w, message, w.target.order, visit_number=visit),
+            payload=result_payload(flag, w, message, w.target.order, visit_number=visit),
             tenant_id=tenant_id,
             patient_id=patient_id,
             encounter_id=other,
@@ -73,7 +81,8 @@ def _publish_report(
 def result_payload(
     contract: type[R], w: ReportWork, message: ResultMessage, order: OrderRecord | None, *, visit_number: str
 ) -> R:
-    """The payload of ``result.available``, ``result.corrected`` or ``result.flagged``."""
+    """The payload of ``result.available``, ``result.corrected``, ``result.flagged`` or
+    ``result.unsolicited``."""
     original = w.row.coded.get("original") or {}
     display = _display(w.row.coded)
     abnormal = sum(1 for o in w.observations if any(f not in ("N", "") for f in o.abnormal_flags))
@@ -87,13 +96,14 @@ def result_payload(
         code=original.get("code", ""),
         display=display,
         status=w.row.status,
-        summary=_summary(display, w.row.status, count, abnormal)[:400],
+        summary=_summary(display, w.row.status, count, abnormal, unsolicited=w.target.unsolicited)[:400],
         observations=count,
         abnormal=abnormal,
         created=w.created,
         updated=w.updated,
         source=message.source,
         visit_number=visit_number,
+        unsolicited=w.target.unsolicited,
     )
 
 
@@ -105,8 +115,9 @@ def _display(coded: dict[str, Any]) -> str:
     return display
 
 
-def _summary(display: str, status: str, observations: int, abnormal: int) -> str:
-    summary = f"Result: {display} ({status}), {observations} observation{'s' if observations != 1 else ''}"
+def _summary(display: str, status: str, observations: int, abnormal: int, *, unsolicited: bool = False) -> str:
+    kind = "Unsolicited result (no order here)" if unsolicited else "Result"
+    summary = f"{kind}: {display} ({status}), {observations} observation{'s' if observations != 1 else ''}"
     if abnormal:
         summary += f", {abnormal} abnormal"
     return summary

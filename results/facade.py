@@ -6,7 +6,7 @@ from uuid import UUID
 
 from clinic.rows import Publisher
 from results import held, selectors, services
-from results.contracts import ChartingOutcome, ResultMessage
+from results.contracts import ChartingOutcome, ResultMessage, UnsolicitedResults
 from results.errors import HeldResultClosed, HeldResultNotFound, ResultUnresolved
 
 __all__ = [
@@ -20,10 +20,18 @@ __all__ = [
 ]
 
 
-def record_result(*, tenant_id: int, message: ResultMessage, actor: str) -> ChartingOutcome:
+def record_result(
+    *,
+    tenant_id: int,
+    message: ResultMessage,
+    actor: str,
+    unsolicited: UnsolicitedResults = UnsolicitedResults.HOLD,
+) -> ChartingOutcome:
     """Chart an ORU's results exactly once, in the caller's transaction (see
-    ``results.services.record_result``): charted, duplicate, stale, or held in the work queue."""
-    return services.record_result(tenant_id=tenant_id, message=message, actor=actor)
+    ``results.services.record_result``): charted, duplicate, stale, or held in the work queue.
+    ``unsolicited``: what to do with a report whose order is not found (hold it, or chart it
+    to the patient without an order)."""
+    return services.record_result(tenant_id=tenant_id, message=message, actor=actor, unsolicited=unsolicited)
 
 
 def file_held_result(

@@ -97,6 +97,9 @@ class Observation(TenantScopedModel):
     effective_at = models.DateTimeField(null=True, blank=True)
     issued_at = models.DateTimeField(null=True, blank=True)
     comments = models.JSONField(default=list, blank=True)
+    performer = models.JSONField(
+        default=dict, blank=True, help_text="OBX-23/24: the laboratory that performed it (name, identifier, address)."
+    )
     version = models.PositiveIntegerField(default=1)
     content_sha256 = models.CharField(max_length=64)
     source = models.CharField(max_length=100, blank=True)

@@ -32,7 +32,9 @@ READ_VIEWS = {
             "created_at": "created_at",
             "updated_at": "updated_at",
         },
-        filters=coded_filters(),
+        # ``result_id``: a to-many path, for ``isnull`` only (FHIR ``result:missing``): ``isnull=True``
+        # is a LEFT JOIN that repeats no row, and its negation (``Not``) a subquery.
+        filters={**coded_filters(), "result_id": "observations__id"},
     ),
     "observation": ReadView(
         model=Observation,
@@ -67,11 +69,29 @@ READ_VIEWS = {
             "effective_at": "effective_at",
             "issued_at": "issued_at",
             "comments": "comments",
+            "performer": "performer",
+            "report_specimen": "report__specimen",
             "version": "version",
             "created_at": "created_at",
             "updated_at": "updated_at",
         },
         filters=coded_filters(),
+    ),
+    # The specimens of reports (SPM: one per report, under the report's ID).
+    "specimen": ReadView(
+        model=DiagnosticReport,
+        scope=~Q(specimen={}),
+        fields={
+            "id": "id",
+            "patient": "patient_id",
+            "order": "order_id",
+            "sending_facility": "sending_facility",
+            "accession": "accession",
+            "specimen": "specimen",
+            "created_at": "created_at",
+            "updated_at": "updated_at",
+        },
+        filters={"type_code": "specimen__type__code", "type_system": "specimen__type__system"},
     ),
     # Versions a later status or a correction replaced (not the stale ones, never applied).
     "result_revision": ReadView(

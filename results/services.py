@@ -20,7 +20,7 @@ from clinic.contracts import DomainError, FieldProblem
 from results import held
 from results.charting.chart import chart
 from results.charting.resolution import Hold, resolve
-from results.contracts import ChartingOutcome, ChartStatus, ResultMessage
+from results.contracts import ChartingOutcome, ChartStatus, ResultMessage, UnsolicitedResults
 from results.errors import ResultUnresolved
 
 logger = logging.getLogger("results")
@@ -34,6 +34,7 @@ def record_result(
     patient_id: UUID | None = None,
     order_id: UUID | None = None,
     hold: bool = True,
+    unsolicited: UnsolicitedResults = UnsolicitedResults.HOLD,
 ) -> ChartingOutcome:
     """Chart a result message in the caller's transaction, exactly once.
 
@@ -44,10 +45,15 @@ def record_result(
     (``held``), never charted to a guess. ``patient_id``/``order_id`` override the lookup (an
     admin filing a held result). With ``hold=False`` an unresolvable message raises instead.
 
+    ``unsolicited=CHART`` charts a report whose order is not found to the patient anyway: to the
+    visit PV1-19 names (of that patient), else to no encounter; ``result.unsolicited`` flags it
+    on the patient's encounters in progress. An unknown, ambiguous or mismatched patient (or a
+    visit of another patient) is held whatever ``unsolicited`` says.
+
     Raises ResultUnresolved (unresolvable with ``hold=False``), NotFound (override IDs).
     """
     with transaction.atomic(savepoint=False):
-        resolution = resolve(tenant_id, message, patient_id=patient_id, order_id=order_id)
+        resolution = resolve(tenant_id, message, patient_id=patient_id, order_id=order_id, unsolicited=unsolicited)
         if isinstance(resolution, Hold):
             if not hold:
                 raise ResultUnresolved(resolution.detail, [FieldProblem(resolution.reason.value, resolution.detail)])

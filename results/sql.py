@@ -75,6 +75,7 @@ OBSERVATION_CONTENT_COLUMNS = (
     "effective_at",
     "issued_at",
     "comments",
+    "performer",
     "content_sha256",
     "source",
     "sent_at",

@@ -41,7 +41,8 @@ class TenantMember(permissions.BasePermission):
         request.principal = principal  # type: ignore[attr-defined]
         scope = view.required_scope(request) if hasattr(view, "required_scope") else default_scope(request)
         if not principal.has_scope(scope):
-            raise exceptions.PermissionDenied(f"This operation requires the scope {scope!r}.")
+            # The scope's value, quoted ('hl7:submit'), never the enum's repr.
+            raise exceptions.PermissionDenied(f"This operation requires the scope '{scope}'.")
         return True
 
 

@@ -20,13 +20,17 @@ HL7_MEDIA_TYPES = {"x-application/hl7-v2+er7", "application/hl7-v2", "text/plain
 
 
 class Hl7View(TenantAPIView):
-    """``POST /hl7/v2``: one HL7 v2 message in, its ACK out (the same ACK MLLP would send)."""
+    """``POST /hl7/v2``: one HL7 v2 message in, its ACK out (the same ACK MLLP would send); a
+    batch in, a batch of ACKs out."""
 
     scopes = {"POST": Scope.HL7_SUBMIT}
     parser_classes: list[Any] = []  # the body is read raw: it is stored byte for byte
 
     @extend_schema(
-        summary="Submit one HL7 v2 message (ORU^R01, ADT^A01/A04/A08/A40); the response body is its ACK",
+        summary=(
+            "Submit one HL7 v2 message (ORU^R01, ADT^A01/A04/A08/A40) or a batch of them (FHS/BHS); "
+            "the response body is its ACK (a batch of ACKs for a batch)"
+        ),
         request={"x-application/hl7-v2+er7": {"type": "string"}},
         responses={200: {"type": "string"}},
     )
@@ -46,9 +50,11 @@ class Hl7View(TenantAPIView):
             peer=self.principal.actor,
             tenant_id=self.tenant_id,
         )
-        response = HttpResponse(receipt.ack.encode("utf-8"), content_type="x-application/hl7-v2+er7; charset=utf-8")
+        response = HttpResponse(
+            receipt.ack_bytes(), content_type=f"x-application/hl7-v2+er7; charset={receipt.charset.iana.lower()}"
+        )
         response["X-HL7-Ack-Code"] = receipt.code
-        response["X-HL7-Message-Id"] = str(receipt.message_id)
+        response["X-HL7-Message-Id"] = ",".join(str(i) for i in receipt.message_ids) or "0"
         return response
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from interop.fhir import registry
-from interop.fhir.search import CONTROL
+from interop.fhir.search import CONTROL, REFUSED
 
 SPEC = "http://hl7.org/fhir"
 
@@ -27,7 +27,7 @@ def capability_statement(base: str, software_date: str) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "type": t.name,
             "profile": f"{SPEC}/StructureDefinition/{t.name}",
-            "documentation": t.doc,
+            "documentation": f"{t.doc} Sorts (_sort, - for descending): {', '.join(sorted(t.sorts))}.",
             "interaction": interactions,
             "versioning": "versioned" if t.versioned else "no-version",
             "readHistory": t.history is not None,
@@ -79,7 +79,9 @@ def capability_statement(base: str, software_date: str) -> dict[str, Any]:
                 "documentation": (
                     "Read-only: every write answers 405. Search parameters besides these are ignored "
                     "(400 with Prefer: handling=strict). Paging is keyset: follow the next link. "
-                    f"Control parameters: {', '.join(sorted(CONTROL - {'_pretty'}))}."
+                    f"Control parameters: {', '.join(sorted(CONTROL - {'_pretty'}))}. Every search parameter takes "
+                    ":missing=true|false. Refused with 400 (ignoring them would answer every row): "
+                    f"{', '.join(sorted(REFUSED))}, chained parameters and _has."
                 ),
                 "security": {
                     "cors": False,

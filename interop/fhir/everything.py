@@ -29,6 +29,7 @@ PATIENT_TYPES: tuple[str, ...] = (
     "Appointment",
     "ServiceRequest",
     "DiagnosticReport",
+    "Specimen",
     "Observation",
     "ChargeItem",
 )

@@ -8,9 +8,38 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from clinic.rows import AllOf, AnyOf, Where
+from clinic.rows import AllOf, AnyOf, Not, Where
 from interop.fhir.errors import BadRequest
 from interop.fhir.registry import NOTHING, Ctx, Param, Term
+
+# --- :missing (http://hl7.org/fhir/R4/search.html#modifiers) -----------------------------------
+
+EVERY_ROW = Where("id", "isnull", False)
+
+
+def absent(field: str, *, blank: bool = True) -> Term:
+    """``field`` holds no value: NULL, or (``blank``: a text column) the empty string."""
+    if not blank:
+        return Where(field, "isnull", True)
+    return AnyOf((Where(field, "isnull", True), Where(field, "eq", "")))
+
+
+def missing_when(*fields: str, blank: bool = True) -> Callable[[Ctx, bool], Term]:
+    """``:missing`` of a parameter whose value is in ``fields``: true when none holds one."""
+
+    def missing(ctx: Ctx, yes: bool) -> Term:
+        none = (
+            AllOf(tuple(absent(f, blank=blank) for f in fields)) if len(fields) > 1 else absent(fields[0], blank=blank)
+        )
+        return none if yes else Not(none)
+
+    return missing
+
+
+def always_present(ctx: Ctx, yes: bool) -> Term:
+    """``:missing`` of a parameter every row has a value for (a required element)."""
+    return NOTHING if yes else EVERY_ROW
+
 
 # --- token ------------------------------------------------------------------------------------
 
@@ -40,7 +69,7 @@ def token(name: str, field: str, doc: str, *, system: str | None = None, values:
             return NOTHING
         return Where(field, "eq", code)  # :not is the whole parameter negated (search.parse)
 
-    return Param(name, "token", doc, build, modifiers=("not",))
+    return Param(name, "token", doc, build, modifiers=("not",), missing=missing_when(field))
 
 
 def identifier(name: str, systems: Callable[[Ctx], dict[str, str]], doc: str) -> Param:
@@ -56,7 +85,10 @@ def identifier(name: str, systems: Callable[[Ctx], dict[str, str]], doc: str) ->
             return NOTHING
         return AnyOf(tuple(Where(f, "eq", code) for f in fields))
 
-    return Param(name, "token", doc, build)
+    def missing(ctx: Ctx, yes: bool) -> Term:
+        return missing_when(*systems(ctx).values())(ctx, yes)
+
+    return Param(name, "token", doc, build, missing=missing)
 
 
 # --- reference --------------------------------------------------------------------------------
@@ -93,7 +125,7 @@ def reference(name: str, field: str, target: str, doc: str) -> Param:
             ctx.patient_refs.add(valid)  # checked for a merge once the page is known (search.run)
         return Where(field, "eq", valid)
 
-    return Param(name, "reference", doc, build, targets=(target,))
+    return Param(name, "reference", doc, build, targets=(target,), missing=missing_when(field, blank=False))
 
 
 def note_merged_patients(ctx: Ctx, patient_ids: set[Any]) -> None:
@@ -233,7 +265,7 @@ def date_param(name: str, field: str, doc: str, *, as_date: bool = False) -> Par
     def build(ctx: Ctx, modifier: str, value: str) -> Term:
         return date_terms(name, field, value, as_date=as_date)
 
-    return Param(name, "date", doc, build)
+    return Param(name, "date", doc, build, missing=missing_when(field, blank=False))
 
 
 # --- string -----------------------------------------------------------------------------------
@@ -252,18 +284,27 @@ def string(name: str, fields: tuple[str, ...], doc: str, *, normalise: Callable[
             return NOTHING
         return AnyOf(tuple(Where(f, op, text) for f in fields))
 
-    return Param(name, "string", doc, build, modifiers=("exact", "contains"))
+    return Param(name, "string", doc, build, modifiers=("exact", "contains"), missing=missing_when(*fields))
 
 
 def uri(name: str, field: str, doc: str) -> Param:
     def build(ctx: Ctx, modifier: str, value: str) -> Term:
         return Where(field, "eq", value)
 
-    return Param(name, "uri", doc, build)
+    return Param(name, "uri", doc, build, missing=missing_when(field))
 
 
-def custom(name: str, type_: str, doc: str, build: Callable[[Ctx, str, str], Term], **kw: Any) -> Param:
-    return Param(name, type_, doc, build, **kw)
+def custom(
+    name: str,
+    type_: str,
+    doc: str,
+    build: Callable[[Ctx, str, str], Term],
+    *,
+    missing: Callable[[Ctx, bool], Term],
+    **kw: Any,
+) -> Param:
+    """A parameter with its own reading of values; it says what ``:missing`` means for it."""
+    return Param(name, type_, doc, build, missing=missing, **kw)
 
 
 # --- the parameters every type has ------------------------------------------------------------
@@ -277,8 +318,14 @@ def common(updated_field: str, id_type: type) -> dict[str, Param]:
             return NOTHING  # no resource has this ID
 
     return {
-        "_id": Param("_id", "token", "Logical id of the resource", by_id),
-        "_lastUpdated": date_param("_lastUpdated", updated_field, "When the resource last changed"),
+        "_id": Param("_id", "token", "Logical id of the resource", by_id, missing=always_present),
+        "_lastUpdated": Param(
+            "_lastUpdated",
+            "date",
+            "When the resource last changed",
+            lambda ctx, modifier, value: date_terms("_lastUpdated", updated_field, value),
+            missing=always_present,
+        ),
     }
 
 
@@ -312,4 +359,9 @@ def coded(name: str, doc: str, *, loinc_field: str = "") -> Param:
                 options.append(AllOf(tuple(terms)))
         return AnyOf(tuple(options)) if options else NOTHING
 
-    return Param(name, "token", doc, build)
+    def missing(ctx: Ctx, yes: bool) -> Term:
+        code = ("original_code", *((loinc_field,) if loinc_field else ()))
+        none = AllOf(tuple(absent(f) for f in code))
+        return none if yes else Not(none)
+
+    return Param(name, "token", doc, build, missing=missing)

@@ -54,8 +54,8 @@ class Source:
 @dataclass(frozen=True)
 class Param:
     """A search parameter (http://hl7.org/fhir/R4/search.html). ``build`` turns one value (one
-    comma-separated alternative) with its modifier into a term; ``field`` is the published field
-    a simple parameter filters."""
+    comma-separated alternative) with its modifier into a term; ``missing`` gives the term of
+    ``:missing=true`` (True: the rows without a value) or ``:missing=false`` (False: with one)."""
 
     name: str
     type: str  # token | reference | date | string | uri | number
@@ -63,6 +63,7 @@ class Param:
     build: Callable[[Ctx, str, str], Term]
     targets: tuple[str, ...] = ()
     modifiers: tuple[str, ...] = ()
+    missing: Callable[[Ctx, bool], Term] | None = None
 
 
 @dataclass(frozen=True)

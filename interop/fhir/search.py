@@ -41,6 +41,19 @@ CONTROL = {
     "_total",
     "_pretty",
 }
+# Parameters every type has in the spec that filter rows and that we do not support: ignoring
+# one would answer every row, as if the client had asked for no filter, so each is a 400
+# (http://hl7.org/fhir/R4/search.html#all).
+REFUSED = {
+    "_filter": "the _filter expression language",
+    "_list": "searching by List membership",
+    "_text": "full-text search of the narrative",
+    "_content": "full-text search of the resource",
+    "_tag": "searching by meta.tag",
+    "_profile": "searching by meta.profile",
+    "_security": "searching by meta.security",
+    "_query": "named queries",
+}
 _ELEMENT = re.compile(r"^[a-z][A-Za-z0-9]*(\[x\])?$")
 
 
@@ -134,6 +147,12 @@ def parse(ctx: Ctx, resource: ResourceType, items: list[tuple[str, str]], *, str
             elif name == "_cursor":
                 cursor = value
             continue
+        if name in REFUSED:
+            raise NotSupported(
+                f"{name} ({REFUSED[name]}) is not supported: ignoring it would answer every {resource.name}, "
+                "so the search is refused.",
+                expression=[key],
+            )
         if "." in name or name == "_has":
             # Ignoring a chain would answer every row of the type: refuse it instead.
             raise NotSupported(
@@ -146,6 +165,10 @@ def parse(ctx: Ctx, resource: ResourceType, items: list[tuple[str, str]], *, str
             _ignored(ctx, strict, f"{resource.name} has no search parameter {name!r}", name)
             ctx.notes.append(("warning", "not-supported", f"Unknown search parameter {key!r} ignored."))
             continue  # ignored, and left out of the self link
+        if modifier == "missing":
+            req.terms.append(_missing(param, ctx, key, value))
+            req.canonical.append((key, value))
+            continue
         if modifier and modifier not in param.modifiers and modifier not in param.targets:
             raise BadRequest(f"Search parameter {name!r} does not support the modifier :{modifier}.", expression=[key])
         alternatives = value.split(",")
@@ -181,6 +204,16 @@ def parse(ctx: Ctx, resource: ResourceType, items: list[tuple[str, str]], *, str
             raise BadRequest("_cursor does not belong to this search.", expression=["_cursor"])
         req.after = tuple(values)
     return req
+
+
+def _missing(param: registry.Param, ctx: Ctx, key: str, value: str) -> Term:
+    """``<param>:missing=true|false`` (http://hl7.org/fhir/R4/search.html#modifiers): the rows
+    without a value for it, or with one."""
+    if value not in ("true", "false"):
+        raise BadRequest(f"{key} is true or false, not {value!r}.", expression=[key])
+    if param.missing is None:  # pragma: no cover - every parameter says (test_fhir_conformance_gaps)
+        raise NotSupported(f"{key} is not supported.", expression=[key])
+    return param.missing(ctx, value == "true")
 
 
 def _aware(value: Any) -> bool:

@@ -126,6 +126,8 @@ def _read_response(request: HttpRequest, resource: dict[str, Any]) -> HttpRespon
     headers = _resource_headers(resource)
     if _not_modified(request, headers):
         response = HttpResponse(status=304)
+        # A 304 has no body, so no Content-Type (RFC 9110 15.4.5): Django would say text/html.
+        del response["Content-Type"]
         for key, value in headers.items():
             response[key] = value
         return response

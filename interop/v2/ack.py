@@ -9,6 +9,7 @@ the HL7 table 0357 code, ERR-4 the severity (table 0516) and ERR-8 the text a pe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -88,6 +89,11 @@ def _escape(text: str) -> str:
     )
 
 
+def escape_components(parts: Sequence[str]) -> str:
+    """A composite field from its (unescaped) components, each escaped for our separators."""
+    return "^".join(_escape(p) for p in parts)
+
+
 def build_ack(
     *,
     code: str,
@@ -96,13 +102,20 @@ def build_ack(
     text: str,
     problems: list[Problem],
     at: datetime,
-    receiving_application: str = "",
-    receiving_facility: str = "",
+    receiving_application: Sequence[str] = (),
+    receiving_facility: Sequence[str] = (),
     our_facility: str = "",
     trigger: str = "",
     version: str = "2.5.1",
+    processing: Sequence[str] = ("P",),
+    charset: str = "",
 ) -> str:
-    """The ER7 of an ACK: MSH, MSA (code, the control ID acknowledged, text), one ERR a problem."""
+    """The ER7 of an ACK: MSH, MSA (code, the control ID acknowledged, text), one ERR a problem.
+
+    ``receiving_application``/``receiving_facility`` are the components of the message's
+    MSH-3/MSH-4 (HD: namespace ID ^ universal ID ^ universal ID type), echoed whole as MSH-5/MSH-6;
+    ``processing`` the message's MSH-11 (processing ID ^ mode), echoed as ours; ``charset`` the
+    message's MSH-18 when it declared one we read (the ACK is sent in it)."""
     stamp = at.strftime("%Y%m%d%H%M%S") + at.strftime("%z")
     msh = "|".join(
         [
@@ -110,14 +123,15 @@ def build_ack(
             "^~\\&",
             SENDING_APPLICATION,
             _escape(our_facility),
-            _escape(receiving_application),
-            _escape(receiving_facility),
+            escape_components(receiving_application),
+            escape_components(receiving_facility),
             stamp,
             "",
             f"ACK^{_escape(trigger)}^ACK" if trigger else "ACK",
             ack_control_id,
-            "P",
+            escape_components(processing) or "P",
             _escape(version) or "2.5.1",
+            *(["", "", "", "", "", _escape(charset)] if charset else []),
         ]
     )
     msa = "|".join(["MSA", code, _escape(acknowledged_control_id), _escape(text[:400])])

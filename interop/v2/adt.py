@@ -16,6 +16,7 @@ from django.db import transaction
 from clinic.contracts import Conflict, DomainError, InvalidInput, NotFound
 from identity.contracts import ContactPoint, Demographics, Gender, HumanName, IdentifierInput
 from identity.facade import (
+    get_patient,
     identifier_system_uris,
     merge_patients,
     patients_by_v2_identifiers,
@@ -42,7 +43,7 @@ class PersonInput:
     given: tuple[str, ...]
     birth_date: date | None
     gender: str  # FHIR AdministrativeGender
-    phones: tuple[str, ...]
+    telecom: tuple[ContactPoint, ...]
     address: tuple[dict[str, object], ...]
 
 
@@ -104,10 +105,23 @@ def error_code(exc: DomainError) -> str:
     return "207"
 
 
+ACTION_WORDS = {
+    "registered": "registered",
+    "found": "found (already registered)",
+    "updated": "updated",
+    "unchanged": "unchanged (the message repeats what is on record)",
+}
+
+
 def _summary(produced: dict[str, Any]) -> str:
-    patients = ", ".join(f"{p['action']} {p['id']}" for p in produced["patients"])
-    merges = ", ".join(f"{m['source']} into {m['target']}" for m in produced["merges"])
-    return ("Merged " + merges if merges else "Patient " + patients) + "."
+    """The ACK's text: what was done to whom."""
+    merges = ", ".join(
+        f"{m['source']} into {m['target']}" + (" (merged before)" if m.get("already") else "")
+        for m in produced["merges"]
+    )
+    if merges:
+        return f"Merged {merges}."
+    return " ".join(f"Patient {p['id']} {ACTION_WORDS[p['action']]}." for p in produced["patients"])
 
 
 def _register_or_update(pid: Segment, context: _Context) -> dict[str, str]:
@@ -123,7 +137,7 @@ def _register_or_update(pid: Segment, context: _Context) -> dict[str, str]:
         if i.authority in context.uris
     ]
     if not identifiers:
-        known = ", ".join(sorted(context.uris)) or "none"
+        known = ", ".join(a or "(none)" for a in sorted(context.uris)) or "none"
         raise MessageInvalid(
             [
                 Problem(
@@ -139,13 +153,16 @@ def _register_or_update(pid: Segment, context: _Context) -> dict[str, str]:
         tenant_id=context.tenant_id, identifiers=[(i.authority, i.value) for i in found_person.identifiers]
     )
     if context.header.event == "A08" and len(set(found.values())) == 1:
+        patient_id = next(iter(found.values()))
+        before = get_patient(tenant_id=context.tenant_id, patient_id=patient_id).version
         record = update_demographics(
             tenant_id=context.tenant_id,
-            patient_id=next(iter(found.values())),
+            patient_id=patient_id,
             demographics=demographics(found_person),
             actor=context.actor,
         )
-        return {"id": str(record.id), "action": "updated"}
+        # identity writes (and versions) only what changed: an A08 repeating the record is no update.
+        return {"id": str(record.id), "action": "updated" if record.version != before else "unchanged"}
     registration = register_patient(
         tenant_id=context.tenant_id,
         identifiers=identifiers,
@@ -235,14 +252,14 @@ def demographics(p: PersonInput) -> Demographics:
         name=HumanName(family=p.family, given=p.given),
         birth_date=p.birth_date,
         gender=Gender(p.gender),
-        telecom=tuple(ContactPoint(system="phone", value=v) for v in p.phones),
+        telecom=p.telecom,
         address=p.address,
     )
 
 
 def person(pid: Segment, zone: ZoneInfo, problems: Problems) -> PersonInput:
     """PID as a person: identifiers (PID-3), name (PID-5), birth date (PID-7), sex (PID-8,
-    table 0001), address (PID-11), phone (PID-13)."""
+    table 0001), address (PID-11), home phone and e-mail (PID-13)."""
     r = FieldReader(zone, problems)
     identifiers = patient_identifiers(pid, problems)
     family = pid.component(5, 1).strip()
@@ -259,7 +276,7 @@ def person(pid: Segment, zone: ZoneInfo, problems: Problems) -> PersonInput:
         given=tuple(g[:100] for g in given),
         birth_date=born.date() if born else None,
         gender=SEX.get(sex, "unknown"),
-        phones=_phones(pid),
+        telecom=_telecom(pid),
         address=_addresses(pid),
     )
 
@@ -287,10 +304,37 @@ def _addresses(pid: Segment) -> tuple[dict[str, object], ...]:
     return tuple(address)
 
 
-def _phones(pid: Segment) -> tuple[str, ...]:
-    """PID-13 repetitions (XTN: the number in XTN-1, or in XTN-12 as v2.5 prefers)."""
-    return tuple(
-        (pid.component(13, 1, rep) or pid.component(13, 12, rep)).strip()[:50]
-        for rep in range(len(pid.repetitions(13)))
-        if (pid.component(13, 1, rep) or pid.component(13, 12, rep)).strip()
-    )
+# XTN-2 telecommunication use code (HL7 table 0201) → FHIR ContactPoint.use.
+XTN_USE = {"PRN": "home", "ORN": "home", "VHN": "temp", "WPN": "work"}
+# XTN-3 telecommunication equipment type (HL7 table 0202) → FHIR ContactPoint.system.
+XTN_SYSTEM = {"FX": "fax", "BP": "pager", "INTERNET": "email", "X.400": "email"}
+
+
+def _telecom(pid: Segment) -> tuple[ContactPoint, ...]:
+    """PID-13 repetitions (XTN, HL7 v2.5.1 2.A.89) as contact points; empty ones left out."""
+    found = (_contact_point(pid, rep) for rep in range(len(pid.repetitions(13))))
+    return tuple(point for point in found if point is not None)
+
+
+def _contact_point(pid: Segment, rep: int) -> ContactPoint | None:
+    """One XTN. The number is XTN-1 (its only form before v2.3, withdrawn in v2.7), else its
+    components (XTN-5 country code, XTN-6 area code, XTN-7 local number, XTN-8 extension: the
+    only form from v2.7 on), else XTN-12 (unformatted). An e-mail address (XTN-3 ``Internet``
+    or XTN-2 ``NET``) is XTN-4."""
+    parts = [p.strip() for p in pid.components(13, rep)] + [""] * 12
+    use_code, equipment = parts[1].upper(), parts[2].upper()
+    system = "email" if use_code == "NET" else XTN_SYSTEM.get(equipment, "phone")
+    value = (parts[3] or parts[0]) if system == "email" else (parts[0] or _structured_number(parts) or parts[11])
+    if not value:
+        return None
+    use = "mobile" if equipment == "CP" else XTN_USE.get(use_code)
+    return ContactPoint(system=system, value=value[:50], use=use)
+
+
+def _structured_number(parts: list[str]) -> str:
+    """XTN-5/6/7/8 as one number: ``+44 20 79460000 ext. 12`` (no local number, no number)."""
+    country, area, local, extension = parts[4].lstrip("+"), parts[5], parts[6], parts[7]
+    if not local:
+        return ""
+    number = " ".join(p for p in (f"+{country}" if country else "", area, local) if p)
+    return f"{number} ext. {extension}" if extension else number

@@ -28,6 +28,7 @@ class Separators:
     repetition: str = "~"
     escape: str = "\\"
     subcomponent: str = "&"
+    codec: str = "utf-8"  # the message's character set (MSH-18): what \Xhh\ escapes decode in
 
 
 def normalise(text: str) -> str:
@@ -110,9 +111,11 @@ class Segment:
                 out.append("\n")
             elif code.startswith("X") and len(code) > 1:
                 try:
-                    # A NUL cannot be stored in text (PostgreSQL refuses it): it is dropped.
-                    out.append(bytes.fromhex(code[1:]).decode("utf-8", errors="replace").replace("\x00", ""))
-                except ValueError:
+                    # Bytes in the message's character set. A NUL cannot be stored in text
+                    # (PostgreSQL refuses it): it is dropped. Bytes that are not valid there are
+                    # kept as sent, never charted as a replacement character.
+                    out.append(bytes.fromhex(code[1:]).decode(s.codec).replace("\x00", ""))
+                except ValueError:  # not hex, or not valid in the character set
                     out.append(value[i : end + 1])
             else:
                 out.append(value[i : end + 1])  # unknown sequences are kept as sent
@@ -140,8 +143,9 @@ class Message:
         return [s for s in self.segments if s.id == segment_id]
 
 
-def parse(text: str) -> Message:
-    """Parse normalised ER7 text. Raises ER7Error when it does not start with a usable MSH."""
+def parse(text: str, *, codec: str = "utf-8") -> Message:
+    """Parse normalised ER7 text (decoded from ``codec``, the message's character set). Raises
+    ER7Error when it does not start with a usable MSH."""
     if not text.startswith("MSH"):
         raise ER7Error("the message does not start with an MSH segment")
     if len(text) < 8:
@@ -159,6 +163,7 @@ def parse(text: str) -> Message:
         repetition=chars[1],
         escape=chars[2] if len(chars) > 2 else "",
         subcomponent=chars[3] if len(chars) > 3 else "&",
+        codec=codec,
     )
     segments = []
     seen: dict[str, int] = {}

@@ -24,19 +24,32 @@ REQUIRED = (
 
 @dataclass(slots=True)
 class Header:
-    sending_application: str = ""
-    sending_facility: str = ""
+    sending_application: str = ""  # MSH-3.1 (namespace ID): how a sender is recognised
+    sending_facility: str = ""  # MSH-4.1
     receiving_facility: str = ""
     control_id: str = ""
     message_type: str = ""
     event: str = ""
     version: str = ""
-    processing_id: str = ""
+    processing_id: str = ""  # MSH-11.1, HL7 table 0103
+    # What the ACK echoes whole (HL7 v2.5.1 2.9.2.1: the ACK's MSH-5/MSH-6 are the message's
+    # MSH-3/MSH-4): every component of the HD, unescaped (namespace ID ^ universal ID ^ its
+    # type), so a sender that routes ACKs by OID finds its own; and MSH-11 with its mode.
+    sending_application_hd: tuple[str, ...] = ()
+    sending_facility_hd: tuple[str, ...] = ()
+    processing: tuple[str, ...] = ()
+    charset: str = ""  # MSH-18 (first repetition): the message's character set, HL7 table 0211
 
     @property
     def kind(self) -> str:
         """MSH-9 as stored: ``ORU^R01``."""
         return f"{self.message_type}^{self.event}".strip("^")
+
+    @property
+    def ack_processing(self) -> tuple[str, ...]:
+        """The ACK's MSH-11: the message's processing ID and mode when it is one of table
+        0103's (a test or debugging message is answered as one), else production."""
+        return self.processing if self.processing_id in PROCESSING_IDS else ("P",)
 
     @property
     def ack_version(self) -> str:
@@ -62,7 +75,19 @@ def read_header(text: str) -> Header:
         event=msh.component(9, 2).strip().upper(),
         version=msh.component(12, 1).strip(),
         processing_id=msh.component(11, 1).strip(),
+        sending_application_hd=_trimmed(msh.components(3)),
+        sending_facility_hd=_trimmed(msh.components(4)),
+        processing=_trimmed(msh.components(11)),
+        charset=msh.component(18, 1).strip(),
     )
+
+
+def _trimmed(components: list[str]) -> tuple[str, ...]:
+    """The components of a field without its empty trailing ones."""
+    out = [c.strip() for c in components]
+    while out and not out[-1]:
+        out.pop()
+    return tuple(out)
 
 
 def check_header(header: Header) -> None:

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from clinic.facade import get_tenant
 from interop.models import InboundMessage, LabPartner
-from interop.v2 import adt, er7, oru, store
+from interop.v2 import adt, batch, charsets, er7, oru, store
 from interop.v2.ack import Problem, Refused, build_ack
 from interop.v2.fields import local_zone
 from interop.v2.header import Header, check_header, read_header
@@ -48,23 +48,55 @@ class Receipt:
     code: str
     message_id: int
     status: str
+    charset: charsets.Charset = charsets.UTF8  # the ACK's: the message's own (HL7 v2.5.1 2.14.9.18)
+    encoded: bytes = b""  # a batch's answer, its ACKs each in their message's character set
+    batch_ids: tuple[int, ...] = ()  # a batch's stored messages
+
+    def ack_bytes(self) -> bytes:
+        """The ACK as sent back, in the message's character set."""
+        return self.encoded or self.ack.encode(self.charset.codec, errors="replace")
+
+    @property
+    def message_ids(self) -> tuple[int, ...]:
+        """The stored messages this answers (a batch's, or the one)."""
+        return self.batch_ids or ((self.message_id,) if self.message_id else ())
 
 
 def receive(
     *, raw: bytes, transport: str, peer: str = "", tenant_id: int | None = None, size: int | None = None
 ) -> Receipt:
-    """Take one inbound HL7 v2 message (the bytes between the MLLP frame, or an HTTP body) and
-    return the ACK to send. Never raises for bad input: every problem is an AR or AE with ERR
-    segments, and the raw message is stored whatever happens.
+    """Take one inbound HL7 v2 message, or a batch of them (the bytes between the MLLP frame,
+    or an HTTP body), and return the ACK to send (a batch of ACKs for a batch). Never raises
+    for bad input: every problem is an AR or AE with ERR segments, and the raw message is
+    stored whatever happens.
 
     ``tenant_id``: the authenticated tenant (HTTP); the sender must be one of its lab partners.
     Over MLLP the tenant comes from the sender alone. ``size``: the message's real length when
     the transport kept only its start (a frame over the store limit).
     """
+    if batch.is_batch(raw):
+        return _receive_batch(raw, transport=transport, peer=peer, tenant_id=tenant_id, size=size)
+    return _receive_one(raw, transport=transport, peer=peer, tenant_id=tenant_id, size=size)
+
+
+def _receive_one(
+    raw: bytes,
+    *,
+    transport: str,
+    peer: str,
+    tenant_id: int | None,
+    size: int | None,
+    refusal: Problem | None = None,
+    header: Header | None = None,
+) -> Receipt:
+    """One message: stored, then charted or refused, then its ACK. ``refusal`` (with the
+    ``header`` to file it under) refuses it whatever it holds: a batch that cannot be read."""
     received_at = timezone.now()
     size = max(size or 0, len(raw))
     text, decode_problem = _decode(raw)
-    header = read_header(text) if decode_problem is None else Header()
+    if header is None:
+        header = read_header(text) if decode_problem is None else Header()
+    decode_problem = refusal or decode_problem
     # A lab that sent a moment ago is known without a query: file its message under it at once
     # and look for a byte-identical earlier delivery in the same statement.
     known = cached_sender(header, tenant_id=tenant_id) if decode_problem is None else None
@@ -86,6 +118,7 @@ def receive(
     ack_control_id = _new_control_id()
     outcome, partner = _process(
         received,
+        raw,
         text,
         header,
         decode_problem,
@@ -95,6 +128,77 @@ def receive(
         transport=transport,
     )
     return _finish(received, header, partner, outcome, transport=transport, ack_control_id=ack_control_id)
+
+
+WORST_FIRST = ("AR", "AE", "AA")
+
+
+def _receive_batch(raw: bytes, *, transport: str, peer: str, tenant_id: int | None, size: int | None) -> Receipt:
+    """A batch (``batch``): each message delivered as if sent alone, in order, and the batch
+    of their ACKs. A batch whose envelope cannot be read is stored whole and refused (AR, its
+    MSA-2 the batch's control ID)."""
+    try:
+        if size is not None and size > len(raw):
+            raise batch.BatchInvalid(
+                Problem("207", f"The batch is {size} bytes; this server keeps at most {len(raw)} bytes of one.")
+            )
+        parsed = batch.split(raw)
+    except batch.BatchInvalid as exc:
+        return _refuse_batch(raw, exc.problem, transport=transport, peer=peer, tenant_id=tenant_id, size=size)
+    receipts = [
+        [_receive_one(m, transport=transport, peer=peer, tenant_id=tenant_id, size=None) for m in part.messages]
+        for part in parsed.parts
+    ]
+    return _batch_receipt(parsed, receipts)
+
+
+def _refuse_batch(
+    raw: bytes, problem: Problem, *, transport: str, peer: str, tenant_id: int | None, size: int | None
+) -> Receipt:
+    outer = batch.first_envelope(raw)
+    header = Header(
+        sending_application=outer.component(3, 1),
+        sending_facility=outer.component(4, 1),
+        receiving_facility=outer.component(6, 1),
+        control_id=outer.control_id,
+        message_type=outer.segment_id,
+        sending_application_hd=outer.components(3),
+        sending_facility_hd=outer.components(4),
+    )
+    receipt = _receive_one(
+        raw, transport=transport, peer=peer, tenant_id=tenant_id, size=size, refusal=problem, header=header
+    )
+    envelope = batch.Batch(file=None, parts=[batch.Part(header=outer)])
+    return _batch_receipt(envelope, [[receipt]])
+
+
+def _batch_receipt(parsed: batch.Batch, receipts: list[list[Receipt]]) -> Receipt:
+    every = [r for part in receipts for r in part]
+    charset = every[0].charset if every else charsets.UTF8
+    text, encoded = batch.build_answer(
+        parsed,
+        [[(r.ack, r.ack_bytes()) for r in part] for part in receipts],
+        at=timezone.localtime(timezone.now(), local_zone()),
+        new_control_id=_new_control_id,
+        our_facility=_ack_facility(every[0].ack) if every else "",
+        codec=charset.codec,
+    )
+    codes = {r.code for r in every}
+    return Receipt(
+        ack=text,
+        code=next((c for c in WORST_FIRST if c in codes), "AA"),
+        message_id=every[0].message_id if every else 0,
+        status="batch",
+        charset=charset,
+        encoded=encoded,
+        batch_ids=tuple(r.message_id for r in every if r.message_id),
+    )
+
+
+def _ack_facility(ack: str) -> str:
+    """MSH-4 of one of our ACKs: the clinic it was filed under."""
+    fields = ack.split("\r", 1)[0].split("|")
+    return fields[3] if len(fields) > 3 else ""
 
 
 def reprocess(*, message_id: int) -> Receipt:
@@ -146,6 +250,7 @@ def _row(
 
 def _process(
     received: store.Received,
+    raw: bytes,
     text: str,
     header: Header,
     decode_problem: Problem | None,
@@ -158,11 +263,12 @@ def _process(
     """Everything after the store: the outcome, and the sender when it was resolved."""
     partner: LabPartner | None = None
     try:
-        message = _accept(text, header, decode_problem, size=size)
+        _accept(text, header, decode_problem, size=size)
         partner = resolve_sender(header, tenant_id=tenant_id)
+        message = _read(raw, text, header, partner)
         return _take(received, message, header, partner, ack_control_id=ack_control_id, transport=transport), partner
     except Refused as exc:
-        # Refused before or by the sender's resolution: no partner yet.
+        # Refused before, by or just after the sender's resolution.
         _file_under_sender(received, header, tenant_id=tenant_id)
         return store.Outcome.rejected("AR", exc.problems, exc.text), partner
     except Exception:
@@ -177,6 +283,10 @@ def _process(
 
 
 def _decode(raw: bytes) -> tuple[str, Problem | None]:
+    """The message as text for the store and the header (UTF-8, else Latin-1, in which every
+    byte is a character): MSH is ASCII in every character set we read, so this is enough to
+    read the header and the sender; the message itself is read in its own character set
+    (``_read``) once the sender, whose default it may be, is known."""
     if not raw.strip():
         return "", Problem("100", "The message is empty.")
     if b"\x00" in raw and raw.lstrip(b"\xef\xbb\xbf\r\n \t").startswith(b"MSH"):
@@ -184,33 +294,47 @@ def _decode(raw: bytes) -> tuple[str, Problem | None]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        # HL7 v2 defaults to ASCII; many senders use Latin-1 (MSH-18 8859/1). Every byte is a
-        # Latin-1 character, so this cannot fail; junk is caught by the MSH check.
         text = raw.decode("latin-1")
     return er7.normalise(text), None
 
 
-def _accept(text: str, header: Header, decode_problem: Problem | None, *, size: int) -> er7.Message:
-    """The parsed message, if we take messages like it. Raises Refused (AR)."""
+def _accept(text: str, header: Header, decode_problem: Problem | None, *, size: int) -> None:
+    """Do we take messages like this one at all? Raises Refused (AR)."""
     if decode_problem is not None:
         raise Refused([decode_problem])
     limit = settings.CLINIC_HL7_MAX_MESSAGE_BYTES
     if size > limit:
         raise Refused([Problem("207", f"The message is {size} bytes; this server accepts at most {limit} bytes.")])
-    message = _parse(text)
+    _check_msh(text)
     check_header(header)
-    return message
 
 
-def _parse(text: str) -> er7.Message:
+def _check_msh(text: str) -> None:
     if not text.startswith("MSH"):
         printable = sum(1 for ch in text[:200] if ch.isprintable() or ch in "\r\n\t")
         what = "is not HL7 v2 text" if printable < min(len(text), 200) * 0.9 else "does not start with an MSH segment"
         raise Refused([Problem("100", f"The message {what}.")])
     try:
-        return er7.parse(text)
+        er7.parse(text.split("\r", 1)[0])
     except er7.ER7Error as exc:
         raise Refused([Problem("100", f"The MSH segment is not usable: {exc}.", "MSH", 1, 1)]) from exc
+
+
+def _read(raw: bytes, text: str, header: Header, partner: LabPartner) -> er7.Message:
+    """The message parsed from its bytes in its character set: MSH-18's, else the partner's
+    default (``charsets``). Raises Refused (AR) for a character set we do not read or bytes
+    that are not valid in it: charting a guess would garble the text. ``text`` is the
+    message as first read: when it is all ASCII (most messages), every character set we read
+    gives the same text, so it is parsed as it is."""
+    name = header.charset or partner.charset
+    charset = charsets.lookup(name)
+    if charset is not None and raw.isascii():
+        return er7.parse(text, codec=charset.codec)
+    try:
+        decoded, charset = charsets.decode(raw, name, declared=bool(header.charset))
+    except charsets.CharsetRefused as exc:
+        raise Refused([exc.problem]) from exc
+    return er7.parse(er7.normalise(decoded), codec=charset.codec)
 
 
 def _take(
@@ -263,6 +387,8 @@ def _finish(
 ) -> Receipt:
     """The ACK of the outcome, recorded with it (unless the commit already wrote both)."""
     now = timezone.now()
+    declared = charsets.lookup(header.charset) if header.charset else None
+    default = charsets.lookup(partner.charset) if partner is not None else None
     ack = build_ack(
         code=outcome.code,
         acknowledged_control_id=header.control_id,
@@ -270,11 +396,13 @@ def _finish(
         text=outcome.text,
         problems=outcome.problems,
         at=timezone.localtime(now, local_zone()),
-        receiving_application=header.sending_application,
-        receiving_facility=header.sending_facility,
+        receiving_application=header.sending_application_hd,
+        receiving_facility=header.sending_facility_hd,
         our_facility=_our_facility(received, partner),
         trigger=header.event,
         version=header.ack_version,
+        processing=header.ack_processing,
+        charset=declared.hl7 if declared is not None else "",
     )
     if not outcome.recorded:
         # Over HTTP the ACK is the response body, handed over now.
@@ -288,7 +416,13 @@ def _finish(
         outcome.status,
         outcome.code,
     )
-    return Receipt(ack=ack, code=outcome.code, message_id=received.id, status=outcome.status)
+    return Receipt(
+        ack=ack,
+        code=outcome.code,
+        message_id=received.id,
+        status=outcome.status,
+        charset=declared or default or charsets.UTF8,
+    )
 
 
 def _our_facility(received: store.Received, partner: LabPartner | None) -> str:
@@ -308,9 +442,10 @@ def _unstored(header: Header, received_at: datetime) -> Receipt:
         text="The message could not be stored; nothing was charted. Send it again.",
         problems=[Problem("207", "Application internal error: the message store is unavailable")],
         at=timezone.localtime(received_at, local_zone()),
-        receiving_application=header.sending_application,
-        receiving_facility=header.sending_facility,
+        receiving_application=header.sending_application_hd,
+        receiving_facility=header.sending_facility_hd,
         trigger=header.event,
+        processing=header.ack_processing,
     )
     return Receipt(ack=ack, code="AE", message_id=0, status="unstored")
 

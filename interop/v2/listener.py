@@ -91,12 +91,12 @@ class Listener:
 
     # --- Processing ---------------------------------------------------------------------------
 
-    def _process(self, payload: bytes, peer: str, size: int) -> tuple[bytes, int]:
+    def _process(self, payload: bytes, peer: str, size: int) -> tuple[bytes, tuple[int, ...]]:
         try:
             receipt = intake.receive(raw=payload, transport=InboundMessage.Transport.MLLP, peer=peer, size=size)
         finally:
             self._recycle_connection()
-        return receipt.ack.encode("utf-8"), receipt.message_id
+        return receipt.ack_bytes(), receipt.message_ids
 
     _checked = threading.local()
 
@@ -127,13 +127,14 @@ class Listener:
             while data := await reader.read(65536):
                 frames.feed(data)
                 while (frame := frames.next()) is not None:
-                    ack, message_id = await loop.run_in_executor(
+                    ack, message_ids = await loop.run_in_executor(
                         self.executor, self._process, frame.payload, peer, frame.size
                     )
                     writer.write(mllp.frame_bytes(ack))
                     await writer.drain()
-                    if message_id:
-                        self.acks.add(message_id, timezone.now())
+                    acknowledged_at = timezone.now()
+                    for message_id in message_ids:  # one, or each message of a batch
+                        self.acks.add(message_id, acknowledged_at)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             logger.info("mllp.connection_lost peer=%s error=%s", peer, type(exc).__name__)
         except Exception:

@@ -24,9 +24,11 @@ from results.contracts import (
     CodedInput,
     ObservationInput,
     PatientIdentifierInput,
+    PerformerInput,
     ReportInput,
     ResultMessage,
     SpecimenInput,
+    UnsolicitedResults,
     ValueType,
 )
 from results.facade import record_result
@@ -75,7 +77,12 @@ def chart_result(
 def _chart(
     received: store.Received, results: ResultMessage, partner: LabPartner, *, ack_control_id: str, transport: str
 ) -> store.Outcome:
-    charted = record_result(tenant_id=partner.tenant_id, message=results, actor=f"lab:{partner.pk}")
+    charted = record_result(
+        tenant_id=partner.tenant_id,
+        message=results,
+        actor=f"lab:{partner.pk}",
+        unsolicited=UnsolicitedResults(partner.unsolicited_results),
+    )
     outcome = store.Outcome(
         status=STATUS_BY_CHART[charted.status],
         code="AA",
@@ -304,6 +311,7 @@ def _observation(obx: Segment, r: FieldReader) -> dict[str, object]:
         "observed_at": r.when(obx, 14),
         "analysed_at": r.when(obx, 19),
         "comments": [],
+        "performer": _performer(obx),
     }
     if not out["status"]:
         # Required (HL7 v2.5.1 7.4.2.11); an OBX without it is most often one cut off in transit.
@@ -325,6 +333,28 @@ def _observation(obx: Segment, r: FieldReader) -> dict[str, object]:
     if read is not None:
         out.update(read(obx, r))
     return out
+
+
+def _performer(obx: Segment) -> PerformerInput | None:
+    """OBX-23 performing organization name (XON: 1 name, 6 assigning authority as HD
+    namespace&OID&ISO, 10 organization identifier; XON-3, the ID number before v2.5, when XON-10
+    is empty) and OBX-24 its address (XAD), HL7 v2.5.1 7.4.2.23-24."""
+    parts = obx.components(23) + [""] * 10
+    name = parts[0].strip()
+    if not name:
+        return None
+    authority = [*parts[5].split(obx.seps.subcomponent), "", "", ""]
+    oid = authority[1].strip() if authority[2].strip().upper() == "ISO" else ""
+    address = obx.components(24)
+    street = address[0].split(obx.seps.subcomponent)[0] if address else ""
+    line = ", ".join(p.strip() for p in [street, *address[1:6]] if p.strip())
+    return PerformerInput(
+        name=name[:200],
+        identifier=(parts[9].strip() or parts[2].strip())[:80],
+        authority=authority[0].strip()[:80],
+        authority_oid=oid[:80],
+        address=line[:300],
+    )
 
 
 def _numeric_value(obx: Segment, r: FieldReader) -> dict[str, object]:

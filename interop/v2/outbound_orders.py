@@ -1,6 +1,8 @@
-"""Outbound order messages: an ORM^O01 for each version of a lab order (HL7 v2.5 chapter 4),
-built and checked with hl7apy, recorded once per (lab, order, order version) and delivered
-over MLLP until the lab acknowledges it.
+"""Outbound order messages: one for each version of a lab order, in the shape the lab's outbound
+profile says (``order_profiles``: ORM^O01 or OML^O21), built and checked by ``order_messages``,
+recorded once per (lab, order, order version) and delivered over MLLP until the lab
+acknowledges it. A message that cannot satisfy the lab's profile is recorded as ``invalid``
+with the field that failed, and never sent.
 
 The ACK is recorded in ``OutboundMessage`` only; nothing is written back into clinical tables.
 """
@@ -9,118 +11,32 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
+from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from hl7apy.core import Message
-from hl7apy.parser import parse_segment
 
 from clinic.contracts import Event
 from clinic.facade import get_tenant
-from identity.contracts import PatientRecord
+from clinic.rows import RowQuery, Where
+from encounters.facade import get_encounter
+from encounters.facade import read_rows as read_encounter_rows
 from identity.facade import get_patient
 from interop.errors import MLLPError
 from interop.models import LabPartner, OutboundMessage
 from interop.v2 import mllp
 from interop.v2.ack import SENDING_APPLICATION
+from interop.v2.order_messages import OrderFacts, build_order_message
+from interop.v2.order_profiles import OrderProfile, ProfileUnsatisfied, get_profile
 from orders.contracts import ORDER_CANCELLED, ORDER_PLACED, OrderEvent
 
 logger = logging.getLogger("interop.outbound")
 
 ORDER_CONTROL = {ORDER_PLACED: "NW", ORDER_CANCELLED: "CA"}
-
-# --- Building ------------------------------------------------------------------------------------
-
-SEX = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
-PRIORITY = {"routine": "R", "urgent": "S", "asap": "A", "stat": "S"}
-
-
-def _ts(value: datetime) -> str:
-    return value.strftime("%Y%m%d%H%M%S")
-
-
-def _escape(text: str) -> str:
-    """HL7 v2 escape sequences (2.7.4) for text that goes into a field. A line break becomes a
-    space: a CR would end the segment and let free text forge the next one (hl7apy does not
-    keep hex escapes such as \\X0D\\ intact)."""
-    return (
-        text.replace("\\", "\\E\\")
-        .replace("|", "\\F\\")
-        .replace("^", "\\S\\")
-        .replace("&", "\\T\\")
-        .replace("~", "\\R\\")
-        .replace("\r\n", " ")
-        .replace("\r", " ")
-        .replace("\n", " ")
-    )
-
-
-def build_orm(
-    *,
-    control_id: str,
-    sent_at: datetime,
-    sending_application: str,
-    sending_facility: str,
-    receiving_application: str,
-    receiving_facility: str,
-    patient: PatientRecord,
-    mrn_authority: str,
-    order: OrderEvent,
-    order_control: str,
-) -> str:
-    """The ER7 text of an ORM^O01 (new order NW, or cancel CA) for one order. Each segment is
-    validated against the HL7 v2.5 structures (hl7apy)."""
-    m = Message("ORM_O01", version="2.5")
-    m.msh.msh_3 = _escape(sending_application)
-    m.msh.msh_4 = _escape(sending_facility)
-    m.msh.msh_5 = _escape(receiving_application)
-    m.msh.msh_6 = _escape(receiving_facility)
-    m.msh.msh_7 = _ts(sent_at)
-    m.msh.msh_9 = "ORM^O01^ORM_O01"
-    m.msh.msh_10 = control_id
-    m.msh.msh_11 = "P"
-    m.msh.msh_12 = "2.5"
-    group = m.add_group("ORM_O01_PATIENT")
-    mrn = next((i for i in patient.identifiers if i.assigning_authority == mrn_authority and i.use != "old"), None)
-    identifiers = [f"{_escape(mrn.value)}^^^{mrn_authority}^MR"] if mrn else []
-    identifiers += [
-        f"{_escape(i.value)}^^^{i.assigning_authority}^NH"
-        for i in patient.identifiers
-        if i.assigning_authority == "NHS" and i.use != "old"
-    ]
-    name = f"{_escape(patient.name.family)}^{_escape(' '.join(patient.name.given))}"
-    born = patient.birth_date.strftime("%Y%m%d") if patient.birth_date else ""
-    # PID-3 repeats (MRN, NHS number): parsed from ER7 so the repetitions are real ones.
-    group.add(
-        parse_segment(
-            f"PID|||{'~'.join(identifiers)}||{name}||{born}|{SEX.get(patient.gender.value, 'U')}", version="2.5"
-        )
-    )
-    visit = group.add_group("ORM_O01_PATIENT_VISIT")
-    visit.pv1.pv1_2 = "O"  # outpatient
-    visit.pv1.pv1_19 = _escape(order.visit_number)
-    ordered = m.add_group("ORM_O01_ORDER")
-    ordered.orc.orc_1 = order_control
-    ordered.orc.orc_2 = _escape(order.placer_number)
-    ordered.orc.orc_9 = _ts(order.ordered_at)
-    detail = ordered.add_group("ORM_O01_ORDER_DETAIL").add_group("ORM_O01_OBRRQDRQ1RXOODSODT_SUPPGRP")
-    detail.add_segment("OBR")
-    detail.obr.obr_1 = "1"
-    detail.obr.obr_2 = _escape(order.placer_number)
-    loinc = order.loinc
-    local = f"{_escape(order.code)}^{_escape(order.display)}^L"
-    detail.obr.obr_4 = f"{loinc.code}^{_escape(loinc.display)}^LN^{local}" if loinc else local
-    detail.obr.obr_5 = PRIORITY.get(order.priority, "R")
-    if order.specimen_note:
-        detail.obr.obr_13 = _escape(order.specimen_note)
-    for segment in (m.msh, group.pid, visit.pv1, ordered.orc, detail.obr):
-        segment.validate()  # raises hl7apy ValidationError on a malformed segment
-    return str(m.to_er7())
-
 
 # --- Delivering ----------------------------------------------------------------------------------
 
@@ -136,8 +52,9 @@ def order_lab(*, tenant_id: int) -> LabPartner | None:
 
 
 def queue_order_message(*, event: Event, order: OrderEvent) -> OutboundMessage | None:
-    """Record the ORM^O01 for an order event (``order``: its payload; idempotent per order
-    version) and send it after commit. None when the tenant has no lab to send to."""
+    """Record the order message for an order event (``order``: its payload; idempotent per order
+    version) in the shape of the lab's outbound profile, and send it after commit. None when the
+    tenant has no lab to send to."""
     partner = order_lab(tenant_id=event.tenant_id)
     if partner is None:
         logger.info("outbound.no_lab tenant=%s event=%s", event.tenant_id, event.id)
@@ -148,33 +65,69 @@ def queue_order_message(*, event: Event, order: OrderEvent) -> OutboundMessage |
     if existing is not None:
         return existing
     assert event.patient_id is not None
-    tenant = get_tenant(tenant_id=event.tenant_id)
+    profile = get_profile(partner.outbound_profile)
     control_id = uuid.uuid4().hex[:20].upper()
-    payload = build_orm(
-        control_id=control_id,
-        sent_at=timezone.now(),
-        sending_application=SENDING_APPLICATION,
-        sending_facility=tenant.slug.upper(),
-        receiving_application=partner.application,
-        receiving_facility=partner.facility,
-        patient=get_patient(tenant_id=event.tenant_id, patient_id=event.patient_id),
-        mrn_authority=tenant.slug.upper(),
-        order=order,
-        order_control=ORDER_CONTROL[event.type],
-    )
+    payload, status, problem = "", OutboundMessage.Status.PENDING, ""
+    try:
+        payload = build_order_message(
+            profile,
+            order_facts(event, order, partner, profile),
+            control_id=control_id,
+            sent_at=timezone.now(),
+            order_control=ORDER_CONTROL[event.type],
+            sending_application=SENDING_APPLICATION,
+        )
+    except ProfileUnsatisfied as exc:
+        # Never sent: the admin's *Outbound messages* shows it with the field that failed.
+        status, problem = OutboundMessage.Status.INVALID, str(exc)
+        logger.warning("outbound.invalid partner=%s event=%s field=%s", partner.pk, event.id, exc.field)
     message = OutboundMessage.objects.create(
         tenant_id=event.tenant_id,
         partner=partner,
         order_id=order.order_id,
         order_version=order.version,
         event_id=event.id,
+        message_type=profile.message_type,
         order_control=ORDER_CONTROL[event.type],
         control_id=control_id,
         payload=payload,
-        next_attempt_at=timezone.now(),
+        status=status,
+        last_error=problem[:1000],
+        next_attempt_at=timezone.now() if status == OutboundMessage.Status.PENDING else None,
     )
-    transaction.on_commit(partial(dispatch, message_id=message.pk))
+    if status == OutboundMessage.Status.PENDING:
+        transaction.on_commit(partial(dispatch, message_id=message.pk))
     return message
+
+
+def order_facts(event: Event, order: OrderEvent, partner: LabPartner, profile: OrderProfile) -> OrderFacts:
+    """What the order message of ``event`` (``order``: its payload) is made of (the ordering
+    provider only when the profile asks for it: it costs two reads)."""
+    assert event.patient_id is not None
+    tenant = get_tenant(tenant_id=event.tenant_id)
+    provider = None
+    if "ordering-provider" in profile.sources.values() and event.encounter_id is not None:
+        provider = ordering_provider(tenant_id=event.tenant_id, encounter_id=event.encounter_id)
+    return OrderFacts(
+        clinic=tenant.slug.upper(),
+        lab_application=partner.application,
+        lab_facility=partner.facility,
+        patient=get_patient(tenant_id=event.tenant_id, patient_id=event.patient_id),
+        order=order,
+        ordering_provider=provider,
+    )
+
+
+def ordering_provider(*, tenant_id: int, encounter_id: UUID) -> tuple[str, str] | None:
+    """(ID, name) of the practitioner of the encounter, if it has one."""
+    practitioner_id = get_encounter(tenant_id=tenant_id, encounter_id=encounter_id).practitioner_id
+    if practitioner_id is None:
+        return None
+    rows = read_encounter_rows(
+        view="practitioner",
+        query=RowQuery(tenant_id=tenant_id, where=(Where("id", "eq", practitioner_id),), fields=("id", "name")),
+    )
+    return (str(rows[0]["id"]), rows[0]["name"]) if rows else None
 
 
 def dispatch(*, message_id: int) -> None:

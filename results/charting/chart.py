@@ -39,6 +39,7 @@ def chart(tenant_id: int, message: ResultMessage, resolved: Resolved) -> Chartin
 
 def _chart_reports(tenant_id: int, message: ResultMessage, work: list[ReportWork]) -> None:
     """Insert the reports not charted yet; lock and take those that were."""
+    versions.match_renumbered_reports(tenant_id, message.sending_facility, work)
     inserted = sql.insert_new_reports(
         sorted((w.row for w in work), key=lambda r: (r.placer_number, r.filler_number, r.accession, r.code_key))
     )

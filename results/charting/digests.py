@@ -23,7 +23,7 @@ def iso(value: datetime | None) -> str | None:
 
 def observation_as_received(obs: ObservationInput) -> dict[str, Any]:
     """What the lab said about one result (one OBX and its notes)."""
-    return {
+    content = {
         "code": [obs.code.v2_system, obs.code.code, obs.code.display],
         "sub_id": obs.sub_id,
         "type": obs.value_type,
@@ -41,6 +41,10 @@ def observation_as_received(obs: ObservationInput) -> dict[str, Any]:
         "analysed_at": iso(obs.analysed_at),
         "comments": list(obs.comments),
     }
+    if obs.performer is not None:  # only when sent: results charted before it was read keep their digest
+        p = obs.performer
+        content["performer"] = [p.name, p.identifier, p.authority, p.authority_oid, p.address]
+    return content
 
 
 def report_as_received(report: ReportInput) -> dict[str, Any]:

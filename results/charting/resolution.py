@@ -12,7 +12,7 @@ from encounters.facade import find_encounter_by_visit_number
 from identity.facade import patients_by_v2_identifiers, resolve_patient_id
 from orders.contracts import OrderRecord
 from orders.facade import find_order, get_order
-from results.contracts import HoldReason, ReportInput, ResultMessage
+from results.contracts import HoldReason, ReportInput, ResultMessage, UnsolicitedResults
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class Target:
     order: OrderRecord | None
     encounter_id: UUID | None
     visit_number: str
+    unsolicited: bool = False  # charted without its order (``UnsolicitedResults.CHART``)
 
 
 @dataclass(slots=True)
@@ -41,11 +42,18 @@ class Resolved:
 
 
 def resolve(
-    tenant_id: int, message: ResultMessage, *, patient_id: UUID | None = None, order_id: UUID | None = None
+    tenant_id: int,
+    message: ResultMessage,
+    *,
+    patient_id: UUID | None = None,
+    order_id: UUID | None = None,
+    unsolicited: UnsolicitedResults = UnsolicitedResults.HOLD,
 ) -> Resolved | Hold:
     """Who and where the result is for; a ``Hold`` with the reason when we cannot tell.
     ``patient_id`` and ``order_id`` are an admin's choice (the order applies to the reports whose
-    own numbers find none). Raises NotFound (``order_id`` of no order)."""
+    own numbers find none). ``unsolicited``: hold a report whose order is not found, or chart it
+    without one (to PV1-19's visit, else to no encounter). Raises NotFound (``order_id`` of no
+    order)."""
     if patient_id is None:
         named = _patient_named_by(tenant_id, message)
         if isinstance(named, Hold):
@@ -57,7 +65,7 @@ def resolve(
     chosen = get_order(tenant_id=tenant_id, order_id=order_id) if order_id is not None else None
     resolved = Resolved(patient_id=patient_id)
     for report in message.reports:
-        target = _target_of(tenant_id, report, patient_id, visit=visit, chosen_order=chosen)
+        target = _target_of(tenant_id, report, patient_id, visit=visit, chosen_order=chosen, unsolicited=unsolicited)
         if isinstance(target, Hold):
             return target
         resolved.targets.append(target)
@@ -95,8 +103,10 @@ def _target_of(
     *,
     visit: EncounterRef | None,
     chosen_order: OrderRecord | None,
+    unsolicited: UnsolicitedResults,
 ) -> Target | Hold:
-    """The order the OBR names (else the admin's choice), else the visit of the message."""
+    """The order the OBR names (else the admin's choice), else the visit of the message; else,
+    when unsolicited results are charted, the patient alone."""
     numbered = bool(report.placer_number or report.filler_number)
     order = None
     if numbered:
@@ -104,13 +114,29 @@ def _target_of(
     order = order or chosen_order
     if order is not None:
         return _order_target(tenant_id, report, order, patient_id)
+    charted_anyway = unsolicited == UnsolicitedResults.CHART
     if numbered:
+        if charted_anyway:
+            return _unsolicited_target(tenant_id, visit, patient_id)
         return Hold(
             HoldReason.ORDER_UNKNOWN,
             f"No order with placer number {report.placer_number!r} or filler number "
             f"{report.filler_number!r} (OBR {report.set_id}).",
         )
-    return _visit_target(tenant_id, report, visit, patient_id)
+    target = _visit_target(tenant_id, report, visit, patient_id)
+    if charted_anyway and isinstance(target, Hold) and target.reason == HoldReason.NO_ORDER_OR_VISIT:
+        return _unsolicited_target(tenant_id, None, patient_id)
+    return target
+
+
+def _unsolicited_target(tenant_id: int, visit: EncounterRef | None, patient_id: UUID) -> Target | Hold:
+    """A result without its order, charted to the patient: to the visit PV1-19 names when it is
+    this patient's, else to no encounter. A visit of another patient is a mismatch, held."""
+    if visit is None:
+        return Target(order=None, encounter_id=None, visit_number="", unsolicited=True)
+    if not _same_patient(tenant_id, visit.patient_id, patient_id):
+        return Hold(HoldReason.PATIENT_MISMATCH, f"Visit {visit.visit_number} belongs to another patient.")
+    return Target(order=None, encounter_id=visit.id, visit_number=visit.visit_number, unsolicited=True)
 
 
 def _order_target(tenant_id: int, report: ReportInput, order: OrderRecord, patient_id: UUID) -> Target | Hold:

@@ -3,6 +3,7 @@ digested, ready for ``results.sql``'s inserts."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -89,7 +90,7 @@ def observation_row(
         patient_id=patient_id,
         encounter_id=w.target.encounter_id,
         sending_facility=message.sending_facility,
-        placer_number=w.input.placer_number,
+        placer_number=w.row.placer_number,  # the report's: it may be the one charted before
         filler_number=w.input.filler_number,
         accession=w.input.accession,
         code_key=code_key(obs.code),
@@ -116,6 +117,7 @@ def observation_row(
         effective_at=obs.observed_at or w.input.observed_at,
         issued_at=obs.analysed_at or w.input.reported_at,
         comments=list(obs.comments),
+        performer=asdict(obs.performer) if obs.performer else {},
         content_sha256=sha(observation_as_received(obs)),
         source=message.source,
         sent_at=message.sent_at,

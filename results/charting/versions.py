@@ -11,7 +11,8 @@ from typing import Any
 from uuid import UUID
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 
 from results.charting.work import ReceivedObservation, ReportWork
 from results.models import DiagnosticReport, Observation, ResultRevision
@@ -87,11 +88,58 @@ def take_charted_reports(tenant_id: int, sending_facility: str, work: list[Repor
         w.incoming = incoming
 
 
+def match_renumbered_reports(tenant_id: int, sending_facility: str, work: list[ReportWork]) -> None:
+    """One result, one report, whether or not the lab quoted our placer number. A lab sends a
+    result first without it (an unsolicited result, charted without its order) and later with
+    it, or the other way round; its filler number, accession and OBR-4 are the lab's own key
+    for the result. So, before the insert: a report received without a placer number takes
+    the placer number of the one report of that key charted with one; a report received with
+    one, whose key was charted without a placer number, renumbers that report (and its
+    observations) and updates it as a new version, on the order and encounter found now."""
+    keyed = [w for w in work if w.row.filler_number]
+    if not keyed:
+        return
+    charted: dict[tuple[str, str, str], list[DiagnosticReport]] = {}
+    for row in (
+        DiagnosticReport.objects.select_for_update()
+        .filter(
+            Q(tenant_id=tenant_id, sending_facility=sending_facility),
+            _any(
+                Q(filler_number=w.row.filler_number, accession=w.row.accession, code_key=w.row.code_key) for w in keyed
+            ),
+        )
+        .order_by("id")  # one lock order for every delivery
+    ):
+        charted.setdefault((row.filler_number, row.accession, row.code_key), []).append(row)
+    for w in keyed:
+        rows = charted.get((w.row.filler_number, w.row.accession, w.row.code_key), [])
+        placers = {r.placer_number for r in rows}
+        if not rows or w.row.placer_number in placers:
+            continue  # new, or charted under this very key: the insert and the version rules decide
+        if not w.row.placer_number:
+            if len(placers) == 1:
+                w.row.placer_number = placers.pop()
+        elif placers == {""}:
+            _renumber(rows[0], w)
+
+
+def _renumber(row: DiagnosticReport, w: ReportWork) -> None:
+    """Give a report charted without a placer number the one ``w`` brings; its observations
+    follow it (and its encounter when they had none)."""
+    now = timezone.now()
+    DiagnosticReport.objects.filter(pk=row.pk).update(placer_number=w.row.placer_number, updated_at=now)
+    observations = Observation.objects.filter(report_id=row.pk)
+    observations.update(placer_number=w.row.placer_number, version=F("version") + 1, updated_at=now)
+    if w.target.encounter_id is not None:
+        observations.filter(encounter_id__isnull=True).update(encounter_id=w.target.encounter_id)
+    w.renumbered = True
+
+
 def settle_report(tenant_id: int, source: str, w: ReportWork) -> None:
-    """Once its observations are charted: did the report change (new, a result created or
-    updated, or its own content updated)? Update a report charted before when it did, keeping
-    its prior version."""
-    changed = w.new or w.created + w.updated > 0
+    """Once its observations are charted: did the report change (new, renumbered, a result
+    created or updated, or its own content updated)? Update a report charted before when it
+    did, keeping its prior version."""
+    changed = w.new or w.renumbered or w.created + w.updated > 0
     incoming = w.incoming
     if incoming is not None:
         # An older report status changes the report only with newer results under it.

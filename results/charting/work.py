@@ -24,6 +24,7 @@ class ReportWork:
     corrected: bool = False
     report_changed: bool = False
     incoming: DiagnosticReport | None = None  # the received version of a report charted before
+    renumbered: bool = False  # charted before without a placer number, which this one brings
     changed: bool = False
     observation_ids: list[UUID] = field(default_factory=list)
     observations: list[Any] = field(default_factory=list)  # Observation rows (or rows just inserted)

@@ -10,9 +10,12 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from clinic.facade import describe_event, payload_of
+from clinic.facade import events as outbox_events
 from clinic.models import OutboxEvent
 from encounters import services
 from encounters.models import TimelineEntry
+from results.contracts import ResultAvailable
 from tests.encounters.factories import AppointmentFactory, EncounterFactory
 
 pytestmark = pytest.mark.django_db
@@ -137,3 +140,34 @@ def test_events_stored_before_typed_payloads_rebuild_the_timeline_the_old_descri
     ]  # fmt: skip
     assert [e.data for e in timeline] == [payload for _type, _encounter, payload in stored]
     assert services.rebuild_timeline(encounter_id=encounter.pk) == {"missing": 0, "extra": 0, "changed": 0}
+
+
+def test_a_result_stored_before_unsolicited_existed_reads_as_solicited_and_an_unsolicited_one_says_where_it_went():
+    encounter = EncounterFactory(visit_number="V00000007")
+    unsolicited = "Unsolicited result (no order here): Full blood count (final), 3 observations, 1 abnormal"
+    stored = [
+        ("result.available", report()),  # version 1, written before the key existed
+        ("result.unsolicited", report(order_id=None, summary=unsolicited, unsolicited=True)),
+        ("result.unsolicited", report(order_id=None, summary=unsolicited, unsolicited=True, visit_number="")),
+    ]
+    for event_type, payload in stored:
+        OutboxEvent.objects.create(
+            type=event_type,
+            tenant=encounter.tenant,
+            patient_id=encounter.patient_id,
+            encounter_id=encounter.pk,
+            payload=payload,
+            occurred_at=timezone.now(),
+            recorded_at=timezone.now(),
+            sweep_after=timezone.now(),
+        )
+
+    available, charted_to_visit, charted_to_none = sorted(
+        outbox_events(tenant_id=encounter.tenant_id, encounter_id=encounter.pk),
+        key=lambda e: (e.type, e.payload["visit_number"] == ""),
+    )
+
+    assert payload_of(available, ResultAvailable).unsolicited is False
+    assert describe_event(charted_to_visit).summary == f"{unsolicited}, charted to visit V00000007"
+    assert describe_event(charted_to_none).summary == unsolicited
+    assert describe_event(charted_to_none).reference == f"report:{REPORT}"

@@ -58,6 +58,7 @@ SERVED = {
     "Patient",
     "Practitioner",
     "ServiceRequest",
+    "Specimen",
 }
 GHH_MRN = "urn:ghh:mrn"  # PID-3 ...^test1&2.16.1&HCD^MR of the ADT A01/A08 samples
 BCBS = "urn:bcbs:member"  # PID-3 / MRG-1 ...^^^BCBS^MR of the ADT A40 samples
@@ -455,7 +456,12 @@ def test_every_reference_between_emitted_resources_resolves_in_the_same_tenant()
     answers = crawl(world)
     base = "http://testserver/fhir"
 
-    found = {ref for resource in answers.resources() for ref in references(resource)}
+    # "#id" references point inside their resource (a contained Organization: the lab that
+    # performed a test); the rest must resolve through the API.
+    found = {ref for resource in answers.resources() for ref in references(resource) if not ref.startswith("#")}
+    for resource in (r for r in answers.resources() if r["resourceType"] != "Bundle"):
+        inside = {f"#{c['id']}" for c in resource.get("contained", [])}
+        assert {r for r in references(resource) if r.startswith("#")} <= inside, resource["id"]
     full_urls = {
         entry["fullUrl"] for _, body in answers.answers for entry in body.get("entry", []) if "fullUrl" in entry
     }
@@ -517,7 +523,15 @@ def test_fhirpy_reads_searches_and_pages_through_results_and_everything(front_ur
     got = [(e["resource"]["resourceType"], e["resource"]["id"]) for page in everything for e in page.get("entry", [])]
     assert len(got) == len(set(got)), "a resource twice in $everything"
     expected = {("Patient", patient_id), ("Organization", str(visit.tenant_id))}
-    for name in ("Encounter", "Appointment", "ServiceRequest", "DiagnosticReport", "Observation", "ChargeItem"):
+    for name in (
+        "Encounter",
+        "Appointment",
+        "ServiceRequest",
+        "DiagnosticReport",
+        "Specimen",
+        "Observation",
+        "ChargeItem",
+    ):
         expected |= {(name, r["id"]) for r in client.resources(name).search(patient=patient_id).limit(100).fetch_all()}
     assert set(got) == expected
     assert {"Encounter", "ServiceRequest", "DiagnosticReport", "Observation", "ChargeItem"} <= {t for t, _ in got}

@@ -134,9 +134,11 @@ def test_an_a08_sharing_the_a01s_control_id_is_processed_as_an_update_not_a_dupl
     assert receipt.status == "processed"
     message = InboundMessage.objects.get(pk=receipt.message_id)
     assert message.duplicate_of_id is None and message.message_type == "ADT^A08"
-    assert message.produced["patients"] == [{"id": str(patient.pk), "action": "updated"}]
+    # The sample's PID is the A01's: nothing changed, so nothing is written or published, and
+    # the ACK says so rather than "updated".
+    assert message.produced["patients"] == [{"id": str(patient.pk), "action": "unchanged"}]
+    assert ack["MSA"][3] == f"Patient {patient.pk} unchanged (the message repeats what is on record)."
     assert Patient.objects.filter(tenant_id=tenant.pk).count() == 1
-    # The sample's PID is the A01's: nothing changed, so nothing is written or published.
     assert not events(tenant, "patient.updated").exists()
     assert Patient.objects.get(pk=patient.pk).version == 1
     assert first.message_id != receipt.message_id

@@ -715,7 +715,8 @@ def test_http_with_a_token_without_hl7_submit_is_403_and_stores_nothing():
 
     assert response.status_code == 403
     assert response["Content-Type"].startswith("application/problem+json")
-    assert "hl7:submit" in response.json()["detail"]
+    # The scope as an integrator types it, not the enum's repr (<Scope.HL7_SUBMIT: 'hl7:submit'>).
+    assert response.json()["detail"] == "This operation requires the scope 'hl7:submit'."
     assert not InboundMessage.objects.exists()
     assert charted() == (0, 0, 0)
 

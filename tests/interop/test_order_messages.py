@@ -257,3 +257,52 @@ def test_free_text_cannot_break_the_message_structure(celery_worker, lab, visit)
     lines = [line.split("|")[0] for line in lab.received[0].split("\r") if line]
     assert lines == ["MSH", "PID", "PV1", "ORC", "OBR"]
     assert segments(lab.received[0])["OBR"][13] == "fasting PID\\F\\\\F\\\\F\\999\\S\\\\S\\\\S\\EVIL\\S\\MR line two"
+
+
+# --- The lab's outbound profile (ADR 0010) --------------------------------------------------------
+
+
+def test_a_lab_on_the_loi_profile_gets_an_oml_o21_naming_the_ordering_provider(celery_worker, lab, visit):
+    clinic, _ = visit
+    LabPartner.objects.update(outbound_profile="oml-o21-v2.5.1-loi")
+    patient = register(clinic.tenant, nhs=NHS_NUMBERS[1], family="Jones", given=("Bo",))
+    encounter = encounters.open_walk_in(
+        tenant_id=clinic.tenant.pk,
+        patient_id=patient.id,
+        site_id=clinic.site.pk,
+        practitioner_id=clinic.doctor.pk,
+        actor="t",
+    )
+    [order] = place(clinic, encounter, "FBC")
+
+    wait_for(lambda: OutboundMessage.objects.filter(status="acked").exists(), what="the lab's ACK")
+
+    (message,) = lab.received
+    assert parse_message(message, validation_level=2).name == "OML_O21"
+    seg = segments(message)
+    assert seg["MSH"][8] == "OML^O21^OML_O21" and seg["MSH"][20].startswith("LOI_Common_Component")  # MSH-9, MSH-21
+    assert seg["ORC"][12] == f"{clinic.doctor.pk}^Dr Who^^^^^^^{clinic.tenant.slug.upper()}"
+    assert seg["OBR"][2] == order.placer_number and seg["SPM"][4] == "119297000^Blood specimen^SCT"
+    assert OutboundMessage.objects.get().message_type == "OML^O21"
+
+
+def test_an_order_the_labs_profile_cannot_take_is_kept_with_the_field_and_never_sent(celery_worker, lab, visit):
+    clinic, _ = visit
+    LabPartner.objects.update(outbound_profile="orm-o01-v2.5-regional")  # the NHS number or nothing
+    patient = register(clinic.tenant, family="Nobody", given=("No",))  # no NHS number
+    encounter = encounters.open_walk_in(
+        tenant_id=clinic.tenant.pk,
+        patient_id=patient.id,
+        site_id=clinic.site.pk,
+        practitioner_id=clinic.doctor.pk,
+        actor="t",
+    )
+    place(clinic, encounter, "FBC")
+
+    wait_for(lambda: OutboundMessage.objects.exists(), what="the order message")
+
+    kept = OutboundMessage.objects.get()
+    assert kept.status == "invalid" and kept.payload == "" and kept.next_attempt_at is None
+    assert kept.last_error.startswith("Profile orm-o01-v2.5-regional: PID-3 is required by the profile")
+    assert outbound_orders.sweep_outbound() == 0
+    assert lab.received == []

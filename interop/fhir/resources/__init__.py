@@ -8,4 +8,5 @@ from interop.fhir.resources import (  # noqa: F401
     patient,
     results,
     service_request,
+    specimen,
 )

@@ -56,7 +56,14 @@ register(
             "context": params.reference("context", "encounter", "Encounter", "The encounter"),
             "occurrence": params.date_param("occurrence", "occurred_at", "When it was charged"),
         },
-        sorts={"occurrence": "occurred_at", "_lastUpdated": "updated_at"},
+        sorts={
+            "occurrence": "occurred_at",
+            "_lastUpdated": "updated_at",
+            "patient": "patient",
+            "subject": "patient",
+            "encounter": "encounter",
+            "context": "encounter",
+        },
         includes={
             "patient": Include("patient", "Patient", from_field="patient"),
             "context": Include("context", "Encounter", from_field="encounter"),

@@ -95,7 +95,7 @@ register(
             "practitioner": params.reference("practitioner", "practitioner", "Practitioner", "The clinician"),
             "location": params.reference("location", "site", "Location", "The site"),
         },
-        sorts={"date": "period_start", "_lastUpdated": "updated_at"},
+        sorts={"date": "period_start", "_lastUpdated": "updated_at", "patient": "patient", "subject": "patient"},
         includes={
             "patient": Include("patient", "Patient", from_field="patient"),
             "subject": Include("subject", "Patient", from_field="patient"),
@@ -123,7 +123,7 @@ register(
             ),
             "practitioner": params.reference("practitioner", "practitioner", "Practitioner", "The clinician"),
         },
-        sorts={"date": "start_at", "_lastUpdated": "updated_at"},
+        sorts={"date": "start_at", "_lastUpdated": "updated_at", "patient": "patient", "actor": "patient"},
         includes={
             "patient": Include("patient", "Patient", from_field="patient"),
             "actor": Include("actor", "Patient", from_field="patient"),

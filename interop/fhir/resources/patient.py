@@ -143,7 +143,9 @@ def _names(fields: tuple[str, ...], name: str, doc: str) -> Any:
         op = "contains" if modifier == "contains" else "startswith"
         return AnyOf(tuple(Where(f, op, key) for f in fields))
 
-    return params.custom(name, "string", doc, build, modifiers=("exact", "contains"))
+    return params.custom(
+        name, "string", doc, build, modifiers=("exact", "contains"), missing=params.missing_when(*fields)
+    )
 
 
 register(
@@ -154,7 +156,13 @@ register(
         doc="A patient of the clinic. A merged-away record is inactive and links to its survivor (replaced-by).",
         params={
             **params.common("updated_at", UUID),
-            "identifier": params.custom("identifier", "token", "A patient identifier (system|value)", by_identifier),
+            "identifier": params.custom(
+                "identifier",
+                "token",
+                "A patient identifier (system|value)",
+                by_identifier,
+                missing=params.missing_when("identifier_id", blank=False),
+            ),
             "name": _names(
                 ("family_key", "given_key"),
                 "name",
@@ -170,7 +178,13 @@ register(
                 system="http://hl7.org/fhir/administrative-gender",
                 values=("male", "female", "other", "unknown"),
             ),
-            "active": params.custom("active", "token", "Whether the record is active (true | false)", by_active),
+            "active": params.custom(
+                "active",
+                "token",
+                "Whether the record is active (true | false)",
+                by_active,
+                missing=params.always_present,
+            ),
         },
         sorts={"_lastUpdated": "updated_at", "birthdate": "birth_date", "family": "family_key"},
         versioned=True,

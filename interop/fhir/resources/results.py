@@ -91,6 +91,32 @@ def _value(row: Row) -> dict[str, Any]:
     return {}
 
 
+PERFORMER_ID = "performer"
+
+
+def _performer(performer: dict[str, Any] | None) -> dict[str, Any]:
+    """The laboratory that performed the test (OBX-23/24), as an Organization contained in the
+    Observation (it has no identity of ours to be a resource of its own): ``performer`` refers
+    to it. The identifier's system is its assigning authority's OID (XON-6.2) as a URN."""
+    if not performer or not performer.get("name"):
+        return {}
+    oid = performer.get("authority_oid")
+    identifier = compact({"system": f"urn:oid:{oid}" if oid else None, "value": performer.get("identifier")})
+    organization = compact(
+        {
+            "resourceType": "Organization",
+            "id": PERFORMER_ID,
+            "identifier": [identifier] if identifier.get("value") else [],
+            "name": performer["name"],
+            "address": [{"text": performer["address"]}] if performer.get("address") else [],
+        }
+    )
+    return {
+        "contained": [organization],
+        "performer": [{"reference": f"#{PERFORMER_ID}", "display": performer["name"]}],
+    }
+
+
 def observation(ctx: Ctx, rows: list[Row]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
@@ -109,7 +135,9 @@ def observation(ctx: Ctx, rows: list[Row]) -> list[dict[str, Any]]:
             **_value(row),
             "interpretation": [{"coding": [c]} for c in row["interpretation"] or [] if c.get("code")],
             "note": [{"text": c} for c in row["comments"] or [] if c],
+            "specimen": ref("Specimen", row["report"]) if row.get("report_specimen") else None,
             "referenceRange": [{"text": row["reference_range"]}] if row["reference_range"] else [],
+            **_performer(row.get("performer")),
         }
         if not any(k.startswith("value") for k in resource):
             # obs-6: no value says why (http://hl7.org/fhir/R4/observation.html#invs)
@@ -151,6 +179,7 @@ def diagnostic_report(ctx: Ctx, rows: list[Row]) -> list[dict[str, Any]]:
                     "effectiveDateTime": instant(row["effective_at"]),
                     "issued": instant(row["issued_at"]),
                     "performer": [{"display": row["sending_facility"]}] if row["sending_facility"] else [],
+                    "specimen": [ref("Specimen", row["id"])] if row["specimen"] else [],
                     "result": [ref("Observation", o["id"]) for o in observations],
                     "conclusion": "\n".join(c for c in row["comments"] or [] if c),
                 }
@@ -244,7 +273,9 @@ register(
             "subject": params.reference("subject", "patient", "Patient", "The patient"),
             "encounter": params.reference("encounter", "encounter", "Encounter", "The encounter it belongs to"),
             "code": params.coded("code", "The test (LOINC, or the lab's own code): system|code", loinc_field="loinc"),
-            "category": params.custom("category", "token", "laboratory", every_row_is(CATEGORY, "laboratory")),
+            "category": params.custom(
+                "category", "token", "laboratory", every_row_is(CATEGORY, "laboratory"), missing=params.always_present
+            ),
             "date": params.date_param("date", "effective_at", "When the specimen was taken / the result observed"),
             "status": params.token(
                 "status",
@@ -254,12 +285,22 @@ register(
             ),
             "based-on": params.reference("based-on", "order", "ServiceRequest", "The order"),
         },
-        sorts={"date": "effective_at", "_lastUpdated": "updated_at"},
+        # Each sort has an index that starts with it (after the tenant): date, code (LOINC),
+        # patient, encounter, _lastUpdated.
+        sorts={
+            "date": "effective_at",
+            "_lastUpdated": "updated_at",
+            "code": "loinc",
+            "patient": "patient",
+            "subject": "patient",
+            "encounter": "encounter",
+        },
         includes={
             "patient": Include("patient", "Patient", from_field="patient"),
             "subject": Include("subject", "Patient", from_field="patient"),
             "encounter": Include("encounter", "Encounter", from_field="encounter"),
             "based-on": Include("based-on", "ServiceRequest", from_field="order"),
+            "specimen": Include("specimen", "Specimen", from_field="report"),
         },
         versioned=True,
         history=_history("observation", observation),
@@ -279,7 +320,9 @@ register(
             "subject": params.reference("subject", "patient", "Patient", "The patient"),
             "encounter": params.reference("encounter", "encounter", "Encounter", "The encounter it belongs to"),
             "code": params.coded("code", "The panel or test: system|code"),
-            "category": params.custom("category", "token", "LAB", every_row_is(V2_0074, "LAB")),
+            "category": params.custom(
+                "category", "token", "LAB", every_row_is(V2_0074, "LAB"), missing=params.always_present
+            ),
             "date": params.date_param("date", "effective_at", "When the specimen was taken"),
             "status": params.token(
                 "status",
@@ -288,18 +331,36 @@ register(
                 system=REPORT_STATUS,
             ),
             "based-on": params.reference("based-on", "order", "ServiceRequest", "The order"),
-            "result": params.custom("result", "reference", "One of its results", by_result, targets=("Observation",)),
+            "result": params.custom(
+                "result",
+                "reference",
+                "One of its results",
+                by_result,
+                targets=("Observation",),
+                missing=params.missing_when("result_id", blank=False),
+            ),
             "identifier": params.custom(
-                "identifier", "token", "The lab's accession (per lab) or filler number: system|value", by_identifier
+                "identifier",
+                "token",
+                "The lab's accession (per lab) or filler number: system|value",
+                by_identifier,
+                missing=params.missing_when("accession", "filler_number"),
             ),
         },
-        sorts={"date": "effective_at", "_lastUpdated": "updated_at"},
+        sorts={
+            "date": "effective_at",
+            "_lastUpdated": "updated_at",
+            "patient": "patient",
+            "subject": "patient",
+            "encounter": "encounter",
+        },
         includes={
             "patient": Include("patient", "Patient", from_field="patient"),
             "subject": Include("subject", "Patient", from_field="patient"),
             "encounter": Include("encounter", "Encounter", from_field="encounter"),
             "based-on": Include("based-on", "ServiceRequest", from_field="order"),
             "result": Include("result", "Observation", reverse_field="report"),
+            "specimen": Include("specimen", "Specimen", from_field="id"),
         },
         versioned=True,
         history=_history("report", diagnostic_report),

@@ -91,7 +91,13 @@ register(
             ),
             "authored": params.date_param("authored", "ordered_at", "When it was ordered"),
         },
-        sorts={"authored": "ordered_at", "_lastUpdated": "updated_at"},
+        sorts={
+            "authored": "ordered_at",
+            "_lastUpdated": "updated_at",
+            "patient": "patient",
+            "subject": "patient",
+            "encounter": "encounter",
+        },
         includes={
             "patient": Include("patient", "Patient", from_field="patient"),
             "subject": Include("subject", "Patient", from_field="patient"),

@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from clinic.contracts import DomainError
 from clinic.facade import get_tenant
 from interop import services
+from interop.v2 import charsets
+from interop.v2.order_profiles import DEFAULT_PROFILE, profiles
 
 
 class Command(BaseCommand):
@@ -19,6 +21,23 @@ class Command(BaseCommand):
         parser.add_argument("--application", default="", help="Their application (MSH-3 of their messages)")
         parser.add_argument("--mllp-host", default="", help="Where to send orders")
         parser.add_argument("--mllp-port", type=int, help="Where to send orders")
+        parser.add_argument(
+            "--charset",
+            default=charsets.DEFAULT,
+            help=f"Character set of their messages without MSH-18 (HL7 table 0211; default {charsets.DEFAULT!r})",
+        )
+        parser.add_argument(
+            "--unsolicited-results",
+            choices=["hold", "chart"],
+            default="hold",
+            help="A result whose order is not found: hold it for review (default), or chart it without an order",
+        )
+        parser.add_argument(
+            "--outbound-profile",
+            default=DEFAULT_PROFILE,
+            choices=sorted(profiles()),
+            help=f"The shape of the order messages it takes (interop/v2/profiles/; default {DEFAULT_PROFILE})",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -29,6 +48,9 @@ class Command(BaseCommand):
                 application=options["application"],
                 mllp_host=options["mllp_host"],
                 mllp_port=options["mllp_port"],
+                charset=options["charset"],
+                unsolicited_results=options["unsolicited_results"],
+                outbound_profile=options["outbound_profile"],
             )
         except DomainError as exc:
             raise CommandError(exc.describe()) from exc
